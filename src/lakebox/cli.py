@@ -1,0 +1,162 @@
+"""The `lakebox` command. Heavy libraries are imported inside the commands that need them,
+so `lakebox --help` and light commands start fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lakebox.errors import LakeboxError
+
+app = typer.Typer(
+    help="lakebox: a local-first data & ML platform. Pipelines run in-process on an embedded "
+    "DuckDB warehouse by default; URLs switch each part to PostgreSQL or S3.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _settings():  # noqa: ANN202 - typer introspects annotations
+    from lakebox.log import configure_logging
+    from lakebox.settings import Settings
+
+    settings = Settings.load()
+    configure_logging(settings.logs_dir, settings.log_level)
+    return settings
+
+
+def _fail(exc: BaseException) -> None:
+    from lakebox.settings import redact
+
+    typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+@app.command()
+def run(
+    pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
+) -> None:
+    """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
+    from lakebox.pipelines import REGISTRY, get_pipeline
+    from lakebox.runner import run_pipeline
+    from lakebox.lake import Lake
+    from lakebox.warehouse import open_warehouse
+
+    try:
+        settings = _settings()
+        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        lake = Lake.from_settings(settings)
+        with open_warehouse(settings) as warehouse:
+            outcomes = [run_pipeline(p, settings, lake, warehouse) for p in chosen]
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    _print_outcomes(outcomes)
+    if any(o.status != "success" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_outcomes(outcomes) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title="lakebox run", show_lines=False)
+    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "run id"):
+        table.add_column(col)
+    for o in outcomes:
+        colour = "green" if o.status == "success" else "red"
+        table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
+                      str(o.rows_out), o.run_id)
+    console.print(table)
+    for o in outcomes:
+        if o.error:
+            console.print(f"[red]{o.pipeline} failed:[/] {o.error}", markup=True, highlight=False)
+
+
+@app.command()
+def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import recent_runs
+
+    try:
+        settings = _settings()
+        with open_warehouse(settings) as warehouse:
+            rows = recent_runs(warehouse, limit)
+            where = warehouse.describe()
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    console = Console()
+    if not rows:
+        console.print(f"No runs yet in {where}. Try: lakebox run")
+        return
+    table = Table(title=f"recent runs ({where})")
+    for col in ("run id", "pipeline", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
+        table.add_column(col, overflow="fold")
+    for run_id, pipeline, state, started, seconds, rows_in, rows_out, error in rows:
+        colour = {"success": "green", "failed": "red"}.get(state, "yellow")
+        table.add_row(run_id, pipeline, f"[{colour}]{state}[/]", str(started)[:19],
+                      f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
+                      (error or "").splitlines()[0][:120] if error else "")
+    console.print(table)
+
+
+@app.command()
+def config() -> None:
+    """Show the settings in force (secrets redacted)."""
+    from lakebox.settings import Settings
+
+    try:
+        described = Settings.load().describe()
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    for key, value in described.items():
+        typer.echo(f"{key:15} {value}")
+
+
+@app.command("orders-api")
+def orders_api(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    orders: Annotated[int, typer.Option(help="how many synthetic orders to serve")] = 10_000,
+    seed: Annotated[int, typer.Option(help="seed: same seed, same orders")] = 42,
+    fault: Annotated[list[str] | None, typer.Option(help="inject a fault, e.g. 429:2, 500:1, slow:1:delay=0.5")] = None,
+) -> None:
+    """Serve the synthetic orders REST API (GET /v1/orders)."""
+    from lakebox.pipelines.orders.api import serve_forever
+
+    serve_forever(host, port, orders, seed, fault or [])
+
+
+@app.command()
+def demo() -> None:
+    """Run every bundled pipeline on the embedded default and say where to look."""
+    from lakebox.demo import run_demo
+
+    try:
+        code = run_demo()
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

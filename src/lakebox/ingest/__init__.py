@@ -1,0 +1,1 @@
+"""Shared ingestion: fetching with retries, landing batches, checking and loading them."""

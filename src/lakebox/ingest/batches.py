@@ -1,0 +1,115 @@
+"""Check every landed batch against its contract, then load it or quarantine it.
+
+A load is one warehouse transaction (rows plus the ledger's 'loaded' mark), so a crash
+leaves the batch either loaded or still pending, and the next run picks it up. A batch
+that fails its gate is copied to quarantine with errors.json and is never loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lakebox.quality import check_relation, failed, typed_select
+from lakebox.quality.checks import literal
+from lakebox.quality.contract import Contract
+from lakebox.runner import StageResult
+from lakebox.warehouse import ops
+from lakebox.warehouse.ops import CheckResult
+
+if TYPE_CHECKING:
+    from lakebox.runner import RunContext
+
+BATCH_RELATION = "lakebox_batch"
+
+
+def describe_failure(source: str, batch: str, result: CheckResult) -> str:
+    column = f", column {result.column_name}" if result.column_name else ""
+    rows = f", {result.failing_rows} row(s)" if result.failing_rows else ""
+    return f"source {source}, batch {batch}: rule {result.check_name}{column}{rows}: {result.detail}"
+
+
+def errors_document(source: str, batch_id: str, lake_path: str, results: list[CheckResult], hint: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "batch_id": batch_id,
+        "lake_path": lake_path,
+        "failed_rules": [
+            {
+                "rule": r.check_name,
+                "column": r.column_name,
+                "failing_rows": r.failing_rows,
+                "detail": r.detail,
+                "sample": r.sample,
+            }
+            for r in failed(results)
+        ],
+        "what_to_do": hint,
+    }
+
+
+def ensure_raw_table(ctx: RunContext, contract: Contract) -> None:
+    schema, table = contract.table.split(".")
+    if not ctx.warehouse.table_exists(schema, table):
+        ctx.warehouse.execute(contract.raw_ddl())
+
+
+def load_pending_batches(
+    ctx: RunContext,
+    contract: Contract,
+    parse_sql: Callable[[str], str],
+    hint: str,
+) -> StageResult:
+    """Load each pending batch of the contract's source, oldest first."""
+    import duckdb
+
+    wh, source = ctx.warehouse, contract.source
+    ensure_raw_table(ctx, contract)
+    rows_in = rows_out = 0
+    for batch_id, key, _meta in ops.pending_batches(wh, source):
+        con = wh.scratch()
+        ctx.lake.register_with(con)
+        try:
+            con.execute(f"create or replace temp table {BATCH_RELATION} as {parse_sql(ctx.lake.uri(key))}")
+        except duckdb.Error as exc:
+            results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
+        else:
+            results = check_relation(con, BATCH_RELATION, contract)
+        rows_in += 0 if results[0].check_name == "parse" else _count(con)
+        ops.record_dq_results(wh, ctx.run_id, batch_id, source, results)
+        if failed(results):
+            _quarantine(ctx, source, batch_id, key, results, hint)
+        else:
+            rows_out += _load(ctx, contract, batch_id, key)
+        con.execute(f"drop table if exists {BATCH_RELATION}")
+    return StageResult(rows_in=rows_in, rows_out=rows_out)
+
+
+def _count(con: Any) -> int:
+    return int(con.execute(f"select count(*) from {BATCH_RELATION}").fetchone()[0])
+
+
+def _load(ctx: RunContext, contract: Contract, batch_id: str, key: str) -> int:
+    wh = ctx.warehouse
+    now = ops.utcnow().isoformat(sep=" ")
+    lineage = f"{literal(batch_id)} as batch_id, timestamp {literal(now)} as ingested_at, {literal(key)} as lake_path"
+    select = typed_select(BATCH_RELATION, contract).replace(" from ", f", {lineage} from ", 1)
+    with wh.transaction():
+        rows = wh.load_from_scratch(select, contract.table, contract.raw_columns)
+        ops.mark_batch(wh, batch_id, ops.LOADED, rows=rows)
+    ctx.log.info("batch loaded", source=contract.source, batch_id=batch_id, rows=rows, table=contract.table)
+    return rows
+
+
+def _quarantine(ctx: RunContext, source: str, batch_id: str, key: str, results: list[CheckResult], hint: str) -> None:
+    item = key.rsplit("/", 1)[-1]
+    doc = errors_document(source, batch_id, key, results, hint)
+    qkey = ctx.lake.quarantine(source, item, ctx.lake.read_bytes(key), doc)
+    ops.mark_batch(ctx.warehouse, batch_id, ops.QUARANTINED, error=orjson.dumps(doc["failed_rules"], default=str).decode()[:4000])
+    for r in failed(results):
+        message = describe_failure(source, batch_id, r)
+        ctx.log.error("batch quarantined", source=source, batch_id=batch_id, rule=r.check_name,
+                      column=r.column_name, failing_rows=r.failing_rows, quarantine=qkey)
+        ctx.quarantine_failure(message)

@@ -1,0 +1,199 @@
+"""Write-once object storage for what sources send, on local disk or S3.
+
+Layout (other parts rely on it):
+    raw/<source>/ingest_date=YYYY-MM-DD/<batch_id>.<ext>            as received
+    raw/<source>/ingest_date=YYYY-MM-DD/<batch_id>.manifest.json    sha256, bytes, rows, ...
+    quarantine/<source>/ingest_date=YYYY-MM-DD/<item>               bad input, original bytes
+    quarantine/<source>/ingest_date=YYYY-MM-DD/<item>.errors.json   every failed rule
+    snapshots/<model>/snapshot_date=YYYY-MM-DD/<model>.parquet      marts after a good run
+
+The raw zone is never overwritten or deleted by the platform. Writing the same bytes to
+an existing key is a no-op (so a crashed run can land again); other bytes fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from lakebox.errors import LakeError, RawObjectExistsError
+from lakebox.settings import redact
+
+
+def batch_id_for(source: str, data: bytes) -> str:
+    """A batch's id comes from its content, so the same bytes are always the same batch."""
+    return hashlib.sha256(source.encode() + b"\0" + data).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    batch_id: str
+    source: str
+    key: str
+    sha256: str
+    bytes: int
+    rows: int | None
+    fetched_at: str
+    ingest_date: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+
+class Lake:
+    """One lake, addressed by keys relative to its root URL."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        import fsspec.core
+
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        self.is_local = self.fs.protocol in ("file", ("file", "local")) or "file" in _protocols(self.fs)
+        if self.is_local:
+            os.makedirs(self.root, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Lake:
+        from lakebox.lake.remote import lake_for_url
+
+        return lake_for_url(settings.lake, settings.env)
+
+    def __repr__(self) -> str:
+        return f"Lake({redact(self.url)})"
+
+    # ---------------------------------------------------------------- addressing
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def uri(self, key: str) -> str:
+        """A location DuckDB can read (local path, or s3:// through a registered fs)."""
+        if self.is_local:
+            return self.path(key)
+        return f"{self.url.split('://', 1)[0]}://{self.path(key)}"
+
+    def register_with(self, con: Any) -> None:
+        """Let a DuckDB connection read this lake (DuckDB cannot download httpfs here)."""
+        if not self.is_local and not con.filesystem_is_registered(self.fs.protocol[0] if isinstance(self.fs.protocol, tuple) else self.fs.protocol):
+            con.register_filesystem(self.fs)
+
+    @staticmethod
+    def raw_key(source: str, ingest_date: str, batch_id: str, ext: str) -> str:
+        return f"raw/{source}/ingest_date={ingest_date}/{batch_id}.{ext}"
+
+    # ---------------------------------------------------------------- reading
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(self.path(key)))
+        except FileNotFoundError as exc:
+            raise LakeError(f"lake object {key} is missing from {redact(self.url)}") from exc
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix).rstrip("/")
+        if not self.fs.exists(base):
+            return []
+        root = self.root.rstrip("/") + "/"
+        return sorted(p[len(root):] if p.startswith(root) else p for p in self.fs.find(base))
+
+    def read_manifest(self, key: str) -> BatchManifest:
+        return BatchManifest(**orjson.loads(self.read_bytes(key)))
+
+    # ---------------------------------------------------------------- writing
+    def put_once(self, key: str, data: bytes) -> bool:
+        """Write-once put. True when written, False when the same bytes were already there."""
+        if self.is_local:
+            return self._put_once_local(key, data)
+        return self._put_once_remote(key, data)
+
+    def _put_once_local(self, key: str, data: bytes) -> bool:
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, final)  # atomic, and refuses to replace: the write-once guarantee
+        except FileExistsError:
+            return self._same_or_fail(key, data)
+        finally:
+            os.unlink(tmp)
+        return True
+
+    def _put_once_remote(self, key: str, data: bytes) -> bool:
+        if self.exists(key):
+            return self._same_or_fail(key, data)
+        self.fs.pipe_file(self.path(key), data)
+        return True
+
+    def _same_or_fail(self, key: str, data: bytes) -> bool:
+        if hashlib.sha256(self.read_bytes(key)).digest() == hashlib.sha256(data).digest():
+            return False
+        raise RawObjectExistsError(
+            f"lake object {key} already exists with other content; the raw zone is write-once "
+            "and is never overwritten"
+        )
+
+    def overwrite(self, key: str, data: bytes) -> None:
+        """Plain write, for derived zones (snapshots); never used for raw/."""
+        if key.startswith("raw/"):
+            raise LakeError(f"refusing to overwrite {key}: the raw zone is write-once")
+        if self.is_local:
+            os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
+        self.fs.pipe_file(self.path(key), data)
+
+    def land_batch(
+        self,
+        source: str,
+        data: bytes,
+        ext: str,
+        rows: int | None = None,
+        meta: dict[str, Any] | None = None,
+        fetched_at: dt.datetime | None = None,
+    ) -> BatchManifest:
+        """Keep what the source sent, as received, with a manifest beside it."""
+        fetched = fetched_at or dt.datetime.now(dt.UTC)
+        ingest_date = fetched.date().isoformat()
+        batch_id = batch_id_for(source, data)
+        key = self.raw_key(source, ingest_date, batch_id, ext)
+        manifest = BatchManifest(
+            batch_id=batch_id,
+            source=source,
+            key=key,
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+            rows=rows,
+            fetched_at=fetched.isoformat(),
+            ingest_date=ingest_date,
+            meta=meta or {},
+        )
+        self.put_once(key, data)
+        manifest_key = key.rsplit(".", 1)[0] + ".manifest.json"
+        if not self.exists(manifest_key):
+            self.put_once(manifest_key, manifest.to_json())
+        return manifest
+
+    def quarantine(self, source: str, item: str, data: bytes, errors: dict[str, Any]) -> str:
+        """Keep bad input and why it failed side by side. Returns the item's key."""
+        day = dt.date.today().isoformat()
+        key = f"quarantine/{source}/ingest_date={day}/{item}"
+        self.put_once(key, data)
+        errors_key = f"{key}.errors.json"
+        if not self.exists(errors_key):
+            self.put_once(errors_key, orjson.dumps(errors, option=orjson.OPT_INDENT_2, default=str))
+        return key
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    proto = fs.protocol
+    return tuple(proto) if isinstance(proto, (list, tuple)) else (proto,)

@@ -1,0 +1,144 @@
+"""JSON-lines logs to stderr and $LAKEBOX_HOME/logs/, ready for Loki/Promtail labels.
+
+Run, pipeline and stage come from context variables, so a stage logs plain messages and
+every line still says which run it belongs to. Every line passes through `redact`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakebox.settings import redact
+
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("lakebox_log", default={})
+_LOGGER = "lakebox"
+_live_console: Any = None
+
+
+@contextmanager
+def log_context(**fields: str) -> Iterator[None]:
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonLinesFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            **_context.get(),
+            "msg": record.getMessage(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info and record.levelno >= logging.ERROR:
+            line["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+        return redact(orjson.dumps(line, default=str).decode())
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to stderr, or above a live progress bar when one is showing."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if _live_console is not None:
+                _live_console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+        except Exception:  # logging must never take the pipeline down
+            self.handleError(record)
+
+
+class Logger:
+    """`log.info("landed batch", batch_id=...)`: message plus structured fields."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def _log(self, level: int, msg: str, exc_info: bool, fields: dict[str, Any]) -> None:
+        self._logger.log(level, msg, extra={"fields": fields}, exc_info=exc_info)
+
+    def debug(self, msg: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, msg, False, fields)
+
+    def info(self, msg: str, **fields: Any) -> None:
+        self._log(logging.INFO, msg, False, fields)
+
+    def warning(self, msg: str, **fields: Any) -> None:
+        self._log(logging.WARNING, msg, False, fields)
+
+    def error(self, msg: str, exc_info: bool = False, **fields: Any) -> None:
+        self._log(logging.ERROR, msg, exc_info, fields)
+
+
+def get_logger() -> Logger:
+    return Logger(logging.getLogger(_LOGGER))
+
+
+def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
+    """Send lakebox's logs to stderr and to one JSON-lines file per day."""
+    logger = logging.getLogger(_LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    formatter = JsonLinesFormatter()
+    stderr = _StderrHandler()
+    stderr.setLevel(getattr(logging, level, logging.INFO))
+    stderr.setFormatter(formatter)
+    logger.addHandler(stderr)
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    path = logs_dir / f"lakebox-{dt.date.today().isoformat()}.jsonl"
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setLevel(logging.DEBUG)
+    file_handler.setFormatter(formatter)
+    logger.addHandler(file_handler)
+    return path
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Any]:
+    """A progress bar on a terminal; a no-op elsewhere (CI, pipes, tests)."""
+    global _live_console
+    if not sys.stderr.isatty():
+        yield _NoProgress()
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        _live_console = console
+        try:
+            yield _RichProgress(bar, task)
+        finally:
+            _live_console = None
+
+
+class _NoProgress:
+    def advance(self, amount: int = 1, total: int | None = None) -> None:
+        pass
+
+
+class _RichProgress:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar, self._task = bar, task
+
+    def advance(self, amount: int = 1, total: int | None = None) -> None:
+        self._bar.update(self._task, advance=amount, total=total)

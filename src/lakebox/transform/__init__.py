@@ -1,0 +1,1 @@
+"""Transformations: the bundled dbt project and the in-process runner that builds it."""

@@ -1,0 +1,135 @@
+"""Runs the bundled dbt project in-process (dbtRunner), keeping partial parsing warm.
+
+dbt's own files (profiles, target, logs, partial-parse cache) live under
+$LAKEBOX_HOME/dbt, never in the package. Passwords reach dbt only through an
+environment variable, never through the generated profiles.yml.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from lakebox.errors import TransformError
+from lakebox.log import get_logger
+from lakebox.settings import redact
+
+if TYPE_CHECKING:
+    from lakebox.settings import Settings
+    from lakebox.warehouse import Warehouse
+
+PROJECT_DIR = Path(__file__).parent / "dbt_project"
+PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
+
+
+@dataclass(frozen=True)
+class DbtOutcome:
+    models: int
+    tests: int
+    rows_written: int
+    seconds: float
+
+
+def profiles_yml(settings: Settings) -> str:
+    if settings.warehouse_kind == "postgres":
+        url = urlsplit(settings.warehouse)
+        return (
+            "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: postgres\n"
+            f"      host: {url.hostname or '127.0.0.1'}\n      port: {url.port or 5432}\n"
+            f"      user: {unquote(url.username or 'postgres')}\n"
+            f"      password: \"{{{{ env_var('{PASSWORD_ENV}', '') }}}}\"\n"
+            f"      dbname: {unquote(url.path.lstrip('/') or 'postgres')}\n"
+            "      schema: public\n      threads: 2\n      connect_timeout: 5\n"
+        )
+    path = settings.warehouse.removeprefix("duckdb://").removeprefix("file://")
+    return (
+        "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
+        f"      path: '{path}'\n      schema: main\n      threads: 1\n"
+        "      settings:\n        memory_limit: '1GB'\n        preserve_insertion_order: false\n"
+    )
+
+
+def _dbt_home(settings: Settings) -> Path:
+    home = settings.home / "dbt"
+    home.mkdir(parents=True, exist_ok=True)
+    profiles = home / "profiles.yml"
+    text = profiles_yml(settings)
+    if not profiles.exists() or profiles.read_text() != text:
+        profiles.write_text(text)
+    return home
+
+
+def _password(settings: Settings) -> str:
+    if settings.warehouse_kind != "postgres":
+        return ""
+    return unquote(urlsplit(settings.warehouse).password or "") or settings.env.get("PGPASSWORD", "")
+
+
+def _close_dbt_duckdb() -> None:
+    """dbt-duckdb keeps its DuckDB handle open after invoke; close it so lakebox can reopen
+    the file (DuckDB refuses a second in-process handle with a different configuration)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def run_dbt(
+    settings: Settings,
+    warehouse: Warehouse,
+    select: Sequence[str],
+    command: str = "build",
+    full_refresh: bool = False,
+) -> DbtOutcome:
+    """`dbt build --select ...` in-process; raises TransformError naming each failed node."""
+    import time
+
+    from dbt.cli.main import dbtRunner
+
+    log = get_logger()
+    warehouse.release()  # DuckDB allows one writer; dbt opens its own connection
+    home = _dbt_home(settings)
+    args = [
+        command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(home),
+        "--target-path", str(home / "target"),
+        "--log-path", str(home / "logs"),
+        "--select", *select,
+        "--quiet",
+        "--no-use-colors",
+        "--partial-parse",
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    os.environ[PASSWORD_ENV] = _password(settings)
+    t0 = time.perf_counter()
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        os.environ.pop(PASSWORD_ENV, None)
+        if settings.warehouse_kind == "duckdb":
+            _close_dbt_duckdb()
+    seconds = time.perf_counter() - t0
+    if result.exception is not None:
+        raise TransformError(f"dbt {command} could not run: {redact(str(result.exception))}")
+    nodes = list(result.result or [])
+    failures = [r for r in nodes if str(r.status).lower() in ("error", "fail", "runtime error")]
+    if failures or not result.success:
+        lines = [f"{r.node.resource_type} {r.node.name}: {redact(str(r.message))}" for r in failures]
+        raise TransformError(
+            "dbt build failed:\n  " + ("\n  ".join(lines) or "see " + str(home / "logs" / "dbt.log"))
+        )
+    models = [r for r in nodes if r.node.resource_type == "model"]
+    tests = [r for r in nodes if r.node.resource_type == "test"]
+    rows = sum(int((r.adapter_response or {}).get("rows_affected") or 0) for r in models)
+    log.info("dbt build done", models=len(models), tests=len(tests), seconds=round(seconds, 2))
+    return DbtOutcome(len(models), len(tests), rows, seconds)

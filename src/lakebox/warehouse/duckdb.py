@@ -1,0 +1,84 @@
+"""The embedded default: one DuckDB file, opened lazily and released for dbt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb as _duckdb
+
+from lakebox.errors import WarehouseError
+from lakebox.warehouse.base import Warehouse
+
+# Keep memory bounded on big loads; DuckDB spills to disk past the limit.
+CONNECTION_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
+
+
+class DuckDBWarehouse(Warehouse):
+    kind = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        self.path = path.removeprefix("duckdb://").removeprefix("file://")
+        self._con: _duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+
+    @property
+    def con(self) -> _duckdb.DuckDBPyConnection:
+        if self._con is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._con = _duckdb.connect(self.path, config=dict(CONNECTION_SETTINGS))
+            except _duckdb.Error as exc:
+                raise WarehouseError(
+                    f"cannot open the DuckDB warehouse {self.path}: {exc}; is another "
+                    "lakebox process (or a dashboard) writing to it?"
+                ) from exc
+        return self._con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.con.execute(sql, params or [])
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return self.con.execute(sql, params or []).to_arrow_table()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("begin transaction")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        else:
+            self.con.execute("commit")
+        finally:
+            self._depth = 0
+
+    def scratch(self) -> _duckdb.DuckDBPyConnection:
+        return self.con
+
+    def load_from_scratch(self, select_sql: str, target: str, columns: Sequence[str]) -> int:
+        cols = ", ".join(columns)
+        row = self.con.execute(f"insert into {target} ({cols}) {select_sql}").fetchone()
+        return int(row[0]) if row else 0
+
+    def release(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path}"
