@@ -138,6 +138,54 @@ def orders_api(
 
 
 @app.command()
+def grants() -> None:
+    """Create the lakebox roles and their grants on PostgreSQL (idempotent)."""
+    from lakebox.warehouse.grants import apply_grants
+
+    try:
+        settings = _settings()
+        for line in apply_grants(settings):
+            typer.echo(line)
+    except LakeboxError as exc:
+        _fail(exc)
+
+
+@app.command("retail-generate")
+def retail_generate(
+    stores: Annotated[int, typer.Option(help="how many stores")] = 150,
+    months: Annotated[int, typer.Option(help="how many months of daily drops")] = 6,
+    seed: Annotated[int, typer.Option(help="seed: same seed, same files")] = 7,
+    out: Annotated[str | None, typer.Option(help="folder to write (default: $LAKEBOX_LANDING/retail)")] = None,
+    start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (default: six months back)")] = None,
+) -> None:
+    """Write deterministic daily retail CSV drops (stores, sales, inventory, promotions)."""
+    from lakebox.pipelines.retail.generator import generate_drops
+
+    try:
+        settings = _settings()
+        target = out or f"{settings.landing}/retail"
+        summary = generate_drops(target, stores=stores, months=months, seed=seed, start=start)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(summary)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="address to bind (loopback unless told otherwise)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8501,
+) -> None:
+    """Start the Streamlit dashboard over the configured warehouse."""
+    from lakebox.dashboard import serve
+
+    try:
+        raise typer.Exit(serve(_settings(), host, port))
+    except LakeboxError as exc:
+        _fail(exc)
+
+
+@app.command()
 def demo() -> None:
     """Run every bundled pipeline on the embedded default and say where to look."""
     from lakebox.demo import run_demo

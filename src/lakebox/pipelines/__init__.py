@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 # name -> module holding `PIPELINE`
 REGISTRY: dict[str, str] = {
     "orders": "lakebox.pipelines.orders.pipeline",
+    "retail": "lakebox.pipelines.retail.pipeline",
 }
 
 

@@ -1,0 +1,1 @@
+"""The orders pipeline: a synthetic orders REST API that lakebox serves itself, and its ingestion."""
