@@ -106,7 +106,7 @@ def check_relation(
         f"{total} rows, at least {contract.min_rows} expected",
     ))
     for (check, col, pred, detail), failing in zip(conditions, counts[1:], strict=True):
-        failing = int(failing)
+        failing = int(failing or 0)
         sample = _sample(con, relation, pred, row_id) if failing else []
         results.append(CheckResult(check, col.name if col else None, failing == 0, failing, sample, detail))
 

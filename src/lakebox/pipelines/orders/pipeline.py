@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lakebox.ingest.batches import load_pending_batches
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
+from lakebox.transform import mart_rows
 
 MARTS = ("analytics.daily_order_metrics",)
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
@@ -36,8 +37,8 @@ def load(ctx: RunContext) -> StageResult:
 def transform(ctx: RunContext) -> StageResult:
     from lakebox.transform.dbt import run_dbt
 
-    outcome = run_dbt(ctx.settings, ctx.warehouse, ["path:models/orders"])
-    return StageResult(rows_in=0, rows_out=outcome.rows_written)
+    run_dbt(ctx.settings, ctx.warehouse, ["path:models/orders"])
+    return StageResult(rows_out=mart_rows(ctx, MARTS))
 
 
 def snapshot(ctx: RunContext) -> StageResult:

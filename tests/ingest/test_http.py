@@ -1,0 +1,86 @@
+"""Retries against a real HTTP server on loopback that answers from a script."""
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from lakebox.errors import SourceFailedError
+from lakebox.ingest.http import RetryPolicy, get_with_retry, parse_retry_after
+
+
+class Scripted(http.server.BaseHTTPRequestHandler):
+    script: list[tuple[int, dict[str, str]]] = []
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        Scripted.seen.append(self.path)
+        status, headers = Scripted.script.pop(0) if Scripted.script else (200, {})
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        body = b'{"ok": true}'
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    Scripted.seen = []
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1/x"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_retries_transient_then_recovers_honouring_retry_after(server: str) -> None:
+    Scripted.script = [(429, {"Retry-After": "3"}), (500, {}), (503, {})]
+    waits: list[float] = []
+    policy = RetryPolicy(max_attempts=5, base_delay_s=0.1, max_delay_s=10)
+    with httpx.Client() as client:
+        response = get_with_retry(client, server, {"a": 1}, "src", policy, sleep=waits.append)
+    assert response.status_code == 200
+    assert len(Scripted.seen) == 4
+    assert waits == [3.0, 0.2, 0.4]  # Retry-After wins over a shorter backoff, then exponential
+
+
+def test_persistent_fault_fails_clearly_after_bounded_attempts(server: str) -> None:
+    Scripted.script = [(500, {})] * 10
+    with httpx.Client() as client, pytest.raises(SourceFailedError) as err:
+        get_with_retry(client, server, {}, "orders", RetryPolicy(max_attempts=3, base_delay_s=0.01), sleep=lambda s: None)
+    assert len(Scripted.seen) == 3
+    message = str(err.value)
+    assert "orders" in message and "3 attempts" in message and "HTTP 500" in message
+
+
+def test_time_budget_bounds_retries(server: str) -> None:
+    Scripted.script = [(429, {"Retry-After": "100"})] * 5
+    with httpx.Client() as client, pytest.raises(SourceFailedError):
+        get_with_retry(client, server, {}, "s", RetryPolicy(max_attempts=5, max_elapsed_s=1), sleep=lambda s: None)
+    assert len(Scripted.seen) == 1  # waiting 100 s would break the 1 s budget: fail now
+
+
+def test_client_errors_are_not_retried(server: str) -> None:
+    Scripted.script = [(404, {})]
+    with httpx.Client() as client, pytest.raises(SourceFailedError, match="HTTP 404"):
+        get_with_retry(client, server, {}, "s", RetryPolicy(), sleep=lambda s: None)
+    assert len(Scripted.seen) == 1
+
+
+def test_unreachable_source_is_transient_then_fails() -> None:
+    with httpx.Client() as client, pytest.raises(SourceFailedError, match="ConnectError"):
+        get_with_retry(client, "http://127.0.0.1:1/x", {}, "s", RetryPolicy(max_attempts=2, base_delay_s=0), sleep=lambda s: None)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
