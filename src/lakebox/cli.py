@@ -38,6 +38,7 @@ def _fail(exc: BaseException) -> None:
 @app.command()
 def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
+    full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
 ) -> None:
     """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
     from lakebox.pipelines import REGISTRY, get_pipeline
@@ -50,7 +51,7 @@ def run(
         chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
-            outcomes = [run_pipeline(p, settings, lake, warehouse) for p in chosen]
+            outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
     except LakeboxError as exc:
         _fail(exc)
         return

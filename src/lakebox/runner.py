@@ -75,10 +75,15 @@ def new_run_id(pipeline: str) -> str:
     return f"{pipeline}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def run_pipeline(pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse) -> RunOutcome:
-    """Run every stage; record the run and its stages; never raise for pipeline failures."""
+def run_pipeline(
+    pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse, options: dict[str, Any] | None = None
+) -> RunOutcome:
+    """Run every stage; record the run and its stages; never raise for pipeline failures.
+
+    `options` reach the stages as `ctx.extras` (e.g. full_refresh)."""
     run_id = new_run_id(pipeline.name)
-    ctx = RunContext(settings=settings, lake=lake, warehouse=warehouse, run_id=run_id, pipeline=pipeline.name)
+    ctx = RunContext(settings=settings, lake=lake, warehouse=warehouse, run_id=run_id, pipeline=pipeline.name,
+                     extras=dict(options or {}))
     log = ctx.log
     started = ops.utcnow()
     t0 = time.perf_counter()
@@ -111,8 +116,8 @@ def run_pipeline(pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: 
                     result.rows_in, result.rows_out, None,
                 )
                 stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
-                rows_in += result.rows_in
-                rows_out = result.rows_out or rows_out
+                rows_in = rows_in or result.rows_in  # what entered the pipeline
+                rows_out = result.rows_out or rows_out  # what its last producing stage made
                 log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),
                          rows_in=result.rows_in, rows_out=result.rows_out)
         status = "failed" if error else "success"

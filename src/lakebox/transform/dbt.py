@@ -107,6 +107,7 @@ def run_dbt(
         "--partial-parse",
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
+        "--no-write-json",
     ]
     if full_refresh:
         args.append("--full-refresh")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lakebox.ingest.batches import load_pending_batches
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
-from lakebox.transform import mart_rows
+from lakebox.transform import build_marts
 
 MARTS = ("analytics.daily_order_metrics",)
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
@@ -35,10 +35,7 @@ def load(ctx: RunContext) -> StageResult:
 
 
 def transform(ctx: RunContext) -> StageResult:
-    from lakebox.transform.dbt import run_dbt
-
-    run_dbt(ctx.settings, ctx.warehouse, ["path:models/orders"])
-    return StageResult(rows_out=mart_rows(ctx, MARTS))
+    return build_marts(ctx, "path:models/orders", ["orders"], MARTS)
 
 
 def snapshot(ctx: RunContext) -> StageResult:
