@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/lakebox bench $(BENCH_ARGS)
+	$(BIN)/lakebox bench --record docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .lakebox

@@ -135,7 +135,10 @@ def orders_api(
     """Serve the synthetic orders REST API (GET /v1/orders)."""
     from lakebox.pipelines.orders.api import serve_forever
 
-    serve_forever(host, port, orders, seed, fault or [])
+    try:
+        serve_forever(host, port, orders, seed, fault or [])
+    except LakeboxError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -184,6 +187,30 @@ def dashboard(
         raise typer.Exit(serve(_settings(), host, port))
     except LakeboxError as exc:
         _fail(exc)
+
+
+@app.command()
+def bench(
+    sizes: Annotated[str, typer.Option(help="orders sizes, lake to marts, beside the floor")] = "10k,1M,10M",
+    http_size: Annotated[str, typer.Option(help="orders through the HTTP API (0 to skip)")] = "100k",
+    cli_size: Annotated[str, typer.Option(help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
+    postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
+    s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
+    postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
+    record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
+) -> None:
+    """Benchmark the pipelines (per stage: seconds, rows/s, peak RSS) beside a plain-DuckDB floor."""
+    from pathlib import Path
+
+    from lakebox.bench import parse_size, run_bench
+
+    report = run_bench(
+        sizes=[parse_size(s) for s in sizes.split(",") if s.strip()],
+        http_size=parse_size(http_size), cli_size=parse_size(cli_size),
+        postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size),
+        postgres_dsn=postgres_dsn, record=Path(record) if record else None,
+    )
+    typer.echo(report)
 
 
 @app.command()

@@ -1,0 +1,181 @@
+"""`lakebox bench`: the orders pipeline beside its floor, plus the targets the issues name.
+
+Every scenario runs in its own process (peak RSS per stage is then honest) in a scratch
+home. Results print as tables and, with --record, replace docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    if text[-1:] in SUFFIXES:
+        return int(float(text[:-1]) * SUFFIXES[text[-1]])
+    return int(text)
+
+
+def human(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+def _worker(scenario: str, env: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lakebox.bench.worker", scenario, orjson.dumps(kwargs).decode()],
+        env=env, capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench scenario {scenario} failed:\n{proc.stderr[-3000:]}")
+    result = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    if result.get("status", "success") != "success":
+        raise RuntimeError(f"bench scenario {scenario} ended {result['status']}: {result.get('error')}")
+    return result
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEBOX_")}
+    env.update(LAKEBOX_HOME=str(home), **extra)
+    return env
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def bench_orders(size: int, root: Path, incremental: bool = True) -> dict[str, Any]:
+    home = root / f"orders-{human(size)}"
+    env = _env(home)
+    _say(f"orders {human(size)}: writing {size:,} orders to the lake …")
+    prep = _worker("prepare", env, count=size)
+    _say(f"orders {human(size)}: pipeline …")
+    pipe = _worker("pipeline", env)
+    _say(f"orders {human(size)}: floor …")
+    floor = _worker("floor", env, files=prep["files"], rows=size)
+    result = {"size": size, "prepare": prep["seconds"], "pipeline": pipe, "floor": floor}
+    if incremental:
+        extra = size // 100
+        _say(f"orders {human(size)}: incremental run adding 1% ({extra:,} orders) …")
+        prep2 = _worker("prepare", env, count=size + extra, previous=size)
+        result["incremental"] = {"rows": prep2["rows"], **_worker("pipeline", env)}
+    return result
+
+
+def bench_http(size: int, root: Path) -> dict[str, Any]:
+    _say(f"orders over HTTP {human(size)} …")
+    return {"size": size, **_worker("pipeline", _env(root / f"http-{human(size)}"), with_fetch=True, api_orders=size)}
+
+
+def bench_cli(size: int, root: Path) -> dict[str, Any]:
+    _say(f"`lakebox run orders` with {size:,} orders, start-up included …")
+    env = _env(root / f"cli-{human(size)}", LAKEBOX_DEMO_ORDERS=str(size), LAKEBOX_LOG_LEVEL="WARNING")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lakebox.cli", "run", "orders"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"lakebox run orders failed:\n{proc.stderr[-3000:]}")
+    return {"size": size, "seconds": wall}
+
+
+def bench_postgres(size: int, root: Path, admin_dsn: str) -> dict[str, Any]:
+    import uuid
+
+    import psycopg
+
+    name = f"lakebox_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    try:
+        env = _env(root / f"pg-{human(size)}", LAKEBOX_WAREHOUSE=admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+        _say(f"orders {human(size)} on PostgreSQL …")
+        _worker("prepare", env, count=size)
+        return {"size": size, **_worker("pipeline", env)}
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
+
+
+def bench_s3(size: int, root: Path) -> dict[str, Any]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                     aws_secret_access_key="bench-secret").create_bucket(Bucket="bench")
+        env = _env(root / f"s3-{human(size)}", LAKEBOX_LAKE="s3://bench/lake", **aws)
+        os.environ.update(aws)
+        _say(f"orders {human(size)} with the lake on S3 (moto on loopback) …")
+        _worker("prepare", env, count=size)
+        return {"size": size, **_worker("pipeline", env)}
+    finally:
+        server.stop()
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def run_bench(
+    sizes: list[int],
+    http_size: int,
+    cli_size: int,
+    postgres_size: int,
+    s3_size: int,
+    postgres_dsn: str | None,
+    record: Path | None,
+    workdir: Path | None = None,
+) -> str:
+    """Run every scenario; return the report as markdown (and write it to `record`)."""
+    from lakebox.bench.report import render
+
+    results: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    with tempfile.TemporaryDirectory(prefix="lakebox-bench-", dir=workdir) as tmp:
+        root = Path(tmp)
+        results["orders"] = [bench_orders(n, root) for n in sizes]
+        if http_size:
+            results["http"] = bench_http(http_size, root)
+        if cli_size:
+            results["cli"] = bench_cli(cli_size, root)
+        if postgres_size and postgres_dsn:
+            results["postgres"] = bench_postgres(postgres_size, root, postgres_dsn)
+        if s3_size:
+            results["s3"] = bench_s3(s3_size, root)
+            local = next((r for r in results["orders"] if r["size"] == s3_size), None)
+            results["s3_local"] = local["pipeline"] if local else bench_orders(s3_size, root, incremental=False)["pipeline"]
+    markdown = render(results)
+    if record:
+        record.write_text(markdown)
+        (record.with_suffix(".json")).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return markdown

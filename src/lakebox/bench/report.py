@@ -1,0 +1,113 @@
+"""The benchmark report as markdown: per-stage figures, floor ratios, and the targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _human(n: int) -> str:
+    from lakebox.bench import human
+
+    return human(n)
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 and rows else ""
+
+
+def _stage_table(result: dict[str, Any]) -> list[str]:
+    size = result["size"]
+    lines = [
+        f"### {_human(size)} orders, lake to marts (prepare: {result['prepare']:.1f} s to write the pages)",
+        "",
+        "| stage | pipeline s | rows/s | peak RSS MB | floor s | floor peak RSS MB | pipeline / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    floor = {s["stage"]: s for s in result["floor"]["stages"]}
+    for s in result["pipeline"]["stages"]:
+        f = floor.get(s["stage"])
+        ratio = f"{s['seconds'] / f['seconds']:.2f}" if f and f["seconds"] > 0 else ""
+        lines.append(
+            f"| {s['stage']} | {s['seconds']:.2f} | {_rate(size, s['seconds'])} | {s['peak_rss_mb']:.0f} | "
+            f"{f['seconds']:.2f} | {f['peak_rss_mb']:.0f} | {ratio} |" if f else
+            f"| {s['stage']} | {s['seconds']:.2f} | {_rate(size, s['seconds'])} | {s['peak_rss_mb']:.0f} | | | |"
+        )
+    p, fl = result["pipeline"], result["floor"]
+    peak = max(s["peak_rss_mb"] for s in p["stages"])
+    fpeak = max(s["peak_rss_mb"] for s in fl["stages"])
+    lines.append(
+        f"| **total** | **{p['seconds']:.2f}** | {_rate(size, p['seconds'])} | {peak:.0f} | **{fl['seconds']:.2f}** | "
+        f"{fpeak:.0f} | **{p['seconds'] / fl['seconds']:.2f}** |"
+    )
+    if "incremental" in result:
+        inc = result["incremental"]
+        lines += ["", f"Incremental run adding 1% ({inc['rows']:,} new or updated orders): {inc['seconds']:.2f} s = "
+                  f"{100 * inc['seconds'] / p['seconds']:.1f}% of the full run."]
+    return lines + [""]
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    if "http" in results:
+        h = results["http"]
+        rows.append((f"{_human(h['size'])} orders through the whole pipeline via HTTP ≤ 8 s", f"{h['seconds']:.2f} s",
+                     "yes" if h["seconds"] <= 8 else "no"))
+    big = max(results.get("orders", []), key=lambda r: r["size"], default=None)
+    if big:
+        ratio = big["pipeline"]["seconds"] / big["floor"]["seconds"]
+        peak = max(s["peak_rss_mb"] for s in big["pipeline"]["stages"])
+        rows.append((f"{_human(big['size'])} orders lake → marts ≤ 1.5× floor", f"{ratio:.2f}×", "yes" if ratio <= 1.5 else "no"))
+        rows.append((f"{_human(big['size'])} orders peak RSS ≤ 2 GB", f"{peak:,.0f} MB", "yes" if peak <= 2048 else "no"))
+        if "incremental" in big:
+            share = big["incremental"]["seconds"] / big["pipeline"]["seconds"]
+            rows.append((f"incremental +1% at {_human(big['size'])} ≤ 10% of the full run", f"{100 * share:.1f}%",
+                         "yes" if share <= 0.10 else "no"))
+    if "cli" in results:
+        c = results["cli"]
+        rows.append((f"`lakebox run orders` with {c['size']:,} orders ≤ 10 s wall", f"{c['seconds']:.2f} s",
+                     "yes" if c["seconds"] <= 10 else "no"))
+    if "postgres" in results:
+        pg = results["postgres"]
+        load = next(s for s in pg["stages"] if s["stage"] == "load")
+        rate = pg["size"] / load["seconds"]
+        rows.append((f"load into PostgreSQL at {_human(pg['size'])} ≥ 300k rows/s (checks + COPY)", f"{rate:,.0f} rows/s",
+                     "yes" if rate >= 300_000 else "no"))
+    if "s3" in results:
+        ratio = results["s3"]["seconds"] / results["s3_local"]["seconds"]
+        rows.append((f"S3 lake (moto) vs local disk at {_human(results['s3']['size'])} ≤ 1.5×", f"{ratio:.2f}×",
+                     "yes" if ratio <= 1.5 else "no"))
+    return rows
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`lakebox bench --record docs/benchmarks.md`); the raw figures are in",
+        "`docs/benchmarks.json`. Each scenario runs in its own process in a scratch home; peak RSS is",
+        "per stage (VmHWM reset before each). The floor is the same work as one plain DuckDB SQL script",
+        "over the same lake files (`src/lakebox/bench/floor.py`), run in the same bench.",
+        "",
+        f"- machine: {results['machine']}",
+        f"- date: {results['date']}",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+    ]
+    lines += [f"| {t} | {m} | {ok} |" for t, m, ok in targets(results)]
+    lines += ["", "## orders: pipeline beside its floor", ""]
+    for result in results.get("orders", []):
+        lines += _stage_table(result)
+    for key, title in (("http", "over HTTP (fetch included)"), ("postgres", "on PostgreSQL"), ("s3", "with the lake on S3 (moto)")):
+        if key in results:
+            r = results[key]
+            lines += [f"## orders {title}, {_human(r['size'])} orders", "", "| stage | s | rows/s | peak RSS MB |",
+                      "|---|---:|---:|---:|"]
+            lines += [f"| {s['stage']} | {s['seconds']:.2f} | {_rate(r['size'], s['seconds'])} | {s['peak_rss_mb']:.0f} |"
+                      for s in r["stages"]]
+            lines += [f"| **total** | **{r['seconds']:.2f}** | | |", ""]
+    for extra in results.get("extra_sections", []):
+        lines += extra
+    return "\n".join(lines).rstrip() + "\n"

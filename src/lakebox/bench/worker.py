@@ -1,0 +1,142 @@
+"""One benchmark scenario per process, so each stage's peak RSS is its own.
+
+`python -m lakebox.bench.worker SCENARIO JSON-ARGS` prints one JSON line of results.
+Settings come from the environment the parent sets (LAKEBOX_HOME, _WAREHOUSE, _LAKE).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SEED = 2026
+PAGE_ROWS = 100_000
+
+
+def reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM, so each stage reports its own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _parts() -> tuple[Any, Any, Any]:
+    from lakebox.lake import Lake
+    from lakebox.log import configure_logging
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+
+    settings = Settings.load()
+    configure_logging(settings.logs_dir, "WARNING")
+    return settings, Lake.from_settings(settings), open_warehouse(settings)
+
+
+def prepare(count: int, previous: int = 0) -> dict[str, Any]:
+    """Write API-shaped pages straight to the lake and the ledger (what fetch would do).
+
+    With `previous`, only the orders new or updated since a run over `previous` orders."""
+    from lakebox.pipelines.orders.generator import generate_orders, page_bytes
+    from lakebox.warehouse import ops
+
+    settings, lake, wh = _parts()
+    t0 = time.perf_counter()
+    table = generate_orders(count, SEED)
+    start = 0
+    if previous:
+        import pyarrow.compute as pc
+
+        old_max = generate_orders(previous, SEED).column("updated_at")
+        start = int(pc.sum(pc.less_equal(table.column("updated_at"), pc.max(old_max))).as_py())
+    pages = rows = 0
+    with wh.transaction():
+        for offset in range(start, table.num_rows, PAGE_ROWS):
+            body = page_bytes(table, offset, PAGE_ROWS)
+            n = min(PAGE_ROWS, table.num_rows - offset)
+            manifest = lake.land_batch("orders", body, "json", rows=n, meta={"bench": True})
+            ops.record_landed(wh, manifest, "bench-prepare")
+            pages, rows = pages + 1, rows + n
+    wh.close()
+    files = sorted(str(p) for p in Path(lake.root).glob("raw/orders/*/*.json") if not p.name.endswith(".manifest.json"))
+    return {"rows": rows, "pages": pages, "seconds": time.perf_counter() - t0, "files": files if lake.is_local else []}
+
+
+def pipeline(with_fetch: bool = False, api_orders: int = 0) -> dict[str, Any]:
+    """Run the orders pipeline (optionally with HTTP fetch) and time each stage."""
+    import os
+
+    from lakebox.pipelines.orders.pipeline import PIPELINE
+    from lakebox.runner import Pipeline, Stage, run_pipeline
+
+    if api_orders:
+        os.environ["LAKEBOX_DEMO_ORDERS"] = str(api_orders)
+    settings, lake, wh = _parts()
+    peaks: dict[str, float] = {}
+
+    def measured(stage: Stage) -> Stage:
+        def fn(ctx: Any) -> Any:
+            reset_peak_rss()
+            try:
+                return stage.fn(ctx)
+            finally:
+                peaks[stage.name] = peak_rss_mb()
+        return Stage(stage.name, fn)
+
+    stages = [s for s in PIPELINE.stages if with_fetch or s.name != "fetch"]
+    t0 = time.perf_counter()
+    outcome = run_pipeline(Pipeline("orders", tuple(measured(s) for s in stages)), settings, lake, wh)
+    total = time.perf_counter() - t0
+    wh.close()
+    return {
+        "status": outcome.status,
+        "error": outcome.error,
+        "seconds": total,
+        "stages": [
+            {"stage": name, "seconds": secs, "rows": max(rows_in, rows_out), "peak_rss_mb": peaks.get(name, 0.0)}
+            for name, _status, secs, rows_in, rows_out in outcome.stages
+        ],
+    }
+
+
+def floor(files: list[str], rows: int) -> dict[str, Any]:
+    """The same work as one plain DuckDB script over the same lake files."""
+    import duckdb
+
+    from lakebox.bench.floor import floor_steps
+    from lakebox.warehouse.duckdb import CONNECTION_SETTINGS
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(f"{tmp}/floor.duckdb", config=dict(CONNECTION_SETTINGS))
+        stages = []
+        t_all = time.perf_counter()
+        for name, sql in floor_steps(files, f"{tmp}/daily.parquet"):
+            reset_peak_rss()
+            t0 = time.perf_counter()
+            for statement in [s for s in sql.split(";") if s.strip()]:
+                con.execute(statement).fetchall()
+            stages.append({"stage": name, "seconds": time.perf_counter() - t0, "rows": rows,
+                           "peak_rss_mb": peak_rss_mb()})
+        total = time.perf_counter() - t_all
+        con.close()
+    return {"status": "success", "seconds": total, "stages": stages}
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"prepare": prepare, "pipeline": pipeline, "floor": floor}
+
+if __name__ == "__main__":
+    result = SCENARIOS[sys.argv[1]](**orjson.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
