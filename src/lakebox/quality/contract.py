@@ -62,6 +62,9 @@ class Contract:
     table: str
     columns: tuple[Column, ...]
     unique_key: tuple[str, ...] = ()
+    # (key, version) of one row version, e.g. (order_id, updated_at): a version already in
+    # the raw table is not loaded twice when an incremental fetch overlaps the last one.
+    version_key: tuple[str, ...] = ()
     min_rows: int = 1
     description: str = ""
     # Columns the platform adds to every raw row; the source never sends them.

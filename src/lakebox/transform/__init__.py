@@ -27,7 +27,7 @@ def marts_up_to_date(wh: Warehouse, pipeline: str, sources: Sequence[str], marts
         return False
     marks = ", ".join("?" for _ in sources)
     loaded = wh.query(
-        f"select max(loaded_at) from ops.batches where status = 'loaded' and source in ({marks})", list(sources)
+        f"select max(loaded_at) from ops.batches where status = 'loaded' and rows > 0 and source in ({marks})", list(sources)
     )[0][0]
     return loaded is None or loaded <= built
 

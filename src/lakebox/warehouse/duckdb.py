@@ -44,7 +44,7 @@ class DuckDBWarehouse(Warehouse):
         return self.con.execute(sql, params or []).fetchall()
 
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return self.con.execute(sql, params or []).to_arrow_table()
+        return self.con.sql(sql, params=list(params or [])).to_arrow_table()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -113,11 +113,11 @@ def test_happy_path_builds_every_layer(clean_home: Path, api_1000: str) -> None:
 
 def test_rerun_with_nothing_new_adds_nothing(home_from_clean: dict[str, str], api_1000: str) -> None:
     env = home_from_clean
-    before = q(env, "select count(*) from ops.batches where status = 'loaded'")
+    before = q(env, "select count(*) from ops.batches where status = 'loaded' and rows > 0")
     result = run_cli("run", "orders", env=orders_env(env, api_1000))
     assert result.returncode == 0, result.stderr
     assert q(env, "select count(*) from raw.orders") == [(1000,)]
-    assert q(env, "select count(*) from ops.batches where status = 'loaded'") == before
+    assert q(env, "select count(*) from ops.batches where status = 'loaded' and rows > 0") == before
     assert q(env, "select sum(total_orders) from analytics.daily_order_metrics") == [(1000,)]
     assert "dbt skipped" in result.stderr  # nothing arrived: no dbt start-up paid
     status = run_cli("status", env=env)
@@ -279,6 +279,6 @@ def test_a_crash_is_recovered_by_the_next_run_without_duplicates(
     assert result.returncode == 0, result.stderr
     assert q(env, "select count(*), count(distinct order_id) from raw.orders") == [(1000, 1000)]
     assert q(env, "select sum(total_orders) from analytics.daily_order_metrics") == [(1000,)]
-    assert q(env, "select count(*) from ops.batches where status = 'loaded'") == [(landed,)]
+    assert q(env, "select count(*) from ops.batches where status = 'loaded' and rows > 0") == [(landed,)]
     runs = dict(q(env, "select status, count(*) from ops.pipeline_runs group by 1"))
     assert runs == {"failed": 1, "success": 1}  # the crashed run is closed as interrupted

@@ -18,4 +18,5 @@ CONTRACT = Contract(
         Column("updated_at", "timestamp", nullable=False),
     ),
     unique_key=("order_id",),
+    version_key=("order_id", "updated_at"),
 )
