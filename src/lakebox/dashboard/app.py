@@ -1,0 +1,36 @@
+"""The dashboard's entry point, run by `lakebox dashboard` (streamlit run app.py).
+
+Pages are files beside this one, so each renders on its own in tests (AppTest.switch_page).
+A warehouse that is busy or unreachable shows as an error box, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from lakebox.dashboard.data import configured_warehouse
+from lakebox.errors import LakeboxError
+from lakebox.settings import redact
+
+HERE = Path(__file__).parent
+
+st.set_page_config(page_title="lakebox", page_icon=":material/dataset:", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page(HERE / "retail_page.py", title="Retail", icon=":material/storefront:", url_path="retail", default=True),
+        st.Page(HERE / "orders_page.py", title="Orders", icon=":material/receipt_long:", url_path="orders"),
+        st.Page(HERE / "platform_page.py", title="Platform", icon=":material/monitor_heart:", url_path="platform"),
+    ]
+)
+
+try:
+    with st.sidebar:
+        st.caption(f"Warehouse: `{configured_warehouse().describe()}`")
+        if st.button("Refresh data", icon=":material/refresh:"):
+            st.cache_data.clear()
+    navigation.run()
+except LakeboxError as exc:
+    st.error(redact(str(exc)), icon=":material/error:")

@@ -1,0 +1,366 @@
+"""Read-only queries behind the dashboard pages.
+
+Every query opens its own short-lived connection: DuckDB lets one process write a file or
+several processes read it, so a dashboard that held a connection would block the next
+`lakebox run`. DuckDB files are opened read-only; PostgreSQL sessions are read-only
+transactions. Results are cached for a short while so page reloads do not hammer the
+warehouse. SQL here uses `?` placeholders and runs unchanged on both engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import streamlit as st
+
+from lakebox.errors import WarehouseError
+from lakebox.settings import Settings, redact
+
+CACHE_SECONDS = 30
+SEVERITY_ORDER = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class WarehouseRef:
+    """Where to read: hashable, so cached queries key on it."""
+
+    kind: str
+    location: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseRef:
+        location = settings.warehouse
+        if settings.warehouse_kind == "duckdb":
+            location = location.removeprefix("duckdb://").removeprefix("file://")
+        return cls(settings.warehouse_kind, location)
+
+    def describe(self) -> str:
+        return f"{self.kind}:{redact(self.location)}"
+
+
+def configured_warehouse() -> WarehouseRef:
+    return WarehouseRef.from_settings(Settings.load())
+
+
+# ------------------------------------------------------------------ the one way in
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def fetch(wh: WarehouseRef, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    """Run one read-only query; dates become datetimes and decimals floats on every engine."""
+    if wh.kind == "postgres":
+        columns, rows = _fetch_postgres(wh.location, sql, params)
+    else:
+        columns, rows = _fetch_duckdb(wh.location, sql, params)
+    return _normalise(pd.DataFrame.from_records(rows, columns=columns))
+
+
+def _fetch_duckdb(path: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(
+                f"the DuckDB warehouse {path} is busy: a pipeline run (or another writer) holds its lock, "
+                "and DuckDB lets one process write or several read. Press 'Refresh data' when the run "
+                f"has finished. ({exc})"
+            ) from exc
+        raise WarehouseError(f"cannot read the DuckDB warehouse {path}: {exc}") from exc
+    try:
+        cursor = con.execute(sql, list(params))
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query on the DuckDB warehouse {path} failed: {exc}") from exc
+    finally:
+        con.close()
+
+
+def _fetch_postgres(url: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as con:
+            con.read_only = True
+            cursor = con.execute(sql.replace("?", "%s"), list(params))
+            columns = [d.name for d in cursor.description or []]
+            rows = cursor.fetchall()
+            con.rollback()
+            return columns, rows
+    except psycopg.Error as exc:
+        raise WarehouseError(f"cannot read the PostgreSQL warehouse {redact(url)}: {redact(str(exc))}") from exc
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    for column in df.columns:
+        values = df[column].dropna()
+        if values.empty or df[column].dtype != object:
+            continue
+        first = values.iloc[0]
+        if isinstance(first, decimal.Decimal):
+            df[column] = df[column].astype("float64")
+        elif isinstance(first, dt.date):
+            df[column] = pd.to_datetime(df[column])
+    return df
+
+
+def has_rows(wh: WarehouseRef, table: str) -> bool:
+    """True when `schema.table` exists and holds at least one row."""
+    if wh.kind == "duckdb" and not Path(wh.location).is_file():
+        return False
+    schema, name = table.split(".")
+    found = fetch(
+        wh,
+        "select count(*) as n from information_schema.tables where table_schema = ? and table_name = ?",
+        (schema, name),
+    )
+    if not int(found["n"].iloc[0]):
+        return False
+    return not fetch(wh, f"select 1 as one from {table} limit 1").empty
+
+
+def _in(column: str, values: Sequence[Any] | None) -> tuple[str, tuple[Any, ...]]:
+    """A `column in (...)` filter; None means no filter, an empty list matches nothing."""
+    if values is None:
+        return "", ()
+    if not values:
+        return " and 1 = 0", ()
+    return f" and {column} in ({', '.join('?' for _ in values)})", tuple(values)
+
+
+# ------------------------------------------------------------------ retail
+@dataclass(frozen=True)
+class RetailFilter:
+    """The Retail page's filters; `None` for stores or regions means all of them."""
+
+    start: dt.date
+    end: dt.date
+    store_ids: tuple[Any, ...] | None = None
+    regions: tuple[str, ...] | None = None
+
+    def stores_sql(self) -> tuple[str, tuple[Any, ...]]:
+        return _in("store_id", self.store_ids)
+
+    def regions_sql(self) -> tuple[str, tuple[Any, ...]]:
+        return _in("region", self.regions)
+
+
+def retail_stores(wh: WarehouseRef) -> pd.DataFrame:
+    return fetch(
+        wh,
+        "select store_id, max(store_name) as store_name, max(region) as region, max(format) as format "
+        "from analytics.store_daily_performance group by store_id order by store_id",
+    )
+
+
+def retail_date_bounds(wh: WarehouseRef) -> tuple[dt.date, dt.date]:
+    df = fetch(wh, "select min(date) as first_day, max(date) as last_day from analytics.store_daily_performance")
+    return df["first_day"].iloc[0].date(), df["last_day"].iloc[0].date()
+
+
+def retail_kpis(wh: WarehouseRef, f: RetailFilter) -> pd.Series:
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select cast(coalesce(sum(total_sales), 0) as double precision) as total_sales, "
+        "cast(coalesce(sum(transaction_count), 0) as bigint) as transactions, "
+        "cast(sum(total_sales) / nullif(sum(transaction_count), 0) as double precision) as avg_basket, "
+        "count(distinct store_id) as stores, count(distinct date) as days "
+        f"from analytics.store_daily_performance where date between ? and ?{where}",
+        (f.start, f.end, *params),
+    ).iloc[0]
+
+
+def retail_daily_sales(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select date, region, cast(sum(total_sales) as double precision) as total_sales, "
+        "cast(sum(transaction_count) as bigint) as transactions "
+        f"from analytics.store_daily_performance where date between ? and ?{where} "
+        "group by date, region order by date, region",
+        (f.start, f.end, *params),
+    )
+
+
+def retail_category_mix(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    """Monthly sales by category for the filtered regions (the mart is region-level)."""
+    where, params = f.regions_sql()
+    return fetch(
+        wh,
+        "select month, category, cast(sum(total_sales) as double precision) as total_sales "
+        f"from analytics.category_performance where month between ? and ?{where} "
+        "group by month, category order by month, category",
+        (f.start.replace(day=1), f.end, *params),
+    )
+
+
+def retail_promotions(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    """Promotions that overlap the date range, best lift first."""
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select promo_id, store_id, category, start_date, end_date, "
+        "cast(discount_pct as double precision) as discount_pct, promo_days, "
+        "cast(avg_daily_sales_promo as double precision) as avg_daily_sales_promo, "
+        "cast(avg_daily_sales_baseline as double precision) as avg_daily_sales_baseline, "
+        "cast(lift_pct as double precision) as lift_pct "
+        f"from analytics.promotion_effectiveness where start_date <= ? and end_date >= ?{where} "
+        "order by lift_pct desc nulls last, promo_id",
+        (f.end, f.start, *params),
+    )
+
+
+def retail_stockouts(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select store_id, store_name, region, category, stockout_days, "
+        "cast(estimated_lost_sales as double precision) as estimated_lost_sales "
+        f"from analytics.stockout_impact where 1 = 1{where} "
+        "order by estimated_lost_sales desc, store_id, category",
+        params,
+    )
+
+
+def retail_weekend(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select store_id, store_name, region, format, "
+        "cast(avg_weekday_sales as double precision) as avg_weekday_sales, "
+        "cast(avg_weekend_sales as double precision) as avg_weekend_sales, "
+        "cast(weekend_uplift_pct as double precision) as weekend_uplift_pct "
+        f"from analytics.weekday_vs_weekend where 1 = 1{where} order by weekend_uplift_pct desc, store_id",
+        params,
+    )
+
+
+def retail_insights(wh: WarehouseRef, f: RetailFilter) -> pd.DataFrame:
+    where, params = f.stores_sql()
+    return fetch(
+        wh,
+        "select severity, store_id, store_name, region, insight_type, "
+        "cast(metric_value as double precision) as metric_value, insight "
+        f"from analytics.store_insights where 1 = 1{where} "
+        "order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, store_id, insight_type",
+        params,
+    )
+
+
+# ------------------------------------------------------------------ orders
+def orders_date_bounds(wh: WarehouseRef) -> tuple[dt.date, dt.date]:
+    df = fetch(wh, "select min(order_date) as first_day, max(order_date) as last_day from analytics.daily_order_metrics")
+    return df["first_day"].iloc[0].date(), df["last_day"].iloc[0].date()
+
+
+def orders_daily(wh: WarehouseRef, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return fetch(
+        wh,
+        "select order_date, total_orders, cast(total_amount as double precision) as total_amount, "
+        "cast(avg_amount as double precision) as avg_amount, unique_customers, cancelled_orders, "
+        "cast(refunded_amount as double precision) as refunded_amount, _last_ingested_at "
+        "from analytics.daily_order_metrics where order_date between ? and ? order by order_date",
+        (start, end),
+    )
+
+
+# ------------------------------------------------------------------ platform (ops.*)
+def recent_runs(wh: WarehouseRef, limit: int = 50) -> pd.DataFrame:
+    return fetch(
+        wh,
+        "select run_id, pipeline, status, started_at, ended_at, duration_s, rows_in, rows_out, error "
+        "from ops.pipeline_runs order by started_at desc limit ?",
+        (limit,),
+    )
+
+
+def stage_runs(wh: WarehouseRef, run_id: str) -> pd.DataFrame:
+    return fetch(
+        wh,
+        "select stage, status, started_at, duration_s, rows_in, rows_out, error "
+        "from ops.stage_runs where run_id = ? order by started_at",
+        (run_id,),
+    )
+
+
+def dq_summary(wh: WarehouseRef) -> pd.DataFrame:
+    """Per source and check: how often it ran, failed, and when it last ran."""
+    return fetch(
+        wh,
+        "select source, check_name, column_name, count(*) as checks, "
+        "sum(case when passed then 0 else 1 end) as failed, "
+        "cast(sum(failing_rows) as bigint) as failing_rows, max(checked_at) as last_checked "
+        "from ops.dq_results group by source, check_name, column_name "
+        "order by failed desc, source, check_name, column_name",
+    )
+
+
+def dq_failures(wh: WarehouseRef, limit: int = 200) -> pd.DataFrame:
+    return fetch(
+        wh,
+        "select checked_at, source, batch_id, check_name, column_name, failing_rows, sample, run_id "
+        "from ops.dq_results where not passed order by checked_at desc, source, check_name limit ?",
+        (limit,),
+    )
+
+
+def quarantined_batches(wh: WarehouseRef) -> pd.DataFrame:
+    """Quarantined batches with their failed rules spelled out (the ledger keeps them as JSON)."""
+    df = fetch(
+        wh,
+        "select batch_id, source, error, rows, loaded_at as quarantined_at, landed_at, lake_path, run_id "
+        "from ops.batches where status = 'quarantined' order by loaded_at desc, batch_id",
+    )
+    return df.assign(error=[describe_failed_rules(e) for e in df["error"]]).rename(columns={"error": "failed_rules"})
+
+
+def describe_failed_rules(error: str | None) -> str:
+    """`rule(column): N rows — detail` per failed rule; text that is not the JSON list stays as is."""
+    if not error:
+        return ""
+    try:
+        rules = orjson.loads(error)
+    except orjson.JSONDecodeError:
+        return error
+    if not isinstance(rules, list):
+        return error
+    parts = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            parts.append(str(rule))
+            continue
+        name = str(rule.get("rule", "?"))
+        if rule.get("column"):
+            name += f"({rule['column']})"
+        text = f"{name}: {rule.get('failing_rows', 0)} rows"
+        if rule.get("detail"):
+            text += f" — {rule['detail']}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def quarantine_files(lake_url: str) -> list[dict[str, Any]]:
+    """The lake's quarantine/ error documents, newest day first, each with its key."""
+    from lakebox.lake.remote import lake_for_url
+
+    if "://" not in lake_url and not Path(lake_url, "quarantine").is_dir():
+        return []
+    lake = lake_for_url(lake_url, Settings.load().env)
+    docs = []
+    for key in lake.list("quarantine"):
+        if key.endswith(".errors.json"):
+            try:
+                doc = orjson.loads(lake.read_bytes(key))
+            except orjson.JSONDecodeError as exc:
+                doc = {"unreadable": str(exc)}
+            docs.append({"key": key, "document": doc})
+    return sorted(docs, key=lambda d: d["key"], reverse=True)

@@ -1,0 +1,142 @@
+"""Retail: store sales, promotions, stockouts and insights, filtered by region, store and dates."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lakebox.dashboard import data
+
+wh = data.configured_warehouse()
+st.title("Retail")
+
+if not data.has_rows(wh, "analytics.store_daily_performance"):
+    st.info(
+        "No retail data yet — run `lakebox run retail` (after `lakebox retail-generate` if there are "
+        "no daily drops in the landing folder yet), then press 'Refresh data'.",
+        icon=":material/info:",
+    )
+    st.stop()
+
+stores = data.retail_stores(wh)
+first_day, last_day = data.retail_date_bounds(wh)
+
+with st.sidebar:
+    st.subheader("Filters")
+    regions = st.multiselect("Region", sorted(stores["region"].dropna().unique()), placeholder="All regions")
+    pool = stores[stores["region"].isin(regions)] if regions else stores
+    names = dict(zip(pool["store_id"].tolist(), pool["store_name"].tolist(), strict=True))
+    picked = st.multiselect("Store", list(names), format_func=lambda s: f"{names.get(s, s)} ({s})",
+                            placeholder="All stores")
+    chosen_days = st.date_input("Dates", (first_day, last_day), min_value=first_day, max_value=last_day)
+
+# While a range is being picked the widget holds one day; treat it as that day alone.
+days = tuple(chosen_days) if isinstance(chosen_days, (tuple, list)) else (chosen_days,)
+start, end = (days[0], days[-1]) if days else (first_day, last_day)
+in_scope = pool[pool["store_id"].isin(picked)] if picked else pool
+filters = data.RetailFilter(
+    start=start,
+    end=end,
+    store_ids=tuple(in_scope["store_id"].tolist()) if (regions or picked) else None,
+    regions=tuple(sorted(in_scope["region"].unique().tolist())) if (regions or picked) else None,
+)
+
+kpis = data.retail_kpis(wh, filters)
+if not kpis["days"]:
+    st.warning("No sales for these filters: widen the date range or choose other stores.", icon=":material/filter_alt:")
+    st.stop()
+
+stockouts = data.retail_stockouts(wh, filters)
+promotions = data.retail_promotions(wh, filters)
+scope = "all stores" if filters.store_ids is None else f"{int(kpis['stores'])} store(s)"
+st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {scope}")
+
+cols = st.columns(5)
+cols[0].metric("Total sales", f"{kpis['total_sales']:,.0f}")
+cols[1].metric("Transactions", f"{int(kpis['transactions']):,}")
+cols[2].metric("Avg basket", f"{kpis['avg_basket']:,.2f}" if pd.notna(kpis["avg_basket"]) else "–")
+cols[3].metric("Stores", f"{int(kpis['stores']):,}")
+cols[4].metric("Est. lost sales (stockouts)", f"{stockouts['estimated_lost_sales'].sum():,.0f}")
+
+st.subheader("Daily sales by region")
+daily = data.retail_daily_sales(wh, filters)
+st.line_chart(daily, x="date", y="total_sales", color="region", x_label="date", y_label="sales")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Promotion lift by category")
+    if promotions.empty:
+        st.info("No promotions overlap these dates and stores.")
+    else:
+        lift = promotions.groupby("category", as_index=False).agg(
+            avg_lift_pct=("lift_pct", "mean"), promotions=("promo_id", "count")
+        )
+        st.altair_chart(
+            alt.Chart(lift).mark_bar().encode(
+                x=alt.X("avg_lift_pct:Q", title="average lift %"),
+                y=alt.Y("category:N", sort="-x", title=None),
+                tooltip=["category", alt.Tooltip("avg_lift_pct:Q", format=".1f"), "promotions"],
+            ),
+            width="stretch",
+        )
+with right:
+    st.subheader("Estimated sales lost to stockouts")
+    if stockouts.empty:
+        st.info("No stockouts recorded for these stores.")
+    else:
+        lost = stockouts.groupby("category", as_index=False).agg(
+            estimated_lost_sales=("estimated_lost_sales", "sum"), stockout_days=("stockout_days", "sum")
+        )
+        st.altair_chart(
+            alt.Chart(lost).mark_bar(color="#d62728").encode(
+                x=alt.X("estimated_lost_sales:Q", title="estimated lost sales"),
+                y=alt.Y("category:N", sort="-x", title=None),
+                tooltip=["category", alt.Tooltip("estimated_lost_sales:Q", format=",.2f"), "stockout_days"],
+            ),
+            width="stretch",
+        )
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Category mix by month")
+    mix = data.retail_category_mix(wh, filters)
+    if mix.empty:
+        st.info("No category figures for these months and regions.")
+    else:
+        st.altair_chart(
+            alt.Chart(mix).mark_bar().encode(
+                x=alt.X("yearmonth(month):O", title=None),
+                y=alt.Y("total_sales:Q", title="sales"),
+                color=alt.Color("category:N"),
+                tooltip=["category", alt.Tooltip("yearmonth(month):T", title="month"),
+                         alt.Tooltip("total_sales:Q", format=",.2f")],
+            ),
+            width="stretch",
+        )
+with right:
+    st.subheader("Weekend uplift by store format")
+    weekend = data.retail_weekend(wh, filters)
+    if weekend.empty:
+        st.info("No weekday/weekend comparison for these stores.")
+    else:
+        uplift = weekend.groupby("format", as_index=False)["weekend_uplift_pct"].mean()
+        st.bar_chart(uplift, x="format", y="weekend_uplift_pct", x_label="format", y_label="weekend uplift %",
+                     horizontal=True)
+
+st.subheader("Insights")
+insights = data.retail_insights(wh, filters)
+severities = st.pills("Severity", list(data.SEVERITY_ORDER), selection_mode="multi",
+                      default=list(data.SEVERITY_ORDER), key="insight_severity")
+shown = insights[insights["severity"].isin(severities)]
+if shown.empty:
+    st.info("No insights for these filters.")
+else:
+    st.dataframe(shown, hide_index=True,
+                 column_config={"metric_value": st.column_config.NumberColumn(format="%.2f"),
+                                "insight": st.column_config.TextColumn(width="large")})
+
+with st.expander("Top promotions"):
+    st.dataframe(promotions.head(50), hide_index=True)
+with st.expander("Stockouts by store and category"):
+    st.dataframe(stockouts.head(200), hide_index=True)
