@@ -10,6 +10,12 @@ from lakebox.pipelines.orders.contract import STATUSES
 from lakebox.pipelines.orders.pipeline import MAX_PAGE_BYTES
 
 
+RECORD = (
+    "STRUCT(order_id VARCHAR, customer_id VARCHAR, amount DOUBLE, currency VARCHAR, status VARCHAR, "
+    "created_at VARCHAR, updated_at VARCHAR)"
+)
+
+
 def floor_steps(files: Sequence[str], parquet_out: str) -> list[tuple[str, str]]:
     """(stage, SQL) pairs, named like the pipeline's stages so they compare one to one."""
     listed = ", ".join(f"'{f}'" for f in files)
@@ -17,9 +23,11 @@ def floor_steps(files: Sequence[str], parquet_out: str) -> list[tuple[str, str]]
     return [
         ("load", f"""
             create schema raw;
+            select json_structure(json_extract(content, '$.records')) from read_text([{listed}]);
             create table raw.parsed as
                 select unnest(records, recursive := true), filename
-                from read_json([{listed}], format = 'auto', filename = true, maximum_object_size = {MAX_PAGE_BYTES});
+                from read_json([{listed}], filename = true, maximum_object_size = {MAX_PAGE_BYTES},
+                               columns = {{'records': '{RECORD}[]', 'next_cursor': 'VARCHAR'}});
             select count(*), count_if(order_id is null), count_if(customer_id is null),
                    count_if(try_cast(amount as double) < 0), count_if(amount is null),
                    count_if(status not in ({statuses})), count_if(not regexp_full_match(currency, '[A-Z]{{3}}')),

@@ -120,7 +120,8 @@ def floor(files: list[str], rows: int) -> dict[str, Any]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        con = duckdb.connect(f"{tmp}/floor.duckdb", config=dict(CONNECTION_SETTINGS))
+        # The floor may use the whole 2 GB budget the pipeline is held to.
+        con = duckdb.connect(f"{tmp}/floor.duckdb", config={**CONNECTION_SETTINGS, "memory_limit": "2GB"})
         stages = []
         t_all = time.perf_counter()
         for name, sql in floor_steps(files, f"{tmp}/daily.parquet"):

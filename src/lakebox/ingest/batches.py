@@ -7,11 +7,11 @@ that fails its gate is copied to quarantine with errors.json and is never loaded
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.checks import literal, quote
 from lakebox.quality.contract import Contract
@@ -56,34 +56,52 @@ def ensure_raw_table(ctx: RunContext, contract: Contract) -> None:
         ctx.warehouse.execute(contract.raw_ddl())
 
 
-def load_pending_batches(
-    ctx: RunContext,
-    contract: Contract,
-    parse_sql: Callable[[str], str],
-    hint: str,
-) -> StageResult:
-    """Load each pending batch of the contract's source, oldest first."""
+class BatchReader(Protocol):
+    """Reads one landed lake object as rows, for checking and loading."""
+
+    def prepare(self, con: Any, uris: list[str]) -> None:
+        """Optional bulk pre-pass over several objects at once (DuckDB parallelises
+        across files, not inside one); must not fail: a bad file is named by select_sql."""
+
+    def select_sql(self, con: Any, uri: str) -> str:
+        """The SELECT that reads `uri` as rows."""
+
+
+PREPARE_CHUNK = 8
+
+
+def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReader, hint: str) -> StageResult:
+    """Check each pending batch of the contract's source, oldest first; load or quarantine it."""
     import duckdb
 
     wh, source = ctx.warehouse, contract.source
     ensure_raw_table(ctx, contract)
     rows_in = rows_out = 0
-    for batch_id, key, meta in ops.pending_batches(wh, source):
-        con = wh.scratch()
-        ctx.lake.register_with(con)
-        try:
-            con.execute(f"create or replace temp table {BATCH_RELATION} as {parse_sql(ctx.lake.uri(key))}")
-        except duckdb.Error as exc:
-            results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
-        else:
-            results = check_relation(con, BATCH_RELATION, contract)
-        rows_in += 0 if results[0].check_name == "parse" else _count(con)
-        ops.record_dq_results(wh, ctx.run_id, batch_id, source, results)
-        if failed(results):
-            _quarantine(ctx, source, batch_id, key, results, hint)
-        else:
-            rows_out += _load(ctx, contract, batch_id, key, orjson.loads(meta or "{}"))
-        con.execute(f"drop table if exists {BATCH_RELATION}")
+    pending = ops.pending_batches(wh, source)
+    con = wh.scratch()
+    ctx.lake.register_with(con)
+    with progress(f"checking and loading {source}", total=len(pending)) as bar:
+        for position, (batch_id, key, meta) in enumerate(pending):
+            if position % PREPARE_CHUNK == 0:
+                chunk = pending[position:position + PREPARE_CHUNK]
+                reader.prepare(con, [ctx.lake.uri(k) for _, k, _ in chunk])
+            con = wh.scratch()
+            try:
+                select = reader.select_sql(con, ctx.lake.uri(key))
+                con.execute(f"create or replace temp table {BATCH_RELATION} as {select}")
+            except duckdb.Error as exc:
+                results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
+            else:
+                results = check_relation(con, BATCH_RELATION, contract)
+            rows_in += 0 if results[0].check_name == "parse" else _count(con)
+            with wh.transaction():  # the batch's check results, rows and ledger mark commit together
+                ops.record_dq_results(wh, ctx.run_id, batch_id, source, results)
+                if failed(results):
+                    _quarantine(ctx, source, batch_id, key, results, hint)
+                else:
+                    rows_out += _load(ctx, contract, batch_id, key, orjson.loads(meta or "{}"))
+            con.execute(f"drop table if exists {BATCH_RELATION}")
+            bar.advance(1)
     return StageResult(rows_in=rows_in, rows_out=rows_out)
 
 

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import time
+
 import duckdb as _duckdb
 
 from lakebox.errors import WarehouseError
@@ -14,6 +16,7 @@ from lakebox.warehouse.base import Warehouse
 
 # Keep memory bounded on big loads; DuckDB spills to disk past the limit.
 CONNECTION_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
+LOCK_WAIT_S = 10.0
 
 
 class DuckDBWarehouse(Warehouse):
@@ -28,14 +31,24 @@ class DuckDBWarehouse(Warehouse):
     def con(self) -> _duckdb.DuckDBPyConnection:
         if self._con is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._con = _duckdb.connect(self.path, config=dict(CONNECTION_SETTINGS))
-            except _duckdb.Error as exc:
-                raise WarehouseError(
-                    f"cannot open the DuckDB warehouse {self.path}: {exc}; is another "
-                    "lakebox process (or a dashboard) writing to it?"
-                ) from exc
+            self._con = self._connect()
         return self._con
+
+    def _connect(self) -> _duckdb.DuckDBPyConnection:
+        """Open the file; a reader holding it for a moment (the dashboard) is waited out,
+        within LOCK_WAIT_S, rather than failing the run."""
+        deadline, pause = time.monotonic() + LOCK_WAIT_S, 0.05
+        while True:
+            try:
+                return _duckdb.connect(self.path, config=dict(CONNECTION_SETTINGS))
+            except _duckdb.Error as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() + pause > deadline:
+                    raise WarehouseError(
+                        f"cannot open the DuckDB warehouse {self.path}: {exc}; is another "
+                        "lakebox process (or a dashboard) writing to it?"
+                    ) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self.con.execute(sql, params or [])
