@@ -6,7 +6,7 @@ These writes are a handful of rows per run or batch, never per data row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,14 @@ def utcnow() -> dt.datetime:
 
 # ------------------------------------------------------------------ runs and stages
 def start_run(wh: Warehouse, run_id: str, pipeline: str) -> None:
+    """Record a new run; a run of this pipeline still 'running' was interrupted (one
+    runner per pipeline at a time), so it is closed as failed first."""
+    wh.execute(
+        "update ops.pipeline_runs set status = 'failed', ended_at = ?, "
+        "error = 'interrupted: the process ended before the run finished' "
+        "where pipeline = ? and status = 'running'",
+        [utcnow(), pipeline],
+    )
     wh.execute(
         "insert into ops.pipeline_runs (run_id, pipeline, status, started_at) values (?, ?, 'running', ?)",
         [run_id, pipeline, utcnow()],
@@ -82,23 +90,21 @@ class CheckResult:
 def record_dq_results(
     wh: Warehouse, run_id: str | None, batch_id: str, source: str, results: Iterable[CheckResult]
 ) -> None:
+    """Every check of a batch in one statement (a statement per check costs a commit each)."""
     now = utcnow()
-    for r in results:
-        wh.execute(
-            "insert into ops.dq_results (run_id, batch_id, source, check_name, column_name, passed, "
-            "failing_rows, sample, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                batch_id,
-                source,
-                r.check_name,
-                r.column_name,
-                r.passed,
-                r.failing_rows,
-                orjson.dumps(r.sample, default=str).decode() if r.sample else None,
-                now,
-            ],
-        )
+    rows = [
+        [run_id, batch_id, source, r.check_name, r.column_name, r.passed, r.failing_rows,
+         orjson.dumps(r.sample, default=str).decode() if r.sample else None, now]
+        for r in results
+    ]
+    if not rows:
+        return
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+    wh.execute(
+        "insert into ops.dq_results (run_id, batch_id, source, check_name, column_name, passed, "
+        f"failing_rows, sample, checked_at) values {values}",
+        [value for row in rows for value in row],
+    )
 
 
 # ------------------------------------------------------------------ the batch ledger
@@ -124,6 +130,44 @@ def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
     return True
 
 
+def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id: str) -> int:
+    """Add many landed batches in one bulk insert (not a statement per batch); batches the
+    ledger already knows are skipped. Returns how many were added. Call inside a transaction
+    to make it atomic with other ledger writes."""
+    import pyarrow as pa
+
+    ids = [m.batch_id for m in manifests]
+    known: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        marks = ", ".join("?" for _ in chunk)
+        known |= {r[0] for r in wh.query(f"select batch_id from ops.batches where batch_id in ({marks})", chunk)}
+    fresh = list({m.batch_id: m for m in manifests if m.batch_id not in known}.values())
+    if not fresh:
+        return 0
+    now = utcnow()
+    table = pa.table({
+        "batch_id": [m.batch_id for m in fresh],
+        "source": [m.source for m in fresh],
+        "lake_path": [m.key for m in fresh],
+        "sha256": [m.sha256 for m in fresh],
+        "bytes": pa.array([m.bytes for m in fresh], pa.int64()),
+        "rows": pa.array([m.rows for m in fresh], pa.int64()),
+        "status": [LANDED] * len(fresh),
+        "landed_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+        "run_id": [run_id] * len(fresh),
+        "meta": [orjson.dumps(m.meta).decode() for m in fresh],
+    })
+    scratch = wh.scratch()
+    scratch.complete()  # DuckDB will not register while a result is unread
+    scratch.register("lakebox_landed_batches", table)
+    try:
+        wh.load_from_scratch("select * from lakebox_landed_batches", "ops.batches", table.column_names)
+    finally:
+        scratch.unregister("lakebox_landed_batches")
+    return len(fresh)
+
+
 def batch_status(wh: Warehouse, batch_id: str) -> str | None:
     rows = wh.query("select status from ops.batches where batch_id = ?", [batch_id])
     return rows[0][0] if rows else None
@@ -146,6 +190,18 @@ def mark_batch(wh: Warehouse, batch_id: str, status: str, rows: int | None = Non
         "update ops.batches set status = ?, loaded_at = ?, rows = coalesce(?, rows), error = ? where batch_id = ?",
         [status, utcnow(), rows, error, batch_id],
     )
+
+
+def mark_batches(wh: Warehouse, batch_ids: Sequence[str], status: str) -> None:
+    """`mark_batch` for many batches at once (rows keep the count recorded when landed)."""
+    now = utcnow()
+    for start in range(0, len(batch_ids), 1000):
+        chunk = list(batch_ids[start:start + 1000])
+        marks = ", ".join("?" for _ in chunk)
+        wh.execute(
+            f"update ops.batches set status = ?, loaded_at = ?, error = null where batch_id in ({marks})",
+            [status, now, *chunk],
+        )
 
 
 # ------------------------------------------------------------------ source state
