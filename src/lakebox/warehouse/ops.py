@@ -107,6 +107,33 @@ def record_dq_results(
     )
 
 
+def record_dq_results_many(
+    wh: Warehouse, run_id: str | None, source: str, results: Iterable[tuple[str, Iterable[CheckResult]]]
+) -> None:
+    """`record_dq_results` for many batches, (batch_id, results) pairs, in one bulk append."""
+    import pyarrow as pa
+
+    rows = [
+        (batch_id, r.check_name, r.column_name, r.passed, r.failing_rows,
+         orjson.dumps(r.sample, default=str).decode() if r.sample else None)
+        for batch_id, batch_results in results for r in batch_results
+    ]
+    if not rows:
+        return
+    batch_ids, checks, columns, passed, failing, samples = (list(c) for c in zip(*rows, strict=True))
+    _append_arrow(wh, "ops.dq_results", pa.table({
+        "run_id": pa.array([run_id] * len(rows), pa.string()),
+        "batch_id": batch_ids,
+        "source": [source] * len(rows),
+        "check_name": checks,
+        "column_name": pa.array(columns, pa.string()),
+        "passed": pa.array(passed, pa.bool_()),
+        "failing_rows": pa.array(failing, pa.int64()),
+        "sample": pa.array(samples, pa.string()),
+        "checked_at": pa.array([utcnow()] * len(rows), pa.timestamp("us")),
+    }))
+
+
 # ------------------------------------------------------------------ the batch ledger
 def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
     """Add a landed batch to the ledger. False when the ledger already knows it."""
@@ -158,14 +185,19 @@ def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id
         "run_id": [run_id] * len(fresh),
         "meta": [orjson.dumps(m.meta).decode() for m in fresh],
     })
+    _append_arrow(wh, "ops.batches", table)
+    return len(fresh)
+
+
+def _append_arrow(wh: Warehouse, target: str, table: Any) -> None:
+    """Bulk-append an Arrow table through the warehouse's scratch connection."""
     scratch = wh.scratch()
     scratch.complete()  # DuckDB will not register while a result is unread
-    scratch.register("lakebox_landed_batches", table)
+    scratch.register("lakebox_ops_rows", table)
     try:
-        wh.load_from_scratch("select * from lakebox_landed_batches", "ops.batches", table.column_names)
+        wh.load_from_scratch("select * from lakebox_ops_rows", target, table.column_names)
     finally:
-        scratch.unregister("lakebox_landed_batches")
-    return len(fresh)
+        scratch.unregister("lakebox_ops_rows")
 
 
 def batch_status(wh: Warehouse, batch_id: str) -> str | None:
