@@ -196,6 +196,7 @@ def bench(
     cli_size: Annotated[str, typer.Option(help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
     postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
     s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
+    retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
@@ -207,7 +208,7 @@ def bench(
     report = run_bench(
         sizes=[parse_size(s) for s in sizes.split(",") if s.strip()],
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
-        postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size),
+        postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
         postgres_dsn=postgres_dsn, record=Path(record) if record else None,
     )
     typer.echo(report)

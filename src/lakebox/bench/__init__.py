@@ -134,6 +134,57 @@ def bench_s3(size: int, root: Path) -> dict[str, Any]:
         server.stop()
 
 
+def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) -> dict[str, Any]:
+    """150 stores × 6 months from landing to marts, then one more day's drop alone.
+
+    Both through the real CLI in a fresh process (start-up and dbt included), beside the
+    per-stage figures of the same runs."""
+    import shutil
+
+    from lakebox.pipelines.retail.generator import generate_drops
+
+    home = root / "retail"
+    source = root / "retail-drop"
+    generate_drops(str(source), stores=stores, months=months, seed=seed, start=None)
+    files = sorted(p.name for p in source.iterdir())
+    last_day = max(f.rsplit("_", 1)[-1] for f in files if f != "stores.csv")
+    landing = home / "landing" / "retail"
+    landing.mkdir(parents=True)
+    for name in files:
+        if not name.endswith(last_day):
+            shutil.copy(source / name, landing / name)
+    env = _env(home, LAKEBOX_LOG_LEVEL="WARNING")
+    result: dict[str, Any] = {"stores": stores, "months": months, "files": len(files)}
+    for phase in ("full", "day"):
+        if phase == "day":
+            for name in files:
+                if name.endswith(last_day):
+                    shutil.copy(source / name, landing / name)
+        _say(f"retail {stores} stores × {months} months: {'landing to marts' if phase == 'full' else 'a new day'} …")
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lakebox.cli", "run", "retail"], env=env,
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"lakebox run retail failed:\n{proc.stderr[-3000:]}")
+        result[phase] = {"wall": wall, "stages": _last_run_stages(env)}
+    return result
+
+
+def _last_run_stages(env: dict[str, str]) -> list[dict[str, Any]]:
+    import duckdb
+
+    con = duckdb.connect(str(Path(env["LAKEBOX_HOME"]) / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "select stage, duration_s, greatest(rows_in, rows_out) from ops.stage_runs where run_id = "
+            "(select run_id from ops.pipeline_runs order by started_at desc limit 1) order by started_at"
+        ).fetchall()
+    finally:
+        con.close()
+    return [{"stage": s, "seconds": d, "rows": r} for s, d, r in rows]
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -153,6 +204,7 @@ def run_bench(
     cli_size: int,
     postgres_size: int,
     s3_size: int,
+    retail: bool,
     postgres_dsn: str | None,
     record: Path | None,
     workdir: Path | None = None,
@@ -170,6 +222,8 @@ def run_bench(
             results["cli"] = bench_cli(cli_size, root)
         if postgres_size and postgres_dsn:
             results["postgres"] = bench_postgres(postgres_size, root, postgres_dsn)
+        if retail:
+            results["retail"] = bench_retail(root)
         if s3_size:
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)

@@ -73,11 +73,11 @@ def prepare(count: int, previous: int = 0) -> dict[str, Any]:
     return {"rows": rows, "pages": pages, "seconds": time.perf_counter() - t0, "files": files if lake.is_local else []}
 
 
-def pipeline(with_fetch: bool = False, api_orders: int = 0) -> dict[str, Any]:
-    """Run the orders pipeline (optionally with HTTP fetch) and time each stage."""
+def pipeline(with_fetch: bool = False, api_orders: int = 0, name: str = "orders") -> dict[str, Any]:
+    """Run a pipeline (orders: optionally with its HTTP fetch) and time each stage."""
     import os
 
-    from lakebox.pipelines.orders.pipeline import PIPELINE
+    from lakebox.pipelines import get_pipeline
     from lakebox.runner import Pipeline, Stage, run_pipeline
 
     if api_orders:
@@ -94,9 +94,9 @@ def pipeline(with_fetch: bool = False, api_orders: int = 0) -> dict[str, Any]:
                 peaks[stage.name] = peak_rss_mb()
         return Stage(stage.name, fn)
 
-    stages = [s for s in PIPELINE.stages if with_fetch or s.name != "fetch"]
+    stages = [s for s in get_pipeline(name).stages if with_fetch or s.name != "fetch"]
     t0 = time.perf_counter()
-    outcome = run_pipeline(Pipeline("orders", tuple(measured(s) for s in stages)), settings, lake, wh)
+    outcome = run_pipeline(Pipeline(name, tuple(measured(s) for s in stages)), settings, lake, wh)
     total = time.perf_counter() - t0
     wh.close()
     return {
