@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext, StageResult
+    from lakebox.runner import RunContext, Stage, StageResult
     from lakebox.warehouse import Warehouse
 
 
@@ -44,3 +44,10 @@ def build_marts(ctx: RunContext, selector: str, sources: Sequence[str], marts: S
     else:
         run_dbt(ctx.settings, ctx.warehouse, [selector], full_refresh=full_refresh)
     return StageResult(rows_out=mart_rows(ctx, marts))
+
+
+def transform_stage(selector: str, sources: Sequence[str], marts: Sequence[str]) -> Stage:
+    """A pipeline's `transform` stage: build its dbt models (see build_marts)."""
+    from lakebox.runner import Stage
+
+    return Stage("transform", lambda ctx: build_marts(ctx, selector, sources, marts))

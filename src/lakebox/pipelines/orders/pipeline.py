@@ -6,8 +6,9 @@ from typing import Any
 
 from lakebox.ingest.batches import load_pending_batches
 from lakebox.quality.checks import literal, quote
+from lakebox.lake.snapshots import snapshot_stage
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
-from lakebox.transform import build_marts
+from lakebox.transform import transform_stage
 
 MARTS = ("analytics.daily_order_metrics",)
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
@@ -74,19 +75,13 @@ def load(ctx: RunContext) -> StageResult:
     )
 
 
-def transform(ctx: RunContext) -> StageResult:
-    return build_marts(ctx, "path:models/orders", ["orders"], MARTS)
-
-
-def snapshot(ctx: RunContext) -> StageResult:
-    from lakebox.lake.snapshots import snapshot_marts
-
-    rows = snapshot_marts(ctx, MARTS)
-    return StageResult(rows_in=rows, rows_out=rows)
-
-
 PIPELINE = Pipeline(
     name="orders",
     description="synthetic orders API: daily order metrics, quality gate, snapshots",
-    stages=(Stage("fetch", fetch), Stage("load", load), Stage("transform", transform), Stage("snapshot", snapshot)),
+    stages=(
+        Stage("fetch", fetch),
+        Stage("load", load),
+        transform_stage("path:models/orders", ["orders"], MARTS),
+        snapshot_stage(MARTS),
+    ),
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from lakebox.lake.snapshots import snapshot_stage
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
+from lakebox.transform import transform_stage
 
 MARTS = (
     "analytics.store_daily_performance",
@@ -26,23 +28,15 @@ def load(ctx: RunContext) -> StageResult:
     return load_drops(ctx)
 
 
-def transform(ctx: RunContext) -> StageResult:
-    from lakebox.transform import build_marts
-
-    return build_marts(ctx, "path:models/retail", ["retail"], MARTS)
-
-
-def snapshot(ctx: RunContext) -> StageResult:
-    from lakebox.lake.snapshots import snapshot_marts
-
-    rows = snapshot_marts(ctx, MARTS)
-    return StageResult(rows_in=rows, rows_out=rows)
-
-
 PIPELINE = Pipeline(
     name="retail",
     description="daily CSV drops from 150 stores: store performance, promotions, stockouts",
-    stages=(Stage("land", land), Stage("load", load), Stage("transform", transform), Stage("snapshot", snapshot)),
+    stages=(
+        Stage("land", land),
+        Stage("load", load),
+        transform_stage("path:models/retail", ["retail"], MARTS),
+        snapshot_stage(MARTS),
+    ),
 )
 
 # Landing and gating only, for checking drops without rebuilding marts (and for tests).
