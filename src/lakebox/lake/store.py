@@ -182,9 +182,9 @@ class Lake:
             ingest_date=ingest_date,
             meta=meta or {},
         )
-        self.put_once(key, data, durable)
+        written = self.put_once(key, data, durable)
         manifest_key = key.rsplit(".", 1)[0] + ".manifest.json"
-        if not self.exists(manifest_key):
+        if written or not self.exists(manifest_key):  # a batch landed before keeps its first manifest
             self.put_once(manifest_key, manifest.to_json(), durable)
         return manifest
 

@@ -219,8 +219,10 @@ def drop_files(drop: Drop) -> dict[str, bytes]:
 
 
 def generate_drops(out: str, stores: int, months: int, seed: int, start: str | None) -> str:
-    """Write the drops into `out` (a folder or fsspec URL); returns a summary to print."""
-    import fsspec.core
+    """Write the drops into `out` (a folder or s3:// URL); returns a summary to print."""
+    import os
+
+    from lakebox.lake.remote import fs_for_url
 
     t0 = time.perf_counter()
     try:
@@ -229,7 +231,7 @@ def generate_drops(out: str, stores: int, months: int, seed: int, start: str | N
         raise ConfigError(f"--start {start!r} is not a date (YYYY-MM-DD)") from exc
     drop = build_drop(stores, months, seed, first)
     files = drop_files(drop)
-    fs, root = fsspec.core.url_to_fs(out)
+    fs, root = fs_for_url(out, os.environ)
     fs.makedirs(root, exist_ok=True)
     for name, data in files.items():
         fs.pipe_file(f"{root.rstrip('/')}/{name}", data)

@@ -39,13 +39,10 @@ def landing_url(ctx: RunContext) -> str:
 
 def land_drops(ctx: RunContext) -> StageResult:
     """Copy every file not seen before into raw/retail/ and record it as pending in the ledger."""
-    import fsspec.core
-
-    from lakebox.lake.remote import s3_storage_options
+    from lakebox.lake.remote import fs_for_url
 
     url = landing_url(ctx)
-    options = s3_storage_options(ctx.settings.env) if url.startswith("s3://") else {}
-    fs, root = fsspec.core.url_to_fs(url, **options)
+    fs, root = fs_for_url(url, ctx.settings.env)
     if not fs.exists(root):
         ctx.log.info("no retail landing folder yet", landing=url)
         return StageResult()
