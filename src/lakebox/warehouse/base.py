@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,9 +57,29 @@ class Warehouse(ABC):
     @abstractmethod
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table: ...
 
-    @abstractmethod
+    _depth = 0
+
     @contextmanager
-    def transaction(self) -> Iterator[None]: ...
+    def transaction(self) -> Iterator[None]:
+        """One transaction; a block opened inside another joins it (a stage's ledger write
+        inside a batch load commits with the batch, or not at all)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self._outer_transaction():
+                yield
+        finally:
+            self._depth = 0
+
+    @abstractmethod
+    def _outer_transaction(self) -> AbstractContextManager[None]:
+        """Begin, then commit on success or roll back on any exception."""
 
     @abstractmethod
     def scratch(self) -> duckdb.DuckDBPyConnection:

@@ -25,7 +25,6 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: str) -> None:
         self.path = path.removeprefix("duckdb://").removeprefix("file://")
         self._con: _duckdb.DuckDBPyConnection | None = None
-        self._depth = 0
 
     @property
     def con(self) -> _duckdb.DuckDBPyConnection:
@@ -60,25 +59,14 @@ class DuckDBWarehouse(Warehouse):
         return self.con.sql(sql, params=list(params or [])).to_arrow_table()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outer_transaction(self) -> Iterator[None]:
         self.con.execute("begin transaction")
-        self._depth = 1
         try:
             yield
         except BaseException:
             self.con.execute("rollback")
             raise
-        else:
-            self.con.execute("commit")
-        finally:
-            self._depth = 0
+        self.con.execute("commit")
 
     def scratch(self) -> _duckdb.DuckDBPyConnection:
         return self.con

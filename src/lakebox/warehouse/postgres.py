@@ -146,23 +146,12 @@ class PostgresWarehouse(Warehouse):
             raise self._error(exc, sql) from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        con = self.con
-        self._depth = 1
+    def _outer_transaction(self) -> Iterator[None]:
         try:
-            with con.transaction():
+            with self.con.transaction():
                 yield
         except psycopg.Error as exc:
             raise self._error(exc, "commit") from exc
-        finally:
-            self._depth = 0
 
     def ensure_schemas(self) -> None:
         """Create only what is missing, so a role without CREATE can still open the warehouse."""
