@@ -54,3 +54,9 @@ def test_redact_hides_secret_env_values() -> None:
     env = {"AWS_SECRET_ACCESS_KEY": "abcdSECRETxyz", "PGPASSWORD": "pgpass99", "HOME": "/root"}
     text = "key abcdSECRETxyz and pgpass99 at /root and postgresql://u:inline@h/db"
     assert redact(text, env) == "key *** and *** at /root and postgresql://u:***@h/db"
+
+
+def test_retail_policy_from_toml_or_environment(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('retail_policy = "fail-fast"\n')
+    assert Settings.load(env={}, cwd=tmp_path).retail_policy == "fail-fast"
+    assert Settings.load(env={"LAKEBOX_RETAIL_POLICY": "quarantine"}, cwd=tmp_path).retail_policy == "quarantine"

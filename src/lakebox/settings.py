@@ -24,6 +24,7 @@ _KEYS = {
     "landing": "LAKEBOX_LANDING",
     "orders_api_url": "LAKEBOX_ORDERS_API_URL",
     "log_level": "LAKEBOX_LOG_LEVEL",
+    "retail_policy": "LAKEBOX_RETAIL_POLICY",
 }
 _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
@@ -37,6 +38,7 @@ class Settings:
     landing: str
     orders_api_url: str | None = None
     log_level: str = "INFO"
+    retail_policy: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -58,6 +60,7 @@ class Settings:
             landing=_absolute(values["landing"] or str(home / "landing"), cwd),
             orders_api_url=values["orders_api_url"],
             log_level=(values["log_level"] or "INFO").upper(),
+            retail_policy=values["retail_policy"],
             env=env,
         )
 

@@ -76,8 +76,9 @@ class DropFile:
         return self.kind is not None and not failed(self.results)
 
 
-def policy_from(env: Any) -> str:
-    policy = (env.get(POLICY_ENV) or QUARANTINE).strip().lower()
+def policy_from(settings: Any) -> str:
+    """LAKEBOX_RETAIL_POLICY, or `retail_policy` in lakebox.toml; quarantine by default."""
+    policy = (settings.retail_policy or QUARANTINE).strip().lower()
     if policy not in (QUARANTINE, FAIL_FAST):
         raise ConfigError(f"{POLICY_ENV}={policy!r} is not a policy; use '{QUARANTINE}' (default) or '{FAIL_FAST}'")
     return policy
@@ -98,7 +99,7 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
     """Gate and load every pending retail file; bad ones go to quarantine (see module doc)."""
     import duckdb
 
-    policy = policy or policy_from(ctx.settings.env)
+    policy = policy or policy_from(ctx.settings)
     for contract in CONTRACTS:
         ensure_raw_table(ctx, contract)
     files = _supersede_older_versions(ctx, pending_files(ctx))
