@@ -106,7 +106,10 @@ def bench_postgres(size: int, root: Path, admin_dsn: str) -> dict[str, Any]:
         env = _env(root / f"pg-{human(size)}", LAKEBOX_WAREHOUSE=admin_dsn.rsplit("/", 1)[0] + f"/{name}")
         _say(f"orders {human(size)} on PostgreSQL …")
         _worker("prepare", env, count=size)
-        return {"size": size, **_worker("pipeline", env)}
+        result = {"size": size, **_worker("pipeline", env)}
+        _say(f"COPY of {human(size)} orders-shaped rows into PostgreSQL …")
+        result["copy"] = _worker("copy_load", env, count=size)
+        return result
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as con:
             con.execute(f'drop database if exists "{name}" with (force)')
@@ -116,6 +119,9 @@ def bench_s3(size: int, root: Path) -> dict[str, Any]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

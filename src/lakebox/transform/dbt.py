@@ -35,6 +35,8 @@ class DbtOutcome:
 
 
 def profiles_yml(settings: Settings) -> str:
+    from lakebox.warehouse.duckdb import MEMORY_LIMIT
+
     if settings.warehouse_kind == "postgres":
         url = urlsplit(settings.warehouse)
         return (
@@ -49,7 +51,7 @@ def profiles_yml(settings: Settings) -> str:
     return (
         "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
         f"      path: '{path}'\n      schema: main\n      threads: 1\n"
-        "      settings:\n        memory_limit: '1GB'\n        preserve_insertion_order: false\n"
+        f"      settings:\n        memory_limit: '{MEMORY_LIMIT}'\n        preserve_insertion_order: false\n"
     )
 
 
