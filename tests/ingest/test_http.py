@@ -1,7 +1,5 @@
 """Retries against a real HTTP server on loopback that answers from a script."""
 
-import http.server
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -9,36 +7,24 @@ import pytest
 
 from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetryPolicy, get_with_retry, parse_retry_after
+from tests.conftest import QuietHandler, serve_on_loopback
 
 
-class Scripted(http.server.BaseHTTPRequestHandler):
+class Scripted(QuietHandler):
     script: list[tuple[int, dict[str, str]]] = []
     seen: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802
         Scripted.seen.append(self.path)
         status, headers = Scripted.script.pop(0) if Scripted.script else (200, {})
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        body = b'{"ok": true}'
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(status, b'{"ok": true}', headers)
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
     Scripted.seen = []
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1/x"
-    srv.shutdown()
-    srv.server_close()
+    with serve_on_loopback(Scripted) as url:
+        yield f"{url}/v1/x"
 
 
 def test_retries_transient_then_recovers_honouring_retry_after(server: str) -> None:

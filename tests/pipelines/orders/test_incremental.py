@@ -4,8 +4,6 @@ after the previous fetch is loaded, and versions already loaded are not loaded t
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +16,7 @@ from lakebox.pipelines.orders.pipeline import fetch, load
 from lakebox.runner import Pipeline, Stage, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
+from tests.conftest import QuietHandler, serve_on_loopback
 
 
 def order(order_id: str, updated: str, status: str = "placed") -> dict:
@@ -25,7 +24,7 @@ def order(order_id: str, updated: str, status: str = "placed") -> dict:
             "created_at": "2026-05-01T09:00:00Z", "updated_at": updated}
 
 
-class Feed(http.server.BaseHTTPRequestHandler):
+class Feed(QuietHandler):
     """An orders API over a list the test changes between runs (exclusive updated_since)."""
 
     records: list[dict] = []
@@ -36,23 +35,13 @@ class Feed(http.server.BaseHTTPRequestHandler):
         floor = dt.datetime.fromisoformat(since) if since else None
         rows = [r for r in Feed.records if floor is None or dt.datetime.fromisoformat(r["updated_at"]) > floor]
         body = orjson.dumps({"records": sorted(rows, key=lambda r: (r["updated_at"], r["order_id"])), "next_cursor": None})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, body)
 
 
 @pytest.fixture
 def feed() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feed)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_on_loopback(Feed) as url:
+        yield url
 
 
 def ingest(home: Path, url: str) -> list[tuple]:
