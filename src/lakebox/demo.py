@@ -32,7 +32,7 @@ def run_demo() -> int:
             outcomes.append(run_pipeline(get_pipeline(name), settings, lake, warehouse))
             o = outcomes[-1]
             colour = "green" if o.status == "success" else "red"
-            console.print(f"  [{colour}]{o.status}[/] in {o.duration_s:.1f}s ({o.rows_in} rows in)")
+            console.print(f"  [{colour}]{o.status}[/] in {o.duration_s:.1f}s ({o.rows_in:,} in, {o.rows_out:,} mart rows)")
             if o.error:
                 console.print(f"  [red]{o.error}[/]", highlight=False)
         marts = warehouse.query(
