@@ -63,6 +63,7 @@ def test_quarantined_input_stops_before_the_next_stage(parts) -> None:
                            settings, lake, wh)
     assert outcome.status == "failed" and later == []
     assert "batch b1: rule not_null, column id" in outcome.error
+    assert f"{lake.url}/quarantine/" in outcome.error and outcome.rows_out == 8
     assert wh.query("select stage, status, rows_in, rows_out from ops.stage_runs") == [("load", "failed", 10, 8)]
 
 

@@ -101,7 +101,7 @@ def run_pipeline(
                 try:
                     result = stage.fn(ctx) or StageResult()
                     if ctx.quarantined:
-                        raise QualityGateFailed(_gate_message(pipeline.name, ctx.quarantined))
+                        raise QualityGateFailed(_gate_message(pipeline.name, ctx.quarantined, lake))
                 except Exception as exc:  # recorded, logged, and reported as the run's error
                     error = redact(str(exc) if isinstance(exc, LakeboxError) else f"{type(exc).__name__}: {exc}")
                     ops.record_stage(
@@ -109,6 +109,7 @@ def run_pipeline(
                         result.rows_in, result.rows_out, error,
                     )
                     stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
+                    rows_out = result.rows_out  # e.g. what a gated load still loaded
                     log.error("stage failed", error=error, exc_info=not isinstance(exc, LakeboxError))
                     break
                 ops.record_stage(
@@ -117,7 +118,7 @@ def run_pipeline(
                 )
                 stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
                 rows_in = rows_in or result.rows_in  # what entered the pipeline
-                rows_out = result.rows_out or rows_out  # what its last producing stage made
+                rows_out = result.rows_out  # what the last stage made (marts, after snapshot)
                 log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),
                          rows_in=result.rows_in, rows_out=result.rows_out)
         status = "failed" if error else "success"
@@ -127,6 +128,8 @@ def run_pipeline(
     return RunOutcome(run_id, pipeline.name, status, duration, rows_in, rows_out, error, stages)
 
 
-def _gate_message(pipeline: str, failures: list[str]) -> str:
+def _gate_message(pipeline: str, failures: list[str], lake: Lake) -> str:
     head = f"{pipeline}: {len(failures)} input item(s) failed the quality gate and were quarantined; marts were not rebuilt"
-    return head + "\n" + "\n".join(f"  - {f}" for f in failures)
+    where = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/; "
+             "fix the source and send the data again (the raw lake keeps every version)")
+    return "\n".join([head, *(f"  - {f}" for f in failures), where])
