@@ -30,7 +30,6 @@ PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
 class DbtOutcome:
     models: int
     tests: int
-    rows_written: int
     seconds: float
 
 
@@ -133,6 +132,5 @@ def run_dbt(
         )
     models = [r for r in nodes if r.node.resource_type == "model"]
     tests = [r for r in nodes if r.node.resource_type == "test"]
-    rows = sum(int((r.adapter_response or {}).get("rows_affected") or 0) for r in models)
     log.info("dbt build done", models=len(models), tests=len(tests), seconds=round(seconds, 2))
-    return DbtOutcome(len(models), len(tests), rows, seconds)
+    return DbtOutcome(len(models), len(tests), seconds)

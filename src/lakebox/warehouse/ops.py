@@ -90,21 +90,8 @@ class CheckResult:
 def record_dq_results(
     wh: Warehouse, run_id: str | None, batch_id: str, source: str, results: Iterable[CheckResult]
 ) -> None:
-    """Every check of a batch in one statement (a statement per check costs a commit each)."""
-    now = utcnow()
-    rows = [
-        [run_id, batch_id, source, r.check_name, r.column_name, r.passed, r.failing_rows,
-         orjson.dumps(r.sample, default=str).decode() if r.sample else None, now]
-        for r in results
-    ]
-    if not rows:
-        return
-    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
-    wh.execute(
-        "insert into ops.dq_results (run_id, batch_id, source, check_name, column_name, passed, "
-        f"failing_rows, sample, checked_at) values {values}",
-        [value for row in rows for value in row],
-    )
+    """Every check of one batch, in one bulk append."""
+    record_dq_results_many(wh, run_id, source, [(batch_id, results)])
 
 
 def record_dq_results_many(
@@ -137,24 +124,7 @@ def record_dq_results_many(
 # ------------------------------------------------------------------ the batch ledger
 def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
     """Add a landed batch to the ledger. False when the ledger already knows it."""
-    if batch_status(wh, manifest.batch_id) is not None:
-        return False
-    wh.execute(
-        "insert into ops.batches (batch_id, source, lake_path, sha256, bytes, rows, status, landed_at, "
-        "run_id, meta) values (?, ?, ?, ?, ?, ?, 'landed', ?, ?, ?)",
-        [
-            manifest.batch_id,
-            manifest.source,
-            manifest.key,
-            manifest.sha256,
-            manifest.bytes,
-            manifest.rows,
-            utcnow(),
-            run_id,
-            orjson.dumps(manifest.meta).decode(),
-        ],
-    )
-    return True
+    return record_landed_many(wh, [manifest], run_id) == 1
 
 
 def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id: str) -> int:
@@ -198,11 +168,6 @@ def _append_arrow(wh: Warehouse, target: str, table: Any) -> None:
         wh.load_from_scratch("select * from lakebox_ops_rows", target, table.column_names)
     finally:
         scratch.unregister("lakebox_ops_rows")
-
-
-def batch_status(wh: Warehouse, batch_id: str) -> str | None:
-    rows = wh.query("select status from ops.batches where batch_id = ?", [batch_id])
-    return rows[0][0] if rows else None
 
 
 def pending_batches(wh: Warehouse, source: str) -> list[tuple[str, str, str]]:
