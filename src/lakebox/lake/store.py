@@ -55,7 +55,7 @@ class Lake:
 
         self.url = url.rstrip("/")
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
-        self.is_local = self.fs.protocol in ("file", ("file", "local")) or "file" in _protocols(self.fs)
+        self.is_local = "file" in _protocols(self.fs)
         if self.is_local:
             os.makedirs(self.root, exist_ok=True)
 
@@ -80,7 +80,7 @@ class Lake:
 
     def register_with(self, con: Any) -> None:
         """Let a DuckDB connection read this lake (DuckDB cannot download httpfs here)."""
-        if not self.is_local and not con.filesystem_is_registered(self.fs.protocol[0] if isinstance(self.fs.protocol, tuple) else self.fs.protocol):
+        if not self.is_local and not con.filesystem_is_registered(_protocols(self.fs)[0]):
             con.register_filesystem(self.fs)
 
     @staticmethod

@@ -29,7 +29,7 @@ import math
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from typing import Final
 
 import numpy as np
@@ -43,8 +43,8 @@ CURRENCIES: Final = ("USD", "EUR", "GBP")
 COLUMNS: Final = ("order_id", "customer_id", "amount", "currency", "status", "created_at", "updated_at")
 TIMESTAMP_TYPE: Final = pa.timestamp("us", tz="UTC")
 
-TIMELINE_START: Final = datetime(2026, 3, 2, tzinfo=timezone.utc)
-TIMELINE_ANCHOR: Final = datetime(2026, 6, 30, tzinfo=timezone.utc)
+TIMELINE_START: Final = datetime(2026, 3, 2, tzinfo=UTC)
+TIMELINE_ANCHOR: Final = datetime(2026, 6, 30, tzinfo=UTC)
 
 _START_S: Final = int(TIMELINE_START.timestamp())
 # created_at(i) = start + _SPAN_DAYS * ln(1 + i / _GROWTH_ORDERS): the anchor at 10M orders.
@@ -140,7 +140,7 @@ def parse_iso_utc(text: str) -> int:
     """Epoch seconds (floored) of an ISO-8601 time; a time without offset is UTC."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
         return math.floor(moment.timestamp())
     except OverflowError as exc:
@@ -149,7 +149,7 @@ def parse_iso_utc(text: str) -> int:
 
 def iso_utc(epoch_s: int) -> str:
     """'2026-03-01T12:34:56Z' for epoch seconds."""
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _timeline(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
