@@ -21,6 +21,21 @@ _LAKEBOX_VARS = ("LAKEBOX_HOME", "LAKEBOX_WAREHOUSE", "LAKEBOX_LAKE", "LAKEBOX_L
                  "LAKEBOX_CONFIG", "AWS_ENDPOINT_URL")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One LAKEBOX_CACHE_DIR for the whole test session (shared by xdist workers), in the
+    environment every test and subprocess inherits: homes start with dbt's parse warm, as on
+    a user's machine, and the user's own cache is untouched."""
+    cache = tmp_path_factory.getbasetemp().parent / "lakebox-cache"
+    before = os.environ.get("LAKEBOX_CACHE_DIR")
+    os.environ["LAKEBOX_CACHE_DIR"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("LAKEBOX_CACHE_DIR", None)
+    else:
+        os.environ["LAKEBOX_CACHE_DIR"] = before
+
+
 @pytest.fixture
 def lakebox_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An isolated home for one test, set in os.environ and returned for subprocesses."""

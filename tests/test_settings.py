@@ -60,3 +60,11 @@ def test_retail_policy_from_toml_or_environment(tmp_path: Path) -> None:
     (tmp_path / "lakebox.toml").write_text('retail_policy = "fail-fast"\n')
     assert Settings.load(env={}, cwd=tmp_path).retail_policy == "fail-fast"
     assert Settings.load(env={"LAKEBOX_RETAIL_POLICY": "quarantine"}, cwd=tmp_path).retail_policy == "quarantine"
+
+
+def test_machine_cache_defaults_to_xdg_and_can_be_moved_or_turned_off(tmp_path: Path) -> None:
+    assert Settings.load(env={"HOME": "/home/ann"}, cwd=tmp_path).cache_dir == Path("/home/ann/.cache/lakebox")
+    assert Settings.load(env={"XDG_CACHE_HOME": "/xdg"}, cwd=tmp_path).cache_dir == Path("/xdg/lakebox")
+    assert Settings.load(env={"LAKEBOX_CACHE_DIR": "c"}, cwd=tmp_path).cache_dir == tmp_path / "c"
+    off = Settings.load(env={"LAKEBOX_CACHE_DIR": "off"}, cwd=tmp_path)
+    assert off.cache_dir is None and off.describe()["cache_dir"] == "off"

@@ -191,7 +191,7 @@ def dashboard(
 
 @app.command()
 def bench(
-    sizes: Annotated[str, typer.Option(help="orders sizes, lake to marts, beside the floor")] = "10k,1M,10M",
+    sizes: Annotated[str, typer.Option(help="orders sizes, lake to marts, beside the floor (0 to skip)")] = "10k,1M,10M",
     http_size: Annotated[str, typer.Option(help="orders through the HTTP API (0 to skip)")] = "100k",
     cli_size: Annotated[str, typer.Option(help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
     postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
@@ -206,7 +206,7 @@ def bench(
     from lakebox.bench import parse_size, run_bench
 
     report = run_bench(
-        sizes=[parse_size(s) for s in sizes.split(",") if s.strip()],
+        sizes=[n for n in (parse_size(s) for s in sizes.split(",") if s.strip()) if n > 0],
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
         postgres_dsn=postgres_dsn, record=Path(record) if record else None,

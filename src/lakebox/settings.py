@@ -25,6 +25,7 @@ _KEYS = {
     "orders_api_url": "LAKEBOX_ORDERS_API_URL",
     "log_level": "LAKEBOX_LOG_LEVEL",
     "retail_policy": "LAKEBOX_RETAIL_POLICY",
+    "cache_dir": "LAKEBOX_CACHE_DIR",
 }
 _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
@@ -39,6 +40,7 @@ class Settings:
     orders_api_url: str | None = None
     log_level: str = "INFO"
     retail_policy: str | None = None
+    cache_dir: Path | None = None  # machine-wide caches shared by every home; None = off
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -61,6 +63,7 @@ class Settings:
             orders_api_url=values["orders_api_url"],
             log_level=(values["log_level"] or "INFO").upper(),
             retail_policy=values["retail_policy"],
+            cache_dir=_cache_dir(values["cache_dir"], env, cwd),
             env=env,
         )
 
@@ -88,7 +91,18 @@ class Settings:
             "lake": redact(self.lake),
             "landing": redact(self.landing),
             "orders_api_url": redact(self.orders_api_url or "(bundled API, started in-process)"),
+            "cache_dir": str(self.cache_dir) if self.cache_dir else "off",
         }
+
+
+def _cache_dir(value: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """LAKEBOX_CACHE_DIR, else $XDG_CACHE_HOME/lakebox, else ~/.cache/lakebox; "off" disables."""
+    if value and value.strip().lower() in ("off", "none", "0", "false"):
+        return None
+    if value:
+        return Path(_absolute(value, cwd))
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "lakebox"
 
 
 def _absolute(location: str, cwd: Path) -> str:

@@ -3,11 +3,21 @@
 dbt's own files (profiles, target, logs, partial-parse cache) live under
 $LAKEBOX_HOME/dbt, never in the package. Passwords reach dbt only through an
 environment variable, never through the generated profiles.yml.
+
+A full parse of the project costs seconds; dbt's partial parsing only helps from a home's
+second run. The parse result of the bundled project does not depend on the home, so it is
+also kept in the machine-wide cache (LAKEBOX_CACHE_DIR) and seeds every new home. For that
+the profile must not name the home: DuckDB is given the file's bare name and dbt runs with
+the file's folder as its working directory. dbt itself re-checks the seeded state (its
+version, the profile, every project file's checksum) and re-parses whatever differs, so a
+stale cache costs a parse, never a wrong build.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +34,7 @@ if TYPE_CHECKING:
 
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
+PARSE_FILE = "partial_parse.msgpack"
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,16 @@ def profiles_yml(settings: Settings) -> str:
             f"      dbname: {unquote(url.path.lstrip('/') or 'postgres')}\n"
             "      schema: public\n      threads: 2\n      connect_timeout: 5\n"
         )
-    path = settings.warehouse.removeprefix("duckdb://").removeprefix("file://")
     return (
         "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
-        f"      path: '{path}'\n      schema: main\n      threads: 1\n"
+        f"      path: '{duckdb_file(settings).name}'\n      schema: main\n      threads: 1\n"
         f"      settings:\n        memory_limit: '{MEMORY_LIMIT}'\n        preserve_insertion_order: false\n"
     )
+
+
+def duckdb_file(settings: Settings) -> Path:
+    """The DuckDB warehouse file; dbt opens it by bare name from its folder (see module doc)."""
+    return Path(settings.warehouse.removeprefix("duckdb://").removeprefix("file://"))
 
 
 def _dbt_home(settings: Settings) -> Path:
@@ -68,6 +83,45 @@ def _password(settings: Settings) -> str:
     if settings.warehouse_kind != "postgres":
         return ""
     return unquote(urlsplit(settings.warehouse).password or "") or settings.env.get("PGPASSWORD", "")
+
+
+def parse_cache_file(settings: Settings, profile: str) -> Path | None:
+    """Where this machine keeps the parse of the bundled project for `profile`, or None."""
+    if settings.cache_dir is None:
+        return None
+    from dbt.version import __version__
+
+    key = hashlib.sha256(f"{__version__}\0{PROJECT_DIR}\0{profile}".encode()).hexdigest()[:20]
+    return settings.cache_dir / "dbt-parse" / f"{key}.msgpack"
+
+
+def seed_parse(target: Path, cached: Path | None) -> bool:
+    """Give a home without a parse of its own the machine's cached one; True if seeded."""
+    local = target / PARSE_FILE
+    if cached is None or local.exists() or not cached.exists():
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(cached, local)
+    except OSError:
+        return False
+    return True
+
+
+def keep_parse(target: Path, cached: Path | None) -> None:
+    """Share this home's (newer) parse with the machine cache, atomically; best effort."""
+    local = target / PARSE_FILE
+    if cached is None or not local.exists():
+        return
+    try:
+        if cached.exists() and cached.stat().st_mtime >= local.stat().st_mtime:
+            return
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, cached)
+    except OSError as exc:
+        get_logger().debug("dbt parse not cached", cache=str(cached), error=str(exc))
 
 
 def _close_dbt_duckdb() -> None:
@@ -96,11 +150,14 @@ def run_dbt(
     log = get_logger()
     warehouse.release()  # DuckDB allows one writer; dbt opens its own connection
     home = _dbt_home(settings)
+    target = home / "target"
+    cached = parse_cache_file(settings, (home / "profiles.yml").read_text())
+    seed_parse(target, cached)
     args = [
         command,
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(home),
-        "--target-path", str(home / "target"),
+        "--target-path", str(target),
         "--log-path", str(home / "logs"),
         "--select", *select,
         "--quiet",
@@ -113,13 +170,18 @@ def run_dbt(
     if full_refresh:
         args.append("--full-refresh")
     os.environ[PASSWORD_ENV] = _password(settings)
+    cwd = os.getcwd()
     t0 = time.perf_counter()
     try:
+        if settings.warehouse_kind == "duckdb":
+            os.chdir(duckdb_file(settings).parent)
         result = dbtRunner().invoke(args)
     finally:
+        os.chdir(cwd)
         os.environ.pop(PASSWORD_ENV, None)
         if settings.warehouse_kind == "duckdb":
             _close_dbt_duckdb()
+    keep_parse(target, cached)
     seconds = time.perf_counter() - t0
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {redact(str(result.exception))}")

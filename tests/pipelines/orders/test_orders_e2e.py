@@ -65,7 +65,7 @@ def clear_faults(url: str) -> None:
 def clean_home(tmp_path_factory: pytest.TempPathFactory, api_1000: str) -> Path:
     """One good run of 1000 orders, copied by the tests that start from it."""
     base = tmp_path_factory.mktemp("clean")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LAKEBOX_")}
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LAKEBOX_") or k == "LAKEBOX_CACHE_DIR"}
     env.update(LAKEBOX_HOME=str(base / "home"), LAKEBOX_HTTP_BACKOFF="0.01", LAKEBOX_HTTP_MAX_DELAY="0.2")
     result = run_cli("run", "orders", env=orders_env(env, api_1000))
     assert result.returncode == 0, result.stderr
