@@ -79,6 +79,37 @@ def _print_outcomes(outcomes) -> None:  # noqa: ANN001
 
 
 @app.command()
+def watch(
+    pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to watch (default: all)")] = None,
+    every: Annotated[float, typer.Option(help="seconds between runs of API-fed pipelines (orders)")] = 60.0,
+    poll: Annotated[float, typer.Option(help="seconds between looks at landing folders (retail)")] = 0.5,
+    max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
+) -> None:
+    """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
+    import signal
+    import threading
+
+    from lakebox.log import get_logger
+    from lakebox.pipelines import REGISTRY, get_pipeline
+    from lakebox.watch import watch as watch_pipelines
+
+    if every <= 0 or poll <= 0 or max_runs < 0:
+        _fail(ValueError("--every and --poll must be positive and --max-runs not negative"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        settings = _settings()
+        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        runs = -1
+    get_logger().info("watch stopped", runs=runs if runs >= 0 else None)
+
+
+@app.command()
 def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
     """Recent pipeline runs from the audit trail (ops.pipeline_runs)."""
     from rich.console import Console

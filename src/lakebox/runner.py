@@ -40,6 +40,9 @@ class Pipeline:
     name: str
     stages: tuple[Stage, ...]
     description: str = ""
+    # A cheap fingerprint of the input waiting for the pipeline (e.g. its landing folder's
+    # listing), for `lakebox watch` to run it when that changes; None: run it on a schedule.
+    waiting_input: Callable[[Settings], object] | None = None
 
 
 @dataclass

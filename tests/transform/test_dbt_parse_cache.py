@@ -15,7 +15,7 @@ ORDERS = "200"
 def run_orders(tmp_path: Path, name: str, cache: str) -> tuple[Path, str]:
     home = tmp_path / name
     env = {**__import__("os").environ, "LAKEBOX_HOME": str(home), "LAKEBOX_CACHE_DIR": cache,
-           "LAKEBOX_DEMO_ORDERS": ORDERS}
+           "LAKEBOX_DEMO_ORDERS": ORDERS, "LAKEBOX_DBT_LOG_LEVEL": "debug"}
     env.pop("LAKEBOX_ORDERS_API_URL", None)
     result = run_cli("run", "orders", env=env)
     assert result.returncode == 0, result.stderr

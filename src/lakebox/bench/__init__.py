@@ -50,8 +50,9 @@ def _worker(scenario: str, env: dict[str, str], **kwargs: Any) -> dict[str, Any]
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
+    """A scratch home's environment; every home of one bench shares one machine cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEBOX_")}
-    env.update(LAKEBOX_HOME=str(home), **extra)
+    env.update(LAKEBOX_HOME=str(home), LAKEBOX_CACHE_DIR=str(home.parent / "machine-cache"), **extra)
     return env
 
 
@@ -85,13 +86,17 @@ def bench_http(size: int, root: Path) -> dict[str, Any]:
 
 def bench_cli(size: int, root: Path) -> dict[str, Any]:
     _say(f"`lakebox run orders` with {size:,} orders, start-up included …")
-    env = _env(root / f"cli-{human(size)}", LAKEBOX_DEMO_ORDERS=str(size), LAKEBOX_LOG_LEVEL="WARNING")
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lakebox.cli", "run", "orders"], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"lakebox run orders failed:\n{proc.stderr[-3000:]}")
-    return {"size": size, "seconds": wall}
+    walls = {}
+    for name, cache in (("cold", "off"), ("seeded", None)):
+        env = _env(root / f"cli-{human(size)}-{name}", LAKEBOX_DEMO_ORDERS=str(size), LAKEBOX_LOG_LEVEL="WARNING")
+        if cache:
+            env["LAKEBOX_CACHE_DIR"] = cache
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lakebox.cli", "run", "orders"], env=env, capture_output=True, text=True)
+        walls[name] = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"lakebox run orders failed:\n{proc.stderr[-3000:]}")
+    return {"size": size, "seconds": walls["seeded"], "cold_seconds": walls["cold"]}
 
 
 def bench_postgres(size: int, root: Path, admin_dsn: str) -> dict[str, Any]:
@@ -141,10 +146,9 @@ def bench_s3(size: int, root: Path) -> dict[str, Any]:
 
 
 def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) -> dict[str, Any]:
-    """150 stores × 6 months from landing to marts, then one more day's drop alone.
-
-    Both through the real CLI in a fresh process (start-up and dbt included), beside the
-    per-stage figures of the same runs."""
+    """150 stores × 6 months from landing to marts, then one more day's drop alone, through
+    the real CLI in a fresh process (start-up and dbt included); then one more day again,
+    dropped while `lakebox watch` is up (dbt already warm), timed from the drop to the marts."""
     import shutil
 
     from lakebox.pipelines.retail.generator import generate_drops
@@ -153,18 +157,19 @@ def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) 
     source = root / "retail-drop"
     generate_drops(str(source), stores=stores, months=months, seed=seed, start=None)
     files = sorted(p.name for p in source.iterdir())
-    last_day = max(f.rsplit("_", 1)[-1] for f in files if f != "stores.csv")
+    days = sorted({f.rsplit("_", 1)[-1] for f in files if f != "stores.csv"})
+    held_back = {"day": days[-2], "watch": days[-1]}
     landing = home / "landing" / "retail"
     landing.mkdir(parents=True)
     for name in files:
-        if not name.endswith(last_day):
+        if not name.endswith(tuple(held_back.values())):
             shutil.copy(source / name, landing / name)
     env = _env(home, LAKEBOX_LOG_LEVEL="WARNING")
     result: dict[str, Any] = {"stores": stores, "months": months, "files": len(files)}
     for phase in ("full", "day"):
         if phase == "day":
             for name in files:
-                if name.endswith(last_day):
+                if name.endswith(held_back["day"]):
                     shutil.copy(source / name, landing / name)
         _say(f"retail {stores} stores × {months} months: {'landing to marts' if phase == 'full' else 'a new day'} …")
         t0 = time.perf_counter()
@@ -174,7 +179,48 @@ def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) 
         if proc.returncode != 0:
             raise RuntimeError(f"lakebox run retail failed:\n{proc.stderr[-3000:]}")
         result[phase] = {"wall": wall, "stages": _last_run_stages(env)}
+    _say("retail: a new day dropped while `lakebox watch retail` is up …")
+    result["watch"] = _bench_watch_day(env, source, landing, [f for f in files if f.endswith(held_back["watch"])])
     return result
+
+
+def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: list[str]) -> dict[str, Any]:
+    """Start the watcher, let it catch up, drop a day (each file renamed into place), and
+    time until it reports the run that took the day to the marts."""
+    import signal
+    import shutil
+
+    watch_env = {**env, "LAKEBOX_LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.1"],
+                            env=watch_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+
+    def next_run() -> dict[str, Any]:
+        for line in proc.stderr:
+            if line.startswith("{"):
+                event = orjson.loads(line)
+                if event.get("msg") == "watch run finished":
+                    return event
+        raise RuntimeError(f"lakebox watch ended before a run finished (exit {proc.wait()})")
+
+    try:
+        t_start = time.perf_counter()
+        catch_up = next_run()  # the run at start: nothing new since the CLI runs
+        ready = time.perf_counter() - t_start
+        for name in names:
+            shutil.copy(source / name, landing / f".{name}.part")
+        t0 = time.perf_counter()
+        for name in names:
+            (landing / f".{name}.part").rename(landing / name)
+        event = next_run()
+        latency = time.perf_counter() - t0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    if event.get("status") != "success":
+        raise RuntimeError(f"the watched retail run failed: {event.get('error')}")
+    return {"startup": ready, "catch_up_status": catch_up.get("status"), "latency": latency,
+            "run": event["seconds"], "stages": _last_run_stages(env)}
 
 
 def _last_run_stages(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -221,6 +267,8 @@ def run_bench(
     results: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     with tempfile.TemporaryDirectory(prefix="lakebox-bench-", dir=workdir) as tmp:
         root = Path(tmp)
+        _say("dbt: first parse of the project on this (scratch) machine cache …")
+        results["first_parse"] = _worker("parse", _env(root / "first-parse"))["seconds"]
         results["orders"] = [bench_orders(n, root) for n in sizes]
         if http_size:
             results["http"] = bench_http(http_size, root)

@@ -64,13 +64,21 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                          "yes" if share <= 0.10 else "no"))
     if "cli" in results:
         c = results["cli"]
-        rows.append((f"`lakebox run orders` with {c['size']:,} orders ≤ 10 s wall", f"{c['seconds']:.2f} s",
+        rows.append((f"`lakebox run orders` with {c['size']:,} orders ≤ 10 s wall (new home)", f"{c['seconds']:.2f} s",
                      "yes" if c["seconds"] <= 10 else "no"))
+        if "cold_seconds" in c:
+            rows.append((f"… the same on a machine's first run (no cached dbt parse)", f"{c['cold_seconds']:.2f} s",
+                         "yes" if c["cold_seconds"] <= 10 else "no"))
     if "retail" in results:
         r = results["retail"]
         rows.append((f"retail {r['stores']} stores × {r['months']} months, landing to marts ≤ 10 s (`lakebox run retail`, start-up included)",
                      f"{r['full']['wall']:.2f} s", "yes" if r["full"]["wall"] <= 10 else "no"))
-        rows.append(("retail: a new day's drop alone ≤ 2 s", f"{r['day']['wall']:.2f} s", "yes" if r["day"]["wall"] <= 2 else "no"))
+        if "watch" in r:
+            w = r["watch"]["latency"]
+            rows.append(("retail: a new day's drop alone ≤ 2 s, `lakebox watch` up (drop → marts)", f"{w:.2f} s",
+                         "yes" if w <= 2 else "no"))
+        rows.append(("retail: a new day's drop alone ≤ 2 s, one-shot `lakebox run retail` (fresh process)",
+                     f"{r['day']['wall']:.2f} s", "yes" if r["day"]["wall"] <= 2 else "no"))
     if "postgres" in results:
         pg = results["postgres"]
         rate = pg["copy"]["rows"] / pg["copy"]["seconds"]
@@ -90,12 +98,16 @@ def render(results: dict[str, Any]) -> str:
         "Written by `make bench` (`lakebox bench --record docs/benchmarks.md`); the raw figures are in",
         "`docs/benchmarks.json`. Each scenario runs in its own process in a scratch home; peak RSS is",
         "per stage (VmHWM reset before each). The floor is the same work as one plain DuckDB SQL script",
-        "over the same lake files (`src/lakebox/bench/floor.py`), run in the same bench. A scratch",
-        "home means dbt starts cold (import ~3 s, a full parse ~3.5 s); partial parsing makes later",
-        "runs in the same home cheaper, and the incremental runs below are such later runs.",
+        "over the same lake files (`src/lakebox/bench/floor.py`), run in the same bench. Every process",
+        "pays Python's and dbt's start-up (dbt import ~2-3 s). The bench starts with an empty machine",
+        "cache (`LAKEBOX_CACHE_DIR` in its scratch folder): its first dbt run pays dbt's full parse",
+        "(~3.5 s), as a machine's first run does; later scratch homes start from that parse, as a",
+        "user's new homes do. The incremental runs are later runs in the same home.",
         "",
         f"- machine: {results['machine']}",
         f"- date: {results['date']}",
+        *([f"- dbt's first parse into the empty machine cache (import included): {results['first_parse']:.2f} s"]
+          if "first_parse" in results else []),
         "",
         "## Targets",
         "",
@@ -126,5 +138,13 @@ def render(results: dict[str, Any]) -> str:
         for phase, label in (("full", "landing to marts"), ("day", "a new day's drop")):
             lines += [f"| {label} | {s['stage']} | {s['seconds']:.2f} | {s['rows']:,} |" for s in r[phase]["stages"]]
             lines.append(f"| {label} | **wall, `lakebox run retail`** | **{r[phase]['wall']:.2f}** | |")
+        if "watch" in r:
+            w, label = r["watch"], "a new day, `lakebox watch` up"
+            lines += [f"| {label} | {s['stage']} | {s['seconds']:.2f} | {s['rows']:,} |" for s in w["stages"]]
+            lines.append(f"| {label} | run (ops.pipeline_runs) | {w['run']:.2f} | |")
+            lines.append(f"| {label} | **drop → marts** (files renamed into place → run finished) | **{w['latency']:.2f}** | |")
+            lines += ["", f"The watcher was ready {w['startup']:.1f} s after it started (Python, dbt import and parse, "
+                      "a catch-up run that found nothing new); it polls the landing folder every 0.1 s and runs "
+                      "once a change has stayed still for one poll."]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

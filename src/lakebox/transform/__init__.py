@@ -32,17 +32,36 @@ def marts_up_to_date(wh: Warehouse, pipeline: str, sources: Sequence[str], marts
     return loaded is None or loaded <= built
 
 
+VIEWS_STATE = "views_built"  # ops.source_state key (source "dbt"): project digest the views were built from
+
+
+def selection(selector: str, views_current: bool) -> list[str]:
+    """dbt --select arguments for `selector`. A view holds no data, so once built from the
+    current project there is nothing to rebuild: leave its model out, keep its tests."""
+    if not views_current:
+        return [selector]
+    return [f"{selector},config.materialized:{kind}" for kind in ("table", "incremental")] + [
+        f"{selector},resource_type:test"
+    ]
+
+
 def build_marts(ctx: RunContext, selector: str, sources: Sequence[str], marts: Sequence[str]) -> StageResult:
     """dbt build of `selector`, skipped when nothing arrived since the last good build
-    (a no-op run then costs no dbt start-up). `lakebox run --full-refresh` forces it."""
+    (a no-op run then costs no dbt start-up); views are re-created only when the project
+    changed since they were built. `lakebox run --full-refresh` rebuilds everything."""
     from lakebox.runner import StageResult
-    from lakebox.transform.dbt import run_dbt
+    from lakebox.transform.dbt import project_signature, run_dbt
+    from lakebox.warehouse import ops
 
     full_refresh = bool(ctx.extras.get("full_refresh"))
     if not full_refresh and marts_up_to_date(ctx.warehouse, ctx.pipeline, sources, marts):
         ctx.log.info("marts up to date: nothing loaded since the last build, dbt skipped", marts=list(marts))
     else:
-        run_dbt(ctx.settings, ctx.warehouse, [selector], full_refresh=full_refresh)
+        project = project_signature()
+        views_current = not full_refresh and ops.get_state(ctx.warehouse, "dbt", f"{VIEWS_STATE}:{selector}") == project
+        run_dbt(ctx.settings, ctx.warehouse, selection(selector, views_current), full_refresh=full_refresh)
+        if not views_current:
+            ops.set_state(ctx.warehouse, "dbt", f"{VIEWS_STATE}:{selector}", project)
     return StageResult(rows_out=mart_rows(ctx, marts))
 
 

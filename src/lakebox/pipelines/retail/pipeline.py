@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lakebox.lake.snapshots import snapshot_stage
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
+from lakebox.settings import Settings
 from lakebox.transform import transform_stage
 
 MARTS = (
@@ -14,6 +15,12 @@ MARTS = (
     "analytics.weekday_vs_weekend",
     "analytics.store_insights",
 )
+
+
+def waiting_files(settings: Settings) -> object:
+    from lakebox.pipelines.retail.source import landing_fingerprint
+
+    return landing_fingerprint(settings)
 
 
 def land(ctx: RunContext) -> StageResult:
@@ -37,6 +44,7 @@ PIPELINE = Pipeline(
         transform_stage("path:models/retail", ["retail"], MARTS),
         snapshot_stage(MARTS),
     ),
+    waiting_input=waiting_files,
 )
 
 # Landing and gating only, for checking drops without rebuilding marts (and for tests).

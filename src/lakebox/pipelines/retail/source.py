@@ -23,6 +23,7 @@ from lakebox.warehouse import ops
 
 if TYPE_CHECKING:
     from lakebox.runner import RunContext
+    from lakebox.settings import Settings
 
 SEEN_STATE = "landing_seen"  # file name -> size:mtime when last read, so unchanged files are not re-read
 
@@ -35,6 +36,22 @@ def _stamp(entry: dict[str, object]) -> str:
 
 def landing_url(ctx: RunContext) -> str:
     return f"{ctx.settings.landing.rstrip('/')}/{SOURCE}"
+
+
+def landing_fingerprint(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Name, size and modification time of every file waiting in the landing folder: what
+    `lakebox watch` compares to notice a new or corrected drop without reading any file."""
+    from lakebox.lake.remote import fs_for_url
+
+    fs, root = fs_for_url(f"{settings.landing.rstrip('/')}/{SOURCE}", settings.env)
+    try:
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError:
+        return ()
+    return tuple(sorted(
+        (posixpath.basename(e["name"]), _stamp(e)) for e in entries
+        if e.get("type") == "file" and not posixpath.basename(e["name"]).startswith(".")
+    ))
 
 
 def land_drops(ctx: RunContext) -> StageResult:

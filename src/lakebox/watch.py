@@ -1,0 +1,95 @@
+"""`lakebox watch`: one long-lived process that runs pipelines as their input arrives.
+
+A one-shot `lakebox run` pays Python's and dbt's start-up (import, project parse: seconds)
+every time. The watcher pays it once, at start, so a new drop reaches the marts in about
+the time the work itself takes. File-fed pipelines (retail) run when their landing folder
+changes and has then stayed still for one poll, so a file still being written is not read
+half-way (writing to a dot-file and renaming it in place is safest). API-fed pipelines
+(orders) run every `every` seconds. The warehouse is opened per run and closed in between,
+so the dashboard and other readers are not locked out while the watcher waits. A failed run
+is recorded and logged like any other, and the watcher goes on; the same failing input is
+not retried until it changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lakebox.errors import LakeboxError
+from lakebox.log import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from lakebox.runner import Pipeline, RunOutcome
+    from lakebox.settings import Settings
+
+
+@dataclass
+class _Watched:
+    pipeline: Pipeline
+    ran_on: object = None  # input fingerprint at the last run (None: never ran)
+    last_poll: object = None  # fingerprint at the previous poll
+    next_due: float = 0.0  # monotonic time of the next scheduled run (no fingerprint)
+
+    def due(self, settings: Settings, now: float, every: float) -> bool:
+        if self.pipeline.waiting_input is None:
+            if now < self.next_due:
+                return False
+            self.next_due = now + every
+            return True
+        seen = self.pipeline.waiting_input(settings)
+        still, self.last_poll = seen == self.last_poll, seen
+        if not still or (self.ran_on is not None and seen == self.ran_on):
+            return False
+        self.ran_on = seen
+        return True
+
+
+def watch(
+    settings: Settings,
+    pipelines: Sequence[Pipeline],
+    every: float = 60.0,
+    poll: float = 0.5,
+    max_runs: int | None = None,
+    stop: threading.Event | None = None,
+    on_run: Callable[[RunOutcome], None] | None = None,
+) -> int:
+    """Run `pipelines` whenever they are due until `stop` is set (or `max_runs` runs); the
+    number of runs made. dbt is imported and the project parsed once, before the first run."""
+    from lakebox.lake import Lake
+    from lakebox.runner import run_pipeline
+    from lakebox.transform.dbt import parse_project
+    from lakebox.warehouse import open_warehouse
+
+    log = get_logger()
+    stop = stop or threading.Event()
+    lake = Lake.from_settings(settings)
+    seconds = parse_project(settings)
+    watched = [_Watched(p) for p in pipelines]
+    log.info("watching", pipelines=[p.name for p in pipelines], every=every, poll=poll,
+             dbt_ready_seconds=round(seconds, 2))
+    runs = 0
+    while not stop.is_set():
+        for item in watched:
+            if stop.is_set() or not item.due(settings, time.monotonic(), every):
+                continue
+            try:
+                with open_warehouse(settings) as warehouse:
+                    outcome = run_pipeline(item.pipeline, settings, lake, warehouse)
+            except LakeboxError as exc:  # e.g. the warehouse is locked: try again next time
+                log.error("watch run could not start", pipeline=item.pipeline.name, error=str(exc))
+                item.ran_on, item.next_due = None, time.monotonic() + every
+                continue
+            runs += 1
+            log.info("watch run finished", pipeline=outcome.pipeline, run_id=outcome.run_id, status=outcome.status,
+                     seconds=round(outcome.duration_s, 3), rows_out=outcome.rows_out, error=outcome.error)
+            if on_run is not None:
+                on_run(outcome)
+            if max_runs is not None and runs >= max_runs:
+                return runs
+        stop.wait(poll)
+    return runs
