@@ -76,6 +76,9 @@ def bench_orders(size: int, root: Path, incremental: bool = True) -> dict[str, A
         _say(f"orders {human(size)}: incremental run adding 1% ({extra:,} orders) …")
         prep2 = _worker("prepare", env, count=size + extra, previous=size)
         result["incremental"] = {"rows": prep2["rows"], **_worker("pipeline", env)}
+        _say(f"orders {human(size)}: incremental run adding 1% more, in a warm process as `lakebox watch` runs it …")
+        prep3 = _worker("prepare", env, count=size + 2 * extra, previous=size + extra)
+        result["incremental_warm"] = {"rows": prep3["rows"], **_worker("pipeline", env, warm=True)}
     return result
 
 
