@@ -51,7 +51,8 @@ def run_demo() -> int:
         f"raw lake   {lake.url}/raw  (as received, write-once; quarantine/ and snapshots/ beside it)\n"
         f"logs       {log_file}\n"
         "next       .venv/bin/lakebox status      recent runs from the audit trail\n"
-        "           .venv/bin/lakebox dashboard   the Streamlit dashboard on http://127.0.0.1:8501",
+        "           .venv/bin/lakebox dashboard   the Streamlit dashboard on http://127.0.0.1:8501\n"
+        "           .venv/bin/lakebox watch       stay up: each new drop or order reaches the marts in seconds",
         highlight=False,
     )
     return 0 if all(o.status == "success" for o in outcomes) else 1
