@@ -194,7 +194,7 @@ def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: li
     import shutil
 
     watch_env = {**env, "LAKEBOX_LOG_LEVEL": "INFO"}
-    proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.1"],
+    proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.05"],
                             env=watch_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
 

@@ -155,7 +155,7 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {label} | run (ops.pipeline_runs) | {w['run']:.2f} | |")
             lines.append(f"| {label} | **drop → marts** (files renamed into place → run finished) | **{w['latency']:.2f}** | |")
             lines += ["", f"The watcher was ready {w['startup']:.1f} s after it started (Python, dbt import and parse, "
-                      "a catch-up run that found nothing new); it polls the landing folder every 0.1 s and runs "
+                      "a catch-up run that found nothing new); it polls the landing folder every 0.05 s and runs "
                       "once a change has stayed still for one poll."]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -1,4 +1,5 @@
-"""stg_orders' uniqueness test checks the keys a build can have duplicated, not all 10M."""
+"""The key tests of the bundled models: stg_orders' uniqueness test checks the keys a build
+can have duplicated (not all 10M), and primary_key catches both null and repeated keys."""
 
 from __future__ import annotations
 
@@ -41,11 +42,11 @@ def duplicate_an_order(home: Path, new_batch: bool) -> str:
     return order_id
 
 
-def dbt_test_stg_orders(home: Path) -> None:
-    """`dbt test --select stg_orders`, in-process, as the transform stage runs it."""
+def dbt_test_stg_orders(home: Path, model: str = "stg_orders") -> None:
+    """`dbt test --select <model>`, in-process, as the transform stage runs it."""
     settings = Settings.load(env={**os.environ, "LAKEBOX_HOME": str(home)})
     with open_warehouse(settings) as wh:
-        run_dbt(settings, wh, ["stg_orders"], command="test")
+        run_dbt(settings, wh, [model], command="test")
 
 
 def test_a_row_from_a_new_batch_duplicating_an_old_key_fails_the_build(built: Path) -> None:
@@ -62,3 +63,14 @@ def test_keys_are_checked_again_until_a_transform_succeeds(built: Path) -> None:
         con.execute("update ops.stage_runs set status = 'failed' where stage = 'transform'")
     with pytest.raises(TransformError, match=TEST_NAME):
         dbt_test_stg_orders(built)
+
+
+@pytest.mark.parametrize("broken", ["null", "repeated"])
+def test_primary_key_catches_null_and_repeated_keys(built: Path, broken: str) -> None:
+    dbt_test_stg_orders(built, "daily_order_metrics")  # clean
+    with duckdb.connect(str(built / "warehouse.duckdb")) as con:
+        key = "null" if broken == "null" else "order_date"
+        con.execute(f"insert into analytics.daily_order_metrics select * replace ({key} as order_date) "
+                    "from analytics.daily_order_metrics limit 1")
+    with pytest.raises(TransformError, match="primary_key_daily_order_metrics_order_date"):
+        dbt_test_stg_orders(built, "daily_order_metrics")
