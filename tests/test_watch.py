@@ -146,3 +146,16 @@ def test_watch_refuses_nonsense_options(lakebox_env: dict[str, str]) -> None:
     result = run_cli("watch", "nosuch", "--max-runs", "1", env=lakebox_env)
     assert result.returncode != 0 and "unknown pipeline 'nosuch'" in result.stderr
 
+
+
+@pytest.mark.slow
+def test_watch_runs_an_api_pipeline_on_its_schedule(lakebox_env: dict[str, str]) -> None:
+    from tests.conftest import run_cli
+
+    env = {**lakebox_env, "LAKEBOX_DEMO_ORDERS": "200", "LAKEBOX_LOG_LEVEL": "INFO"}
+    result = run_cli("watch", "orders", "--every", "0.05", "--poll", "0.01", "--max-runs", "2", env=env)
+    assert result.returncode == 0, result.stderr
+    runs = [orjson.loads(line) for line in result.stderr.splitlines()
+            if line.startswith("{") and '"watch run finished"' in line]
+    assert [(r["pipeline"], r["status"]) for r in runs] == [("orders", "success"), ("orders", "success")]
+    assert "nothing loaded since the last build, dbt skipped" in result.stderr  # the second found nothing new

@@ -32,3 +32,30 @@ def test_drops_on_s3_land_in_an_s3_lake_and_load(tmp_path: Path, s3_bucket: str,
     assert loaded[0] == dropped  # every file dropped on S3 was landed and loaded
     assert len([k for k in raw if not k.endswith(".manifest.json")]) == dropped
     assert sales == 3 * 31 * 6  # stores × days × categories
+
+
+def test_the_watchers_fingerprint_of_an_s3_landing_sees_new_and_changed_files(
+    tmp_path: Path, s3_bucket: str, s3_endpoint: str
+) -> None:
+    from lakebox.pipelines.retail.source import landing_fingerprint
+
+    landing = f"s3://{s3_bucket}/landing"
+    env = {**os.environ, "LAKEBOX_HOME": str(tmp_path), "LAKEBOX_LANDING": landing}
+    settings = Settings.load(env=env, cwd=tmp_path)
+    store_system = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")  # another client
+
+    def put(name: str, body: bytes) -> None:
+        store_system.put_object(Bucket=s3_bucket, Key=f"landing/retail/{name}", Body=body)
+
+    assert landing_fingerprint(settings) == ()  # no folder yet
+    put("stores.csv", b"store_id\n1\n")
+    put(".daily_sales_2026-01-01.csv.part", b"still being written")
+    first = landing_fingerprint(settings)
+    assert [name for name, _ in first] == ["stores.csv"]  # dot-files are not input yet
+    assert landing_fingerprint(settings) == first  # nothing changed
+    put("daily_sales_2026-01-01.csv", b"date\n")
+    added = landing_fingerprint(settings)
+    assert [name for name, _ in added] == ["daily_sales_2026-01-01.csv", "stores.csv"]
+    put("stores.csv", b"store_id\n1\n2\n")
+    changed = landing_fingerprint(settings)
+    assert changed != added and [name for name, _ in changed] == [name for name, _ in added]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,20 +38,28 @@ def landing_url(ctx: RunContext) -> str:
     return f"{ctx.settings.landing.rstrip('/')}/{SOURCE}"
 
 
+def _landing_files(fs: Any, root: str) -> list[dict[str, Any]] | None:
+    """The files waiting in the landing folder (None: no folder), listed afresh: fsspec keeps
+    S3 listings per filesystem object, and a long-lived watcher must see each new drop.
+    Dot-files are files still being written (write aside, then rename into place)."""
+    fs.invalidate_cache(root)
+    try:
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError:
+        return None
+    return sorted(
+        (e for e in entries if e.get("type") == "file" and not posixpath.basename(e["name"]).startswith(".")),
+        key=lambda e: e["name"],
+    )
+
+
 def landing_fingerprint(settings: Settings) -> tuple[tuple[str, str], ...]:
     """Name, size and modification time of every file waiting in the landing folder: what
     `lakebox watch` compares to notice a new or corrected drop without reading any file."""
     from lakebox.lake.remote import fs_for_url
 
     fs, root = fs_for_url(f"{settings.landing.rstrip('/')}/{SOURCE}", settings.env)
-    try:
-        entries = fs.ls(root, detail=True)
-    except FileNotFoundError:
-        return ()
-    return tuple(sorted(
-        (posixpath.basename(e["name"]), _stamp(e)) for e in entries
-        if e.get("type") == "file" and not posixpath.basename(e["name"]).startswith(".")
-    ))
+    return tuple((posixpath.basename(e["name"]), _stamp(e)) for e in _landing_files(fs, root) or [])
 
 
 def land_drops(ctx: RunContext) -> StageResult:
@@ -60,14 +68,10 @@ def land_drops(ctx: RunContext) -> StageResult:
 
     url = landing_url(ctx)
     fs, root = fs_for_url(url, ctx.settings.env)
-    if not fs.exists(root):
+    entries = _landing_files(fs, root)
+    if entries is None:
         ctx.log.info("no retail landing folder yet", landing=url)
         return StageResult()
-    entries = sorted(
-        (e for e in fs.ls(root, detail=True)
-         if e.get("type") == "file" and not posixpath.basename(e["name"]).startswith(".")),
-        key=lambda e: e["name"],
-    )
     wh = ctx.warehouse
     seen: dict[str, str] = orjson.loads(ops.get_state(wh, SOURCE, SEEN_STATE) or "{}")
     known = {r[0] for r in wh.query("select batch_id from ops.batches where source = ?", [SOURCE])}
