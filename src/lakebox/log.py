@@ -88,6 +88,40 @@ def get_logger() -> Logger:
     return Logger(logging.getLogger(_LOGGER))
 
 
+class DailyFileHandler(logging.Handler):
+    """Appends to `lakebox-<day>.jsonl`, the day each record was made: a long-lived
+    `lakebox watch` moves to the next file at midnight like a fresh process would."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        super().__init__()
+        self.logs_dir = logs_dir
+        self._day = ""
+        self._stream: Any = None
+
+    def path_for(self, day: str) -> Path:
+        return self.logs_dir / f"lakebox-{day}.jsonl"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            day = dt.date.fromtimestamp(record.created).isoformat()
+            if day != self._day:
+                self.close_stream()
+                self._stream, self._day = self.path_for(day).open("a", encoding="utf-8"), day
+            self._stream.write(self.format(record) + "\n")
+            self._stream.flush()
+        except Exception:  # logging must never take the pipeline down
+            self.handleError(record)
+
+    def close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        self.close_stream()
+        super().close()
+
+
 def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
     """Send lakebox's logs to stderr and to one JSON-lines file per day."""
     logger = logging.getLogger(_LOGGER)
@@ -102,12 +136,11 @@ def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
     stderr.setFormatter(formatter)
     logger.addHandler(stderr)
     logs_dir.mkdir(parents=True, exist_ok=True)
-    path = logs_dir / f"lakebox-{dt.date.today().isoformat()}.jsonl"
-    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler = DailyFileHandler(logs_dir)
     file_handler.setLevel(logging.DEBUG)
     file_handler.setFormatter(formatter)
     logger.addHandler(file_handler)
-    return path
+    return file_handler.path_for(dt.date.today().isoformat())
 
 
 @contextmanager
