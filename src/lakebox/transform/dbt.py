@@ -204,12 +204,16 @@ def parse_project(settings: Settings) -> float:
 
 
 def _parsed_manifest(settings: Settings) -> Any:
-    """The manifest parse_project kept for this profile, while the project is unchanged."""
+    """The manifest parse_project kept for this profile; parsed again (partially) first when
+    a project file changed since, so a long-lived process builds what is on disk."""
     kept = _PARSED.get(profiles_yml(settings))
     if kept is None:
         return None
-    signature, manifest = kept
-    return manifest if signature == project_signature() else None
+    if kept[0] != project_signature():
+        get_logger().info("dbt project changed since it was parsed: parsing again")
+        parse_project(settings)
+        kept = _PARSED[profiles_yml(settings)]
+    return kept[1]
 
 
 def run_dbt(
