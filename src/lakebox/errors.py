@@ -9,7 +9,8 @@
     │   └── RawObjectExistsError    write-once: the key holds other bytes (terminal)
     ├── WarehouseError              the warehouse refused or is unreachable (terminal)
     ├── QualityGateFailed           a batch or file broke its contract (terminal)
-    └── TransformError              dbt failed (terminal)
+    ├── TransformError              dbt failed (terminal)
+    └── BusyError                   the pipeline is already running elsewhere (transient)
 
 `Transient` and `Terminal` are markers the retry policy reads.
 """
@@ -67,3 +68,7 @@ class QualityGateFailed(LakeboxError, Terminal):
 
 class TransformError(LakeboxError, Terminal):
     pass
+
+
+class BusyError(LakeboxError, Transient):
+    exit_code = 3

@@ -82,8 +82,19 @@ def run_pipeline(
     pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse, options: dict[str, Any] | None = None
 ) -> RunOutcome:
     """Run every stage; record the run and its stages; never raise for pipeline failures.
+    Raises BusyError, before recording anything, when the pipeline is already running in
+    another process on this home.
 
     `options` reach the stages as `ctx.extras` (e.g. full_refresh)."""
+    from lakebox.locks import exclusive
+
+    with exclusive(settings.home, f"run-{pipeline.name}", f"pipeline {pipeline.name}"):
+        return _run(pipeline, settings, lake, warehouse, options)
+
+
+def _run(
+    pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse, options: dict[str, Any] | None
+) -> RunOutcome:
     run_id = new_run_id(pipeline.name)
     ctx = RunContext(settings=settings, lake=lake, warehouse=warehouse, run_id=run_id, pipeline=pipeline.name,
                      extras=dict(options or {}))

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lakebox.errors import LakeboxError
+from lakebox.errors import BusyError, LakeboxError
 from lakebox.log import get_logger
 
 if TYPE_CHECKING:
@@ -64,16 +64,31 @@ def watch(
     on_run: Callable[[RunOutcome], None] | None = None,
 ) -> int:
     """Run `pipelines` whenever they are due until `stop` is set (or `max_runs` runs); the
-    number of runs made. dbt is imported and the project parsed once, before the first run."""
+    number of runs made. dbt is imported and the project parsed once, before the first run.
+    One watcher per home: a second raises BusyError."""
+    from lakebox.locks import exclusive
+
+    with exclusive(settings.home, "watch", "lakebox watch"):
+        return _watch(settings, pipelines, every, poll, max_runs, stop or threading.Event(), on_run)
+
+
+def _watch(
+    settings: Settings,
+    pipelines: Sequence[Pipeline],
+    every: float,
+    poll: float,
+    max_runs: int | None,
+    stop: threading.Event,
+    on_run: Callable[[RunOutcome], None] | None,
+) -> int:
+    import importlib
+
     from lakebox.lake import Lake
     from lakebox.runner import run_pipeline
     from lakebox.transform.dbt import parse_project
     from lakebox.warehouse import open_warehouse
 
-    import importlib
-
     log = get_logger()
-    stop = stop or threading.Event()
     lake = Lake.from_settings(settings)
     for module in PRELOAD:
         importlib.import_module(module)
@@ -89,8 +104,9 @@ def watch(
             try:
                 with open_warehouse(settings) as warehouse:
                     outcome = run_pipeline(item.pipeline, settings, lake, warehouse)
-            except LakeboxError as exc:  # e.g. the warehouse is locked: try again next time
-                log.error("watch run could not start", pipeline=item.pipeline.name, error=str(exc))
+            except LakeboxError as exc:  # busy, or the warehouse is locked: try again next time
+                (log.warning if isinstance(exc, BusyError) else log.error)(
+                    "watch run could not start", pipeline=item.pipeline.name, error=str(exc))
                 item.ran_on, item.next_due = None, time.monotonic() + every
                 continue
             runs += 1
