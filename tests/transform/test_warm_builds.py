@@ -67,3 +67,15 @@ def test_a_kept_manifest_is_parsed_again_when_the_project_changes(
     monkeypatch.setattr(dbt_runner, "project_signature", lambda: "edited")
     assert dbt_runner._parsed_manifest(settings) is not None and parses == [1]
     assert dbt_runner._parsed_manifest(settings) is not None and parses == [1], "parsed once per change"
+
+
+def test_the_project_digest_covers_what_dbt_reads_only() -> None:
+    before = dbt_runner.project_signature()
+    stray = dbt_runner.PROJECT_DIR / "logs" / "lakebox-test-stray.log"  # e.g. a hand-run dbt's log
+    stray.parent.mkdir(exist_ok=True)
+    try:
+        stray.write_text("not part of the project")
+        assert dbt_runner.project_signature() == before
+    finally:
+        stray.unlink()
+    assert len(before) == 64

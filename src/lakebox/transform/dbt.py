@@ -135,13 +135,23 @@ def _close_dbt_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
+PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")  # what dbt reads; not logs/ or target/
+_SIGNATURES: dict[tuple, str] = {}  # the files' stats -> their digest, so unchanged files are not re-read
+
+
 def project_signature() -> str:
-    """A digest of every file of the project (names and bytes): changes when a model does."""
-    digest = hashlib.sha256()
-    for f in sorted(PROJECT_DIR.rglob("*")):
-        if f.is_file():
+    """A digest of the project's files (names and bytes): changes when a model does. Files
+    are re-read only when a name, size or modification time changed."""
+    files = sorted(f for name in PROJECT_SOURCES for f in [PROJECT_DIR / name, *(PROJECT_DIR / name).rglob("*")]
+                   if f.is_file())
+    stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if stats not in _SIGNATURES:
+        digest = hashlib.sha256()
+        for f in files:
             digest.update(f"{f.relative_to(PROJECT_DIR)}\0".encode() + f.read_bytes() + b"\0")
-    return digest.hexdigest()
+        _SIGNATURES.clear()
+        _SIGNATURES[stats] = digest.hexdigest()
+    return _SIGNATURES[stats]
 
 
 # profile text -> (project signature, parsed manifest): what a long-lived process (`lakebox
