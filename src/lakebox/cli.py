@@ -97,6 +97,7 @@ def watch(
         _fail(ValueError("--every and --poll must be positive and --max-runs not negative"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runs = None  # unknown after Ctrl-C
     try:
         settings = _settings()
         chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
@@ -105,8 +106,8 @@ def watch(
         _fail(exc)
         return
     except KeyboardInterrupt:
-        runs = -1
-    get_logger().info("watch stopped", runs=runs if runs >= 0 else None)
+        pass
+    get_logger().info("watch stopped", runs=runs)
 
 
 @app.command()

@@ -95,17 +95,16 @@ def parse_cache_file(settings: Settings, profile: str) -> Path | None:
     return settings.cache_dir / "dbt-parse" / f"{key}.msgpack"
 
 
-def seed_parse(target: Path, cached: Path | None) -> bool:
-    """Give a home without a parse of its own the machine's cached one; True if seeded."""
+def seed_parse(target: Path, cached: Path | None) -> None:
+    """Give a home without a parse of its own the machine's cached one; best effort."""
     local = target / PARSE_FILE
     if cached is None or local.exists() or not cached.exists():
-        return False
+        return
     target.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copyfile(cached, local)
-    except OSError:
-        return False
-    return True
+    except OSError as exc:
+        get_logger().debug("dbt parse not seeded", cache=str(cached), error=str(exc))
 
 
 def keep_parse(target: Path, cached: Path | None) -> None:
@@ -165,7 +164,7 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
 
     home = _dbt_home(settings)
     target = home / "target"
-    cached = parse_cache_file(settings, (home / "profiles.yml").read_text())
+    cached = parse_cache_file(settings, profiles_yml(settings))
     seed_parse(target, cached)
     args = [
         command,
@@ -209,7 +208,7 @@ def parse_project(settings: Settings) -> float:
     result, home = _invoke(settings, "parse", [])
     if not result.success or result.result is None:
         raise TransformError("dbt parse failed: see " + str(home / "logs" / "dbt.log"))
-    _PARSED[(home / "profiles.yml").read_text()] = (project_signature(), result.result)
+    _PARSED[profiles_yml(settings)] = (project_signature(), result.result)
     return time.perf_counter() - t0
 
 
