@@ -39,7 +39,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
                 pass
     finally:
         holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        holder.communicate()  # reaps it and closes its pipes
     with exclusive(tmp_path, "run-retail", "pipeline retail"):
         pass
 
