@@ -465,16 +465,74 @@ def test_network_policies_follow_the_role_matrix() -> None:
     assert reach.get("metrics", set()) == set()
 
 
+# The keys Dagster's chart accepts in the sections lakebox sets (its values.schema.json,
+# generated from helm/dagster/schema; unknown keys are refused there by `helm install`).
+_IMAGE = {"repository", "tag", "pullPolicy"}
+_POD = {"env", "envConfigMaps", "envSecrets", "labels", "deploymentLabels", "nodeSelector", "affinity", "tolerations",
+        "podSecurityContext", "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe",
+        "annotations", "schedulerName", "volumeMounts", "volumes"}
+CHART_KEYS: dict[str, set[str]] = {
+    "": {"dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
+         "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets",
+         "computeLogManager", "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox", "migrate",
+         "telemetry", "serviceAccount", "global", "retention", "additionalInstanceConfig", "nameOverride",
+         "fullnameOverride", "rbacEnabled", "extraManifests", "concurrency"},
+    "dagsterWebserver": _POD | {"replicaCount", "image", "nameOverride", "pathPrefix", "service", "workspace",
+                                "enableReadOnly", "dbStatementTimeout", "dbPoolRecycle", "logLevel"},
+    "dagsterWebserver.image": _IMAGE,
+    "dagsterDaemon": _POD | {"enabled", "image", "runCoordinator", "heartbeatTolerance", "runMonitoring",
+                             "runRetries", "sensors", "schedules"},
+    "dagsterDaemon.image": _IMAGE,
+    "dagsterDaemon.runCoordinator": {"enabled", "type", "config"},
+    "dagsterDaemon.runCoordinator.config.queuedRunCoordinator": {
+        "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
+        "dequeueUseThreads"},
+    "dagster-user-deployments": {"enabled", "enableSubchart", "imagePullSecrets", "deployments"},
+    "dagster-user-deployments.deployments[]": _POD | {
+        "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
+        "deploymentNamespace", "port", "replicaCount", "initContainers", "sidecarContainers", "deploymentStrategy"},
+    "dagster-user-deployments.deployments[].image": _IMAGE,
+    "runLauncher": {"type", "config"},
+    "runLauncher.config": {"celeryK8sRunLauncher", "k8sRunLauncher", "customRunLauncher"},
+    "runLauncher.config.k8sRunLauncher": {
+        "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile", "envConfigMaps",
+        "envSecrets", "envVars", "volumeMounts", "volumes", "labels", "failPodOnRunFailure", "resources",
+        "schedulerName", "securityContext", "runK8sConfig"},
+    "runLauncher.config.k8sRunLauncher.runK8sConfig": {
+        "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata"},
+    "postgresql": {"image", "enabled", "postgresqlHost", "postgresqlUsername", "postgresqlPassword",
+                   "postgresqlDatabase", "postgresqlParams", "postgresqlScheme", "service"},
+    "serviceAccount": {"create", "name", "annotations"},
+    "global": {"postgresqlSecretName", "dagsterHome", "serviceAccountName", "celeryConfigSecretName"},
+    "telemetry": {"enabled"},
+}
+
+
+def sections(values: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every map in a values file with its path (list items as `name[]`)."""
+    if isinstance(values, dict):
+        yield path, values
+        for key, value in values.items():
+            yield from sections(value, f"{path}.{key}" if path else key)
+    elif isinstance(values, list):
+        for item in values:
+            yield from sections(item, f"{path}[]")
+
+
+@pytest.mark.parametrize("path", [K8S / "dagster-values.yaml", *sorted(K8S.glob("overlays/*/dagster-values.yaml"))],
+                         ids=lambda p: str(p.relative_to(K8S)))
+def test_dagster_values_use_only_keys_the_chart_accepts(path: Path) -> None:
+    checked = set()
+    for where, section in sections(yaml.safe_load(path.read_text())):
+        if where in CHART_KEYS:
+            unknown = set(section) - CHART_KEYS[where]
+            assert not unknown, f"{path.name}: {where or 'top level'} has keys Dagster's chart refuses: {unknown}"
+            checked.add(where)
+    assert {"", "runLauncher.config.k8sRunLauncher", "dagster-user-deployments.deployments[]"} <= checked
+
+
 def test_dagster_chart_values_launch_runs_as_engineer_pods() -> None:
     base = yaml.safe_load((K8S / "dagster-values.yaml").read_text())
-    # Top-level keys of Dagster's chart (values.schema.json of helm/dagster); a misspelt
-    # key would be refused by `helm install`.
-    chart_keys = {"dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
-                  "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets",
-                  "computeLogManager", "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox",
-                  "migrate", "telemetry", "serviceAccount", "global", "retention", "additionalInstanceConfig",
-                  "nameOverride", "fullnameOverride", "rbacEnabled", "extraManifests", "concurrency"}
-    assert set(base) <= chart_keys, f"unknown chart keys: {set(base) - chart_keys}"
     docs = render("base")
     config_maps, accounts = by_kind(docs, "ConfigMap"), by_kind(docs, "ServiceAccount")
     secrets = set(secret_templates())
