@@ -98,7 +98,8 @@ def get_with_retry(
     last = ""
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            response = client.get(url, params=params, timeout=policy.timeout_s)
+            # params=None, not {}: httpx drops the query a URL carries when given empty params
+            response = client.get(url, params=params or None, timeout=policy.timeout_s)
             _judge(response, source, hide(url), policy, passthrough, clock, hide)
             return response
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections

@@ -110,7 +110,7 @@ class LinkHeader:
 
 @dataclass(frozen=True)
 class PageNumber:
-    """`?page=1&per_page=100`, `?page=2...` until a page comes back short."""
+    """`?page=1&per_page=100`, `?page=2...` until a page comes back short (or longer than asked)."""
 
     param: str = "page"
     size_param: str = "per_page"
@@ -121,15 +121,17 @@ class PageNumber:
         return {**params, self.param: self.start, self.size_param: self.size}
 
     def next(self, page: Page) -> tuple[str, Params] | None:
-        if len(page.records) < self.size:
-            return None
+        if len(page.records) != self.size:
+            return None  # short: the last; longer than asked: the server ignored paging
         return page.url, {**page.params, self.param: int(page.params[self.param]) + 1}
 
 
 @dataclass(frozen=True)
 class Offset:
-    """`?$top=1000&$skip=0`, then `$skip=1000`, ... until a page comes back short or the
-    total the page announces (`count_field`, e.g. `@odata.count`) is reached."""
+    """`?$top=1000&$skip=0`, then `$skip=1000`, ... until the total the page announces
+    (`count_field`, e.g. `@odata.count`) is reached (a server may cap pages below `size`),
+    or without a total until a page comes back short. A page longer than asked means the
+    server ignored paging and sent everything: it is the last."""
 
     skip_param: str = "offset"
     size_param: str = "limit"
@@ -141,13 +143,14 @@ class Offset:
         return {**params, **self.extra, self.skip_param: 0, self.size_param: self.size}
 
     def next(self, page: Page) -> tuple[str, Params] | None:
-        if self.skip_param not in page.params or len(page.records) < self.size:
-            return None
-        skip = int(page.params[self.skip_param]) + len(page.records)
+        got = len(page.records)
+        if self.skip_param not in page.params or got == 0 or got > self.size:
+            return None  # nothing more, or the server ignored the page size and sent everything
+        skip = int(page.params[self.skip_param]) + got
         total = page.doc.get(self.count_field) if self.count_field and isinstance(page.doc, dict) else None
-        if isinstance(total, int) and skip >= total:
-            return None
-        return page.url, {**page.params, self.skip_param: skip}
+        if isinstance(total, int) and not isinstance(total, bool):
+            return (page.url, {**page.params, self.skip_param: skip}) if skip < total else None
+        return (page.url, {**page.params, self.skip_param: skip}) if got == self.size else None
 
 
 @dataclass(frozen=True)
