@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -39,9 +39,9 @@ class Api(QuietHandler):
     """A scripted API: `Api.respond(handler, path, query)` answers; every request is kept."""
 
     respond: Respond
-    seen: list[tuple[str, dict[str, str], dict[str, str]]] = []
+    seen: ClassVar[list[tuple[str, dict[str, str], dict[str, str]]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         Api.seen.append((parts.path, query, dict(self.headers)))
@@ -179,7 +179,7 @@ def test_odata_next_link(tmp_path: Path, api: str) -> None:
 class Commits:
     """Two repos' histories, newest first, filtered by an inclusive `since` like GitHub's."""
 
-    repos: dict[str, list[dict[str, Any]]] = {}
+    repos: ClassVar[dict[str, list[dict[str, Any]]]] = {}
     fail_page: tuple[str, int] | None = None
 
     @staticmethod

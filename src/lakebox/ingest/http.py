@@ -17,7 +17,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakebox.errors import LakeboxError, SourceFailedError, Transient, TransientSourceError
+from lakebox.errors import (
+    LakeboxError,
+    SourceFailedError,
+    Transient,
+    TransientSourceError,
+)
 from lakebox.log import get_logger
 from lakebox.settings import redact
 
@@ -49,7 +54,7 @@ class RetryPolicy:
         )
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self.base_delay_s * (2 ** (attempt - 1))
+        backoff = self.base_delay_s * 2.0 ** (attempt - 1)
         wanted = max(backoff, retry_after) if retry_after is not None else backoff
         return min(wanted, self.max_delay_s)
 

@@ -121,7 +121,9 @@ class PageReader:
 
         def shapes(part: list[str]) -> list[tuple[str, str | None]]:
             listed = ", ".join(literal(u) for u in part)
-            return con.cursor().execute(f"select filename, {_STRUCTURE} from read_text([{listed}])").fetchall()
+            query = f"select filename, {_STRUCTURE} from read_text([{listed}])"
+            rows: list[tuple[str, str | None]] = con.cursor().execute(query).fetchall()
+            return rows
 
         with ThreadPoolExecutor(workers) as pool:
             parts = pool.map(shapes, [uris[i::workers] for i in range(workers)])
