@@ -386,9 +386,15 @@ def _dig(record: Any, path: Sequence[str]) -> Any:
 
 
 def _newest(records: list[Any], field_path: str) -> str | None:
+    """The page's newest value: a feed writes its times in one format, so the text order is
+    the time order (values are parsed only to compare with the stored cursor)."""
     path = field_path.split(".")
-    stamps = [v for v in (_dig(r, path) for r in records) if isinstance(v, str)]
-    return max(stamps, key=_sortable) if stamps else None
+    if len(path) == 1:  # the common case, without a call per record
+        values = [r.get(field_path) for r in records if isinstance(r, dict)]
+    else:
+        values = [_dig(r, path) for r in records]
+    stamps = [v for v in values if isinstance(v, str)]
+    return max(stamps) if stamps else None
 
 
 def _sortable(value: str) -> Any:
