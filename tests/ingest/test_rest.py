@@ -32,6 +32,7 @@ from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 from tests.conftest import QuietHandler, serve_on_loopback
 
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 Respond = Callable[["Api", str, dict[str, str]], None]
 
 
@@ -157,6 +158,22 @@ def test_offset_stops_when_the_server_ignores_the_page_size(tmp_path: Path, api:
     out = fetch(tmp_path, RestSource("who", api, "/api/X", records="$.value", pagination=Offset("$skip", "$top", size=3)))
     assert out.run.status == "success", out.run.error
     assert len(Api.seen) == 1 and out.rows == 10
+
+
+def test_a_recorded_gho_indicator_lands_as_received(tmp_path: Path, api: str) -> None:
+    fixture = FIXTURES / "who_gho" / "datacommons_EMFLIMITELECTRIC.json"
+    if not fixture.exists():
+        pytest.skip(f"recorded responses not found at {fixture.parent}")
+    body = fixture.read_bytes()
+    Api.respond = lambda h, path, q: h.send_json(200, body)  # the real service ignores $top/$skip
+    paging = ODataNextLink(fallback=Offset("$skip", "$top", size=1000, count_field="@odata.count",
+                                           extra={"$count": "true"}))
+    out = fetch(tmp_path, RestSource("who", api, "/api/{indicator}", records="$.value", pagination=paging,
+                                     resources=(Resource("EMFLIMITELECTRIC", {"indicator": "EMFLIMITELECTRIC"}),)))
+    assert out.run.status == "success", out.run.error
+    assert len(Api.seen) == 1 and out.rows == len(orjson.loads(body)["value"]) > 0
+    landed = [p for p in (tmp_path / "lake" / "raw" / "who").rglob("*.json") if not p.name.endswith(".manifest.json")]
+    assert [p.read_bytes() for p in landed] == [body]
 
 
 def test_odata_next_link(tmp_path: Path, api: str) -> None:

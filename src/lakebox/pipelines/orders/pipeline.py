@@ -9,6 +9,8 @@ from lakebox.runner import Pipeline, RunContext, Stage, StageResult
 from lakebox.transform import transform_stage
 
 MARTS = ("analytics.daily_order_metrics",)
+
+
 def fetch(ctx: RunContext) -> StageResult:
     from lakebox.pipelines.orders.source import fetch_orders
 
