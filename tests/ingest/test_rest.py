@@ -409,3 +409,13 @@ def test_the_token_is_sent_and_never_logged_written_or_shown(
     leaks = [p for p in home.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
     assert leaks == []
     assert list((home / "lake").rglob("*.manifest.json")) and list((home / "logs").glob("*.jsonl"))
+
+
+def test_the_base_url_comes_from_the_environment(tmp_path: Path, api: str) -> None:
+    from lakebox.ingest.rest import base_url_from_env
+
+    Api.respond = scripted()
+    source = RestSource("s", base_url_from_env("LAKEBOX_T_API_URL"), "/x")
+    assert fetch(tmp_path, source, LAKEBOX_T_API_URL=api).run.rows_in == 1
+    unset = fetch(tmp_path, source)
+    assert unset.run.status == "failed" and unset.run.error == "LAKEBOX_T_API_URL is not set; set it to the API's base URL"
