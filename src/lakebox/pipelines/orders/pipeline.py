@@ -1,4 +1,4 @@
-"""orders: API → raw lake → raw.orders → stg_orders → daily_order_metrics → snapshot."""
+"""orders' load stage: API pages, as landed, read into raw.orders through its contract."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from typing import Any
 
 from lakebox.ingest.batches import load_pending_batches
 from lakebox.quality.checks import literal, quote
-from lakebox.lake.snapshots import snapshot_stage
-from lakebox.runner import Pipeline, RunContext, Stage, StageResult
-from lakebox.transform import transform_stage
+from lakebox.runner import RunContext, StageResult
 
-MARTS = ("analytics.daily_order_metrics",)
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
 
 
@@ -114,12 +111,6 @@ def _duckdb_type(kind: object) -> str:
     return "VARCHAR" if kind == "NULL" else "JSON"
 
 
-def fetch(ctx: RunContext) -> StageResult:
-    from lakebox.pipelines.orders.source import fetch_orders
-
-    return fetch_orders(ctx)
-
-
 def load(ctx: RunContext) -> StageResult:
     from lakebox.pipelines.orders.contract import CONTRACT
 
@@ -129,14 +120,3 @@ def load(ctx: RunContext) -> StageResult:
         "intended); the original response is kept in quarantine/ and raw/",
     )
 
-
-PIPELINE = Pipeline(
-    name="orders",
-    description="synthetic orders API: daily order metrics, quality gate, snapshots",
-    stages=(
-        Stage("fetch", fetch),
-        Stage("load", load),
-        transform_stage("path:models/orders", ["orders"], MARTS),
-        snapshot_stage(MARTS),
-    ),
-)

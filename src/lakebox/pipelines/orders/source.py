@@ -9,7 +9,6 @@ never fetches a page twice into two batches.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,26 +24,23 @@ from lakebox.warehouse import ops
 
 SOURCE = "orders"
 WATERMARK = "watermark"
-PAGE_SIZE = 10_000
 # Resume this far before the watermark, so an order updated in the watermark's last moment
 # but delivered later is not missed; versions already loaded are skipped at load.
 OVERLAP = dt.timedelta(seconds=1)
-DEMO_ORDERS = 5_000
-DEMO_SEED = 42
 
 
 @contextmanager
 def orders_api(ctx: RunContext) -> Iterator[str]:
     """The configured API URL, or the bundled API started in-process on a free port."""
-    if ctx.settings.orders_api_url:
-        yield ctx.settings.orders_api_url.rstrip("/")
+    configured = ctx.settings.pipeline(SOURCE)["api_url"]
+    if configured:
+        yield configured.rstrip("/")
         return
-    from lakebox.pipelines.orders.api import create_app, serve_in_thread
+    from lakebox.pipelines.orders.demo import bundled_api
 
-    count = int(ctx.settings.env.get("LAKEBOX_DEMO_ORDERS", DEMO_ORDERS))
-    with serve_in_thread(create_app(orders=count, seed=DEMO_SEED)) as server:
-        ctx.log.info("bundled orders API started", url=server.url, orders=count)
-        yield server.url
+    with bundled_api(ctx.settings) as bundled:
+        ctx.log.info("bundled orders API started", detail=bundled.note)
+        yield bundled.settings["api_url"]
 
 
 def fetch_orders(ctx: RunContext) -> StageResult:
@@ -53,7 +49,7 @@ def fetch_orders(ctx: RunContext) -> StageResult:
 
     wh, lake = ctx.warehouse, ctx.lake
     policy = RetryPolicy.from_env(ctx.settings.env)
-    page_size = int(ctx.settings.env.get("LAKEBOX_ORDERS_PAGE_SIZE", PAGE_SIZE))
+    page_size = ctx.settings.pipeline(SOURCE).integer("page_size")
     watermark = ops.get_state(wh, SOURCE, WATERMARK)
     params: dict[str, Any] = {"limit": page_size}
     meta: dict[str, Any] = {}
@@ -61,7 +57,7 @@ def fetch_orders(ctx: RunContext) -> StageResult:
         params["updated_since"] = _iso(dt.datetime.fromisoformat(watermark) - OVERLAP)
         meta["overlap"] = [params["updated_since"], watermark]
     rows = pages = malformed = 0
-    with orders_api(ctx) as base_url, httpx.Client(headers=_auth_headers()) as client, \
+    with orders_api(ctx) as base_url, httpx.Client(headers=_auth_headers(ctx)) as client, \
             progress("fetching orders") as bar:
         url = f"{base_url}/v1/orders"
         ctx.log.info("fetching orders", url=redact(url), updated_since=watermark)
@@ -104,8 +100,8 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _auth_headers() -> dict[str, str]:
-    token = os.environ.get("LAKEBOX_ORDERS_API_TOKEN")
+def _auth_headers(ctx: RunContext) -> dict[str, str]:
+    token = ctx.settings.pipeline(SOURCE)["api_token"]
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
