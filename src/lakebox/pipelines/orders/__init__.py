@@ -9,7 +9,7 @@ SPEC = PipelineSpec(
     name="orders",
     description="synthetic orders API: daily order metrics, quality gate, snapshots",
     stages=(
-        StageSpec("fetch", ".source:fetch_orders"),
+        StageSpec("fetch", ".pipeline:fetch"),
         StageSpec("load", ".pipeline:load"),
         TRANSFORM,
         SNAPSHOT,

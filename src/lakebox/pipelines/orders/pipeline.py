@@ -1,4 +1,5 @@
-"""orders' load stage: API pages, as landed, read into raw.orders through its contract."""
+"""orders' stages of its own: fetch API pages into the raw lake; load them into raw.orders
+through its contract. The spec (`__init__.py`) puts transform and snapshot after them."""
 
 from __future__ import annotations
 
@@ -109,6 +110,12 @@ def _duckdb_type(kind: object) -> str:
     if isinstance(kind, str) and kind not in ("NULL", "JSON"):
         return kind
     return "VARCHAR" if kind == "NULL" else "JSON"
+
+
+def fetch(ctx: RunContext) -> StageResult:
+    from lakebox.pipelines.orders.source import fetch_orders
+
+    return fetch_orders(ctx)
 
 
 def load(ctx: RunContext) -> StageResult:
