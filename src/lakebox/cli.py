@@ -6,11 +6,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lakebox.errors import ConfigError, LakeboxError
+
+if TYPE_CHECKING:
+    from lakebox.runner import Pipeline, RunOutcome
+    from lakebox.settings import Settings
 
 app = typer.Typer(
     help="lakebox: a local-first data & ML platform. Pipelines run in-process on an embedded "
@@ -21,7 +25,7 @@ app = typer.Typer(
 )
 
 
-def _settings():  # noqa: ANN202 - typer introspects annotations
+def _settings() -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
@@ -61,14 +65,14 @@ def run(
         raise typer.Exit(1)
 
 
-def _chosen(names: list[str] | None) -> list[Any]:
+def _chosen(names: list[str] | None) -> list[Pipeline]:
     """The named pipelines, ready to run (default: every pipeline found)."""
     from lakebox.pipelines import discover, get_pipeline
 
     return [get_pipeline(name) for name in (names or list(discover()))]
 
 
-def _print_outcomes(outcomes) -> None:  # noqa: ANN001
+def _print_outcomes(outcomes: list[RunOutcome]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -258,10 +262,17 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-_add_pipeline_commands()
+try:
+    _add_pipeline_commands()
+    _UNUSABLE_PIPELINE: ConfigError | None = None
+except ConfigError as exc:  # reported by main() as one line, not a traceback at import
+    _UNUSABLE_PIPELINE = exc
 
 
 def main() -> None:
+    if _UNUSABLE_PIPELINE is not None:
+        typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
+        sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:
         app()
     except KeyboardInterrupt:

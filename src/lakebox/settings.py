@@ -32,7 +32,7 @@ _KEYS = {
     "log_level": "LAKEBOX_LOG_LEVEL",
     "cache_dir": "LAKEBOX_CACHE_DIR",
 }
-_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.I)
+_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 
 
@@ -100,7 +100,8 @@ class Settings:
             log_level=(values["log_level"] or "INFO").upper(),
             cache_dir=_cache_dir(values["cache_dir"], env, cwd),
             env=env,
-            pipelines={name: _pipeline_settings(spec, env, pipeline_files.get(name, {})) for name, spec in specs.items()},
+            pipelines={name: _pipeline_settings(spec, env, pipeline_files.get(name, {}))
+                       for name, spec in specs.items()},
         )
 
     def pipeline(self, name: str) -> PipelineSettings:

@@ -183,6 +183,15 @@ def test_a_bad_pipeline_folder_is_named_with_what_to_fix(tmp_path: Path, name: s
     assert str(folder / name) in str(err.value) or name in str(err.value)
 
 
+def test_lakebox_names_a_broken_pipeline_folder_instead_of_a_traceback(
+    lakebox_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = fake_pipeline(tmp_path / "extra", "halfdone", "SPEC = None\n")
+    result = run_cli("--help", env={**lakebox_env, PATH_ENV: str(folder)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"pipeline folder {folder}/halfdone: its __init__.py declares no SPEC" in result.stderr
+
+
 def test_a_missing_pipelines_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"{PATH_ENV}: {tmp_path / 'absent'} is not a folder"):
         discover({PATH_ENV: str(tmp_path / "absent")})

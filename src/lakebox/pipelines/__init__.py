@@ -49,8 +49,8 @@ def _discover(extra: tuple[str, ...]) -> tuple[tuple[str, PipelineSpec], ...]:
             if not info.ispkg:
                 continue
             if info.name in found:
-                raise ConfigError(f"pipeline folder {folder}/{info.name} has the name of {found[info.name]}/{info.name}; "
-                                  "rename one of them (a pipeline's name is its folder's)")
+                raise ConfigError(f"pipeline folder {folder}/{info.name} has the name of "
+                                  f"{found[info.name]}/{info.name}; rename one of them (a pipeline's name is its folder's)")
             found[info.name] = folder
             specs.append((info.name, _spec(folder, info.name)))
     return tuple(sorted(specs))

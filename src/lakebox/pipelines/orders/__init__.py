@@ -3,7 +3,15 @@ stg_orders → daily_order_metrics → snapshot. See docs/orders.md."""
 
 from __future__ import annotations
 
-from lakebox.pipelines.spec import SNAPSHOT, TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
+from lakebox.pipelines.spec import (
+    SNAPSHOT,
+    TRANSFORM,
+    Command,
+    DashboardPage,
+    PipelineSpec,
+    Setting,
+    StageSpec,
+)
 
 SPEC = PipelineSpec(
     name="orders",

@@ -23,4 +23,5 @@ def bundled_api(settings: Settings) -> Iterator[DemoInput]:
 
     count = settings.pipeline("orders").integer("demo_orders")
     with serve_in_thread(create_app(orders=count, seed=DEMO_SEED)) as server:
-        yield DemoInput({"api_url": server.url}, f"bundled orders API on {server.url} ({count:,} orders, seed {DEMO_SEED})")
+        note = f"bundled orders API on {server.url} ({count:,} orders, seed {DEMO_SEED})"
+        yield DemoInput({"api_url": server.url}, note)

@@ -3,7 +3,15 @@ snapshots. See docs/retail.md."""
 
 from __future__ import annotations
 
-from lakebox.pipelines.spec import SNAPSHOT, TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
+from lakebox.pipelines.spec import (
+    SNAPSHOT,
+    TRANSFORM,
+    Command,
+    DashboardPage,
+    PipelineSpec,
+    Setting,
+    StageSpec,
+)
 
 SPEC = PipelineSpec(
     name="retail",

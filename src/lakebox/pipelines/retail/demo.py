@@ -24,4 +24,5 @@ def generated_drop(settings: Settings) -> Iterator[DemoInput]:
         return
     from lakebox.pipelines.retail.generator import generate_drops
 
-    yield DemoInput(note=generate_drops(str(folder), stores=DEMO_STORES, months=DEMO_MONTHS, seed=DEMO_SEED, start=None))
+    summary = generate_drops(str(folder), stores=DEMO_STORES, months=DEMO_MONTHS, seed=DEMO_SEED, start=None)
+    yield DemoInput(note=summary)
