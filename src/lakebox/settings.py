@@ -37,8 +37,9 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s
 
 
 @dataclass(frozen=True)
-class PipelineSettings(Mapping[str, "str | None"]):
-    """One pipeline's settings in force, by key (None: unset)."""
+class PipelineSettings:
+    """One pipeline's settings in force, by key (None: unset); a key it does not declare is
+    an error, not None, so a typo in the code is caught at its first run."""
 
     pipeline: str
     resolved: Mapping[str, str | None]
@@ -53,9 +54,6 @@ class PipelineSettings(Mapping[str, "str | None"]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.resolved)
-
-    def __len__(self) -> int:
-        return len(self.resolved)
 
     def integer(self, key: str) -> int:
         value = self[key]
