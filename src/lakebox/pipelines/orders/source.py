@@ -39,7 +39,7 @@ def orders_api(ctx: RunContext) -> Iterator[str]:
     from lakebox.pipelines.orders.demo import bundled_api
 
     with bundled_api(ctx.settings) as bundled:
-        ctx.log.info("bundled orders API started", detail=bundled.note)
+        ctx.log.info("bundled orders API started", url=bundled.settings["api_url"])
         yield bundled.settings["api_url"]
 
 
