@@ -1,14 +1,11 @@
-"""orders: API → raw lake → raw.orders → stg_orders → daily_order_metrics → snapshot."""
+"""orders' stages of its own: fetch API pages into the raw lake; load them into raw.orders
+through its contract. The spec (`__init__.py`) puts transform and snapshot after them."""
 
 from __future__ import annotations
 
 from lakebox.ingest.batches import load_pending_batches
 from lakebox.ingest.json_pages import PageReader
-from lakebox.lake.snapshots import snapshot_stage
-from lakebox.runner import Pipeline, RunContext, Stage, StageResult
-from lakebox.transform import transform_stage
-
-MARTS = ("analytics.daily_order_metrics",)
+from lakebox.runner import RunContext, StageResult
 
 
 def fetch(ctx: RunContext) -> StageResult:
@@ -25,15 +22,3 @@ def load(ctx: RunContext) -> StageResult:
         hint="fix the source (or the contract in lakebox/pipelines/orders/contract.py if the change is "
         "intended); the original response is kept in quarantine/ and raw/",
     )
-
-
-PIPELINE = Pipeline(
-    name="orders",
-    description="synthetic orders API: daily order metrics, quality gate, snapshots",
-    stages=(
-        Stage("fetch", fetch),
-        Stage("load", load),
-        transform_stage("path:models/orders", ["orders"], MARTS),
-        snapshot_stage(MARTS),
-    ),
-)

@@ -17,29 +17,26 @@ from lakebox.runner import RunContext, StageResult
 
 SOURCE = "orders"
 WATERMARK = "watermark"
-PAGE_SIZE = 10_000
 # Resume this far before the watermark, so an order updated in the watermark's last moment
 # but delivered later is not missed; versions already loaded are skipped at load.
 OVERLAP = dt.timedelta(seconds=1)
-DEMO_ORDERS = 5_000
-DEMO_SEED = 42
 
 
 @contextmanager
 def orders_api(ctx: RunContext) -> Iterator[str]:
     """The configured API URL, or the bundled API started in-process on a free port."""
-    if ctx.settings.orders_api_url:
-        yield ctx.settings.orders_api_url.rstrip("/")
+    configured = ctx.settings.pipeline(SOURCE)["api_url"]
+    if configured:
+        yield configured.rstrip("/")
         return
-    from lakebox.pipelines.orders.api import create_app, serve_in_thread
+    from lakebox.pipelines.orders.demo import bundled_api
 
-    count = int(ctx.settings.env.get("LAKEBOX_DEMO_ORDERS", DEMO_ORDERS))
-    with serve_in_thread(create_app(orders=count, seed=DEMO_SEED)) as server:
-        ctx.log.info("bundled orders API started", url=server.url, orders=count)
-        yield server.url
+    with bundled_api(ctx.settings) as bundled:
+        ctx.log.info("bundled orders API started", url=bundled.settings["api_url"])
+        yield bundled.settings["api_url"]
 
 
-def orders_source(page_size: int = PAGE_SIZE) -> RestSource:
+def orders_source(page_size: int) -> RestSource:
     return RestSource(
         source=SOURCE,
         base_url=orders_api,
@@ -56,4 +53,4 @@ def orders_source(page_size: int = PAGE_SIZE) -> RestSource:
 
 def fetch_orders(ctx: RunContext) -> StageResult:
     """Land every new or updated order page since the watermark."""
-    return orders_source(int(ctx.settings.env.get("LAKEBOX_ORDERS_PAGE_SIZE", PAGE_SIZE))).fetch(ctx)
+    return orders_source(ctx.settings.pipeline(SOURCE).integer("page_size")).fetch(ctx)
