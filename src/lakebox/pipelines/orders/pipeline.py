@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from lakebox.ingest.batches import load_pending_batches
-from lakebox.quality.checks import literal, quote
 from lakebox.lake.snapshots import snapshot_stage
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult
 from lakebox.transform import transform_stage
+from lakebox.warehouse.sql import literal, quote
 
 MARTS = ("analytics.daily_order_metrics",)
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB

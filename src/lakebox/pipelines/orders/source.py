@@ -122,18 +122,14 @@ def _with_rows(manifest: Any, rows: int) -> Any:
 
 
 def _quarantine_unreadable(ctx: RunContext, manifest: Any, reason: str) -> None:
-    from lakebox.ingest.batches import describe_failure, errors_document
-    from lakebox.warehouse.ops import CheckResult
+    from lakebox.quality.gate import CheckResult, quarantine
 
     result = CheckResult("parse", None, False, 0, [], reason)
-    doc = errors_document(SOURCE, manifest.batch_id, manifest.key, [result],
-                          "the API sent a response that is not JSON; it was retried. Inspect the item, "
-                          "and if the source recovers nothing is lost")
-    item = manifest.key.rsplit("/", 1)[-1]
-    ctx.lake.quarantine(SOURCE, item, ctx.lake.read_bytes(manifest.key), doc)
     wh = ctx.warehouse
-    if ops.record_landed(wh, manifest, ctx.run_id):
-        ops.mark_batch(wh, manifest.batch_id, ops.QUARANTINED, error=reason)
-    ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, SOURCE, [result])
-    ctx.log.error("unreadable response quarantined", batch_id=manifest.batch_id, reason=reason)
-    ctx.quarantine_failure(describe_failure(SOURCE, manifest.batch_id, result))
+    with wh.transaction():
+        if not ops.record_landed(wh, manifest, ctx.run_id):
+            return  # the same bytes were judged before
+        ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, SOURCE, [result])
+        quarantine(ctx, source=SOURCE, batch_id=manifest.batch_id, lake_key=manifest.key, results=[result],
+                   hint="the API sent a response that is not a valid orders page; the same request was sent "
+                   "again, and once it loads this item is resolved. Inspect the item if it stays open")
