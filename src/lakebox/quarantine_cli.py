@@ -51,11 +51,11 @@ def list_items(
         console.print("No open quarantined items." if not all_items else "Nothing was ever quarantined.")
         return
     table = Table(title="quarantined items" + ("" if all_items else " (open)"))
-    for col in ("id", "pipeline", "source", "item", "batch", "status", "opened (UTC)", "rules", "settled"):
-        table.add_column(col, overflow="fold")
+    for col in ("id", "pipeline", "item", "batch", "status", "opened (UTC)", "rules", "settled"):
+        table.add_column(col, no_wrap=col in ("id", "status"), overflow="fold")
     for i in found:
         settled = f"{i.resolved_by or ''}: {i.reason or ''}" if i.status != "open" else ""
-        table.add_row(i.id, i.pipeline, i.source, i.item, i.batch_id, i.status, str(i.opened_at)[:19],
+        table.add_row(i.id, i.pipeline, f"{i.source}/{i.item}", i.batch_id, i.status, str(i.opened_at)[:19],
                       _rule_names(i.rules), settled)
     console.print(table)
 
