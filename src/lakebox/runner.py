@@ -167,7 +167,8 @@ def _run(
 
 def _gate_message(pipeline: str, ctx: RunContext, lake: Lake) -> str:
     head = f"{pipeline}: the quality gate stopped the run; marts were not rebuilt"
-    quarantined = [f"{i.id} {i.source} {i.item} (batch {i.batch_id}): {i.quarantine_path}" for i in ctx.quarantined]
+    quarantined = [f"{i.id}: source {i.source}, {i.item}, batch {i.batch_id}: {_rules_line(i.rules)}; kept at "
+                   f"{i.quarantine_path}" for i in ctx.quarantined]
     where = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/ "
              "(`lakebox quarantine list`); fix the source and send the data again")
     return "\n".join([head, *(f"  - {m}" for m in ctx.gate_stops), *(f"  - quarantined {q}" for q in quarantined),
@@ -178,8 +179,8 @@ def _partial_message(pipeline: str, waiting: list[QuarantineItem], run_id: str, 
     new = sum(1 for i in waiting if i.opened_run_id == run_id)
     head = (f"{pipeline}: {len(waiting)} quarantined item(s) open ({new} new in this run); good input was "
             "loaded and the marts were built without them")
-    listed = [f"  - {i.id} {i.source} {i.item} (batch {i.batch_id}): {_rules_line(i.rules)}; {i.quarantine_path}"
-              for i in waiting]
+    listed = [f"  - {i.id}: source {i.source}, {i.item}, batch {i.batch_id}: {_rules_line(i.rules)}; "
+              f"kept at {i.quarantine_path}" for i in waiting]
     hint = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/; send a "
             "corrected version (same file name, or the same request) or `lakebox quarantine dismiss ID --reason ...`")
     return "\n".join([head, *listed, hint])
