@@ -3,9 +3,8 @@
 import logging
 from pathlib import Path
 
-import pytest
-
 import orjson
+import pytest
 
 from lakebox.errors import SourceFailedError
 from lakebox.lake import Lake
@@ -13,8 +12,7 @@ from lakebox.log import DailyFileHandler, JsonLinesFormatter
 from lakebox.quality.gate import CheckResult, quarantine
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult, run_pipeline
 from lakebox.settings import Settings
-from lakebox.warehouse import open_warehouse
-from lakebox.warehouse import ops
+from lakebox.warehouse import open_warehouse, ops
 from lakebox.warehouse.ops import quarantine as quarantine_items
 
 

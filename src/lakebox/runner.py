@@ -22,9 +22,9 @@ from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.lake import Lake
 from lakebox.log import Logger, get_logger, log_context
 from lakebox.settings import Settings, redact
-from lakebox.warehouse import Warehouse
-from lakebox.warehouse import ops
-from lakebox.warehouse.ops.quarantine import QuarantineItem, items as open_items
+from lakebox.warehouse import Warehouse, ops
+from lakebox.warehouse.ops.quarantine import QuarantineItem
+from lakebox.warehouse.ops.quarantine import items as open_items
 
 SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
 

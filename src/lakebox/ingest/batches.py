@@ -16,8 +16,15 @@ import orjson
 from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.contract import Contract
-from lakebox.quality.gate import FAIL_FAST, CheckResult, describe_failure, policy_for, quarantine, settle_superseded
-from lakebox.quality.gate import whole_source_drifted
+from lakebox.quality.gate import (
+    FAIL_FAST,
+    CheckResult,
+    describe_failure,
+    policy_for,
+    quarantine,
+    settle_superseded,
+    whole_source_drifted,
+)
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.sql import literal, quote

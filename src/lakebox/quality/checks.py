@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from lakebox.quality.contract import COMPATIBLE_INFERRED, DUCKDB_CAST_TYPES, Column, Contract
-from lakebox.quality.gate import CheckResult, failed
+from lakebox.quality.gate import CheckResult
 from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:

@@ -38,8 +38,7 @@ from lakebox.pipelines.retail.filechecks import check_file_bytes
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.checks import SAMPLE_ROWS
 from lakebox.quality.contract import Column
-from lakebox.quality.gate import FAIL_FAST, CheckResult, policy_for, quarantine
-from lakebox.quality.gate import settle_superseded, whole_source_drifted
+from lakebox.quality.gate import FAIL_FAST, CheckResult, policy_for, quarantine, settle_superseded, whole_source_drifted
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.sql import literal, quote

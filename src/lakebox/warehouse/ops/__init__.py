@@ -12,10 +12,10 @@ from lakebox.warehouse.ops import audit, ledger, quarantine, source_state
 from lakebox.warehouse.ops._rows import utcnow
 from lakebox.warehouse.ops.audit import (
     end_run,
+    recent_runs,
     record_dq_results,
     record_dq_results_many,
     record_stage,
-    recent_runs,
     start_run,
 )
 from lakebox.warehouse.ops.ledger import (
