@@ -147,7 +147,8 @@ def test_retail_quarantined_file_is_superseded_by_a_corrected_version(
     assert (item, status) == (BAD_FILE, "resolved")
     assert q(home, f"select distinct batch_id from raw.retail_inventory where file_name = '{BAD_FILE}'") == [
         (by_batch,)]
-    assert q(home, f"select count(*) from analytics.stockout_impact")[0][0] >= 0
+    assert q(home, f"select count(*) from staging.stg_retail_inventory where _batch_id = '{by_batch}'")[0][0] > 0, \
+        "the corrected file reached the models"
     assert runs(home) == ["success", "partial", "success"]
 
 

@@ -38,7 +38,7 @@ def _open(wh: Warehouse, batch: str, pipeline: str = "retail") -> quarantine.Qua
 def test_an_item_stays_open_until_resolved_or_dismissed(wh: Warehouse) -> None:
     first, second, other = _open(wh, "b1"), _open(wh, "b2"), _open(wh, "b3", pipeline="orders")
     assert [i.id for i in quarantine.items(wh, pipeline="retail")] == [first.id, second.id]
-    assert quarantine.open_counts(wh) == [("orders", 1), ("retail", 2)]
+    assert [i.id for i in quarantine.items(wh, source="retail")] == [first.id, second.id, other.id]
 
     quarantine.resolve(wh, [first.id], by_batch="b9", run_id="run-2")
     quarantine.dismiss(wh, second.id, reason="store closed", by="ana")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lakebox.warehouse.ops._rows import utcnow
 
@@ -114,9 +114,3 @@ def dismiss(wh: Warehouse, item_id: str, *, reason: str, by: str) -> None:
         [DISMISSED, utcnow(), by, reason, item_id, OPEN],
     )
 
-
-def open_counts(wh: Warehouse) -> list[tuple[Any, ...]]:
-    """(pipeline, open items) for every pipeline with any."""
-    return wh.query(
-        "select pipeline, count(*) from ops.quarantine where status = ? group by pipeline order by pipeline", [OPEN]
-    )
