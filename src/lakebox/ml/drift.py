@@ -178,7 +178,7 @@ def drift(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> DriftR
         get_logger().info("drift skipped", model=spec.name, reason=message)
         return DriftResult(spec.name, False, message=message)
     reference, current, start, end = window(rows, spec)
-    found = compare(reference, current, spec.features, spec.text_features)
+    found = compare(reference, current, spec.drift_columns, spec.text_features)
     result = DriftResult(spec.name, any(f.drifted for f in found), found, start, end)
     result.message = (f"model {spec.name}: drift in {', '.join(result.drifted_features)}" if result.drifted
                       else f"model {spec.name}: no drift in {len(found)} features")

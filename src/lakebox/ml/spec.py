@@ -50,6 +50,7 @@ class MLModelSpec:
     holdout_fraction: float = 0.2  # the newest labelled rows, by time
     cv_folds: int = 0  # time-series cross-validation folds on the training part (0: none)
     retrain_after: int = 200  # new labelled rows since the champion's training that make training due
+    drift_features: tuple[str, ...] = ()  # default: every feature (leave out counters that only grow)
     drift_window_days: int = 30
     drift_min_rows: int = 30
     # "skops" (types checked against an allow-list on load) or "cloudpickle" (fast for big
@@ -69,6 +70,10 @@ class MLModelSpec:
     @property
     def experiment_name(self) -> str:
         return self.experiment or self.name
+
+    @property
+    def drift_columns(self) -> tuple[str, ...]:
+        return self.drift_features or self.features
 
     @property
     def greater_is_better(self) -> bool:

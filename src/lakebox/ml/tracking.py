@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 # MLflow's own chatter (telemetry, alembic migrations on a new SQLite store) stays out of
 # lakebox's JSON-lines logs; warnings still show.
-_QUIET_LOGGERS = ("alembic", "mlflow", "mlflow.store.db.utils", "mlflow.tracking")
+_QUIET_LOGGERS = {"alembic": logging.WARNING, "mlflow": logging.WARNING,
+                  # its warning on cloudpickle: chosen on purpose, see MLModelSpec.serialization
+                  "mlflow.sklearn": logging.ERROR}
 _MLFLOW_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
                "GIT_PYTHON_REFRESH": "quiet"}
 
@@ -46,8 +48,8 @@ def connect(settings: Settings) -> Any:
     """Point MLflow at this home's store and return an `MlflowClient` for it."""
     for name, value in _MLFLOW_ENV.items():
         os.environ.setdefault(name, value)
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     import mlflow
     from mlflow import MlflowClient
 

@@ -4,6 +4,7 @@ run, and hand the best to the registry's champion rule."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -156,8 +157,11 @@ def _fit_and_log(
             mlflow.log_text("feature,importance\n" + "".join(f"{f},{v:.6g}\n" for f, v in importances),
                             "feature_importances.csv")
         sample = x_train.head(_SIGNATURE_ROWS)
+        with warnings.catch_warnings():  # its hint on integer columns: lakebox loads the sklearn flavor
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(sample, estimator.predict(sample))
         info = mlflow.sklearn.log_model(
-            estimator, name="model", signature=infer_signature(sample, estimator.predict(sample)),
+            estimator, name="model", signature=signature,
             pip_requirements=pip_requirements(), serialization_format=spec.serialization,
             skops_trusted_types=(sorted({*TRUSTED_TYPES, *spec.skops_trusted_types})
                                  if spec.serialization == "skops" else None),
