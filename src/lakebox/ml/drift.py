@@ -5,7 +5,8 @@ The window is the last `drift_window_days` before the newest row (at least
 two-sample Kolmogorov-Smirnov test (drifted when the statistic exceeds KS_THRESHOLD and
 p < KS_ALPHA, so a tiny but "significant" shift in a big sample is not an alarm).
 Categorical features: the population stability index over the reference's top values
-plus "other". Text features: PSI over the reference's top tokens (tokenised in DuckDB).
+plus "other". Text features: PSI over the reference's top tokens and over the words texts start with
+(tokenised in DuckDB).
 PSI above PSI_THRESHOLD is drift (0.2 is the usual "significant shift" line).
 """
 
@@ -64,7 +65,8 @@ def compare(reference: pa.Table, current: pa.Table, features: tuple[str, ...] | 
     for name in features:
         kind = reference.schema.field(name).type
         if name in text_features:
-            found.append(_psi_tokens(name, reference[name], current[name]))
+            found.append(_psi_text(name, "tokens", reference[name], current[name]))
+            found.append(_psi_text(name, "first word", reference[name], current[name]))
         elif (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
             found.append(_ks(name, reference[name], current[name]))
         else:
@@ -118,26 +120,33 @@ def _psi_values(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray)
     return FeatureDrift(name, "psi", value, None, PSI_THRESHOLD, value > PSI_THRESHOLD)
 
 
-def _token_counts(column: pa.ChunkedArray) -> dict[str, int]:
-    """Word counts of a text column, set-based in an in-memory DuckDB."""
+_TEXT_BINS = {
+    # every word of every text: the vocabulary's mix
+    "tokens": "select tok, count(*) from (select unnest(string_split_regex(lower(t), '[^a-z0-9]+')) as tok "
+              "from texts) where length(tok) >= 2 group by tok",
+    # one bin per text: the word it starts with (a commit subject's verb: update, add, fix, ...)
+    "first word": "select lower(regexp_extract(t, '[A-Za-z0-9]+')) as w, count(*) from texts group by w",
+}
+
+
+def _text_counts(column: pa.ChunkedArray, binning: str) -> dict[str, int]:
+    """Counts of a text column's bins, set-based in an in-memory DuckDB."""
     import duckdb
     import pyarrow as pa
 
     con = duckdb.connect()
     try:
         con.register("texts", pa.table({"t": column}))
-        rows = con.execute(
-            "select tok, count(*) from (select unnest(string_split_regex(lower(t), '[^a-z0-9]+')) as tok "
-            "from texts) where length(tok) >= 2 group by tok").fetchall()
+        rows = con.execute(_TEXT_BINS[binning]).fetchall()
     finally:
         con.close()
-    return {tok: int(n) for tok, n in rows}
+    return {str(tok): int(n) for tok, n in rows}
 
 
-def _psi_tokens(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray) -> FeatureDrift:
-    ref, cur = _binned_counts(_token_counts(reference), _token_counts(current))
+def _psi_text(name: str, binning: str, reference: pa.ChunkedArray, current: pa.ChunkedArray) -> FeatureDrift:
+    ref, cur = _binned_counts(_text_counts(reference, binning), _text_counts(current, binning))
     value = psi(ref, cur)
-    return FeatureDrift(f"{name} (tokens)", "psi", value, None, PSI_THRESHOLD, value > PSI_THRESHOLD)
+    return FeatureDrift(f"{name} ({binning})", "psi", value, None, PSI_THRESHOLD, value > PSI_THRESHOLD)
 
 
 def window(rows: pa.Table, spec: MLModelSpec) -> tuple[pa.Table, pa.Table, dt.datetime | None, dt.datetime | None]:
