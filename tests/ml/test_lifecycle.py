@@ -3,6 +3,8 @@ there are too few labels, on the real commit history and a real MLflow SQLite st
 
 from __future__ import annotations
 
+import pytest
+
 import dataclasses
 
 from lakebox.ml import champion_version, predict, train
@@ -28,6 +30,7 @@ def _decisions(warehouse):
                            "from ml.model_decisions order by decided_at")
 
 
+@pytest.mark.slow
 def test_a_better_version_becomes_champion_a_same_one_challenger(settings, commit_warehouse) -> None:
     first = train(settings, commit_warehouse, _weak())
     assert (first.decision.version, first.decision.decision) == ("1", "champion")
@@ -55,6 +58,7 @@ def test_a_better_version_becomes_champion_a_same_one_challenger(settings, commi
     assert client.get_run(same.best.run_id).data.tags["lakebox.decision"] == "challenger"
 
 
+@pytest.mark.slow
 def test_inference_scores_only_unscored_rows(settings, commit_warehouse) -> None:
     wh = commit_warehouse
     train(settings, wh, _only("logistic_regression"))

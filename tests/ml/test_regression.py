@@ -3,6 +3,8 @@ the baseline, a lower MAE by the margin promotes, predictions carry no probabili
 
 from __future__ import annotations
 
+import pytest
+
 from lakebox.ml import MLModelSpec, predict, train
 from lakebox.ml.tracking import connect
 
@@ -50,6 +52,7 @@ def _spec(kind: str) -> MLModelSpec:
     )
 
 
+@pytest.mark.slow
 def test_regressors_rank_by_mae_and_beat_the_last_value(settings, warehouse) -> None:
     warehouse.execute(SERIES_SQL)
     first = train(settings, warehouse, _spec("mean"))

@@ -32,6 +32,7 @@ def _new_commits(warehouse, n: int, days: int) -> None:
         from ml.commit_features where length(sha) = 40 order by committed_at desc limit {n}""")
 
 
+@pytest.mark.slow
 def test_new_rows_are_scored_by_the_champion_of_the_run_start(settings, commit_warehouse) -> None:
     wh = commit_warehouse
     first = _run(settings, wh, "run-1")  # no champion at the start: the model just trained scores
@@ -48,6 +49,7 @@ def test_new_rows_are_scored_by_the_champion_of_the_run_start(settings, commit_w
     assert wh.query("select count(distinct computed_at) from ml.drift_report")[0][0] == 2
 
 
+@pytest.mark.slow
 def test_training_is_not_due_without_enough_new_labels(settings, commit_warehouse) -> None:
     _run(settings, commit_warehouse, "run-1")
     _new_commits(commit_warehouse, 2, 500)
@@ -62,6 +64,7 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
     return FAST.pipeline
 
 
+@pytest.mark.slow
 def test_the_ml_commands(settings, commit_warehouse, fast_pipeline) -> None:
     commit_warehouse.release()  # the command opens the warehouse itself
     runner = CliRunner()

@@ -53,8 +53,8 @@ class MLModelSpec:
     drift_features: tuple[str, ...] = ()  # default: every feature (leave out counters that only grow)
     drift_window_days: int = 30
     drift_min_rows: int = 30
-    # "skops" (types checked against an allow-list on load) or "cloudpickle" (fast for big
-    # fitted state such as a TF-IDF vocabulary, which skops writes at ~0.6 ms per term)
+    # "skops" (types checked against an allow-list on load) or "cloudpickle" (faster for
+    # big dict-shaped state: skops wrote TfidfVectorizer's vocabulary at ~0.6 ms per term)
     serialization: Literal["skops", "cloudpickle"] = "skops"
     skops_trusted_types: tuple[str, ...] = ()
     required_tables: tuple[str, ...] = ()  # "schema.table" that source_sql reads
