@@ -36,8 +36,8 @@ def test_the_fingerprint_follows_the_rows() -> None:
 
 
 def test_a_spec_refuses_a_metric_it_cannot_rank_by() -> None:
-    common = dict(name="m", pipeline="p", source_sql="select 1", key_columns=("k",), time_column="t",
-                  label_column="y", features=("x",), candidates=dict, predictions_table="ml.p")
+    common = {"name": "m", "pipeline": "p", "source_sql": "select 1", "key_columns": ("k",), "time_column": "t",
+                  "label_column": "y", "features": ("x",), "candidates": dict, "predictions_table": "ml.p"}
     with pytest.raises(ValueError, match="unknown metric"):
         MLModelSpec(task="regression", metric="rmsle", **common)
     with pytest.raises(ValueError, match="cannot be ranked by mae"):

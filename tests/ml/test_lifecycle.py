@@ -3,9 +3,9 @@ there are too few labels, on the real commit history and a real MLflow SQLite st
 
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
+
+import pytest
 
 from lakebox.ml import champion_version, predict, train
 from lakebox.ml.commit_classifier import SPEC, candidates

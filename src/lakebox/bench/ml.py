@@ -66,16 +66,21 @@ def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTO
             out["mlflow_connect_s"] = time.perf_counter() - t0
             first = train(settings, wh, SPEC)
             out["train_first_s"] = first.seconds
-            out["candidates_s"] = {c.name: round(c.seconds, 2) for c in first.candidates}
             out["metrics"] = {c.name: {k: round(v, 4) for k, v in c.metrics.items()} for c in first.candidates}
+            cpu = time.process_time()
             second = train(settings, wh, SPEC)
-            out["train_again_s"] = second.seconds
+            # CPU seconds beside wall seconds: on a shared machine the wall clock measures the neighbours
+            out["train_again_s"], out["train_again_cpu_s"] = second.seconds, time.process_time() - cpu
+            out["candidates_s"] = {c.name: round(c.seconds, 2) for c in second.candidates}
             out["decision"] = second.decision.decision if second.decision else None
             _features(wh, history, scored)
+            cpu = time.process_time()
             result = predict(settings, wh, SPEC)
+            out["predict_cpu_s"] = time.process_time() - cpu
             out["predict_rows"] = result.rows_scored
             out["predict_s"] = result.seconds
             out["predict_rows_per_s"] = result.rows_scored / result.seconds if result.seconds else 0.0
+            out["predict_rows_per_cpu_s"] = result.rows_scored / out["predict_cpu_s"] if out["predict_cpu_s"] else 0.0
         out["commits"] = commits
         return out
 

@@ -100,7 +100,7 @@ def _decide(spec: MLModelSpec, previous: str | None, value: float, holdout: Any)
         model = load_version(spec.name, previous)
         predicted = model.predict(holdout[list(spec.features)])
         champion_value = metrics.score(spec, holdout[spec.label_column], predicted)[spec.metric]
-    except Exception as exc:  # an old champion that cannot read today's features cannot serve them either
+    except Exception as exc:  # noqa: BLE001 - an old champion that cannot read today's features cannot serve them either
         return CHAMPION, None, (f"champion v{previous} could not score the new holdout "
                                 f"({type(exc).__name__}: {str(exc)[:200]}); the new version replaces it")
     gain = value - champion_value if spec.greater_is_better else champion_value - value

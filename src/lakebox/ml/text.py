@@ -29,7 +29,7 @@ class DuckDBTfidf(TransformerMixin, BaseEstimator):
         self.min_df = min_df
         self.max_chars = max_chars
 
-    def fit(self, X: Any, y: Any = None) -> DuckDBTfidf:  # noqa: N803 - scikit-learn's names
+    def fit(self, X: Any, y: Any = None) -> DuckDBTfidf:
         import numpy as np
 
         con, n_docs = self._connect(X)
@@ -47,7 +47,7 @@ class DuckDBTfidf(TransformerMixin, BaseEstimator):
         self.n_features_in_ = 1
         return self
 
-    def transform(self, X: Any) -> Any:  # noqa: N803
+    def transform(self, X: Any) -> Any:
         import numpy as np
         import pyarrow as pa
         from scipy import sparse
@@ -74,7 +74,7 @@ class DuckDBTfidf(TransformerMixin, BaseEstimator):
         return np.asarray(self.terms_, dtype=object)
 
     @staticmethod
-    def _connect(X: Any) -> tuple[Any, int]:  # noqa: N803
+    def _connect(X: Any) -> tuple[Any, int]:
         """An in-memory DuckDB holding the texts as `texts(doc, t)`."""
         import duckdb
         import numpy as np

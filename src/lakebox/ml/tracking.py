@@ -50,8 +50,13 @@ def connect(settings: Settings) -> Any:
         os.environ.setdefault(name, value)
     for name, level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
-    import mlflow
-    from mlflow import MlflowClient
+    try:
+        import mlflow
+        import sklearn  # noqa: F401
+        from mlflow import MlflowClient
+    except ImportError as exc:
+        raise ConfigError(f"the ML stages need the 'ml' extra ({exc.name} is missing): "
+                          "pip install 'lakebox[ml]' (make install does)") from exc
 
     uri = tracking_uri(settings)
     if uri.startswith("sqlite:///"):
