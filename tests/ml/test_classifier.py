@@ -20,11 +20,11 @@ def test_champion_beats_the_majority_class_on_the_newest_commits(settings, commi
     client = connect(settings)
     run = client.get_run(result.best.run_id)
     m = run.data.metrics
-    # Majority class ("chore") on the holdout: macro F1 ~0.10, accuracy ~0.77. Measured:
-    # the champion reaches macro F1 ~0.38 and accuracy ~0.80.
+    # Majority class ("chore") on the 640 newest labelled commits: macro F1 0.097, accuracy
+    # 0.773. Measured: the champion (random_forest) reaches macro F1 0.43, accuracy 0.81.
     assert m["baseline_f1_macro"] < 0.12
-    assert m["f1_macro"] >= m["baseline_f1_macro"] + 0.2
-    assert m["accuracy"] > m["baseline_accuracy"]
+    assert m["f1_macro"] >= m["baseline_f1_macro"] + 0.25
+    assert m["accuracy"] >= m["baseline_accuracy"] + 0.02
     assert m["f1_macro"] == max(r.metrics["f1_macro"] for r in result.candidates)
     # holdout = the newest 20% of the labelled commits
     params = run.data.params
