@@ -26,11 +26,9 @@ TEXT = "message_body"
 
 def _source_sql() -> str:
     kept = ", ".join(f"'{t}'" for t in TYPES)
-    window = ("partition by author_key order by committed_at, sha "
-              "rows between unbounded preceding and 1 preceding")
     shares = ",\n       ".join(
-        f"coalesce(cast(sum(case when lower(label) = '{t}' then 1 else 0 end) over ({window}) as double precision)"
-        f" / nullif(count(label) over ({window}), 0), 0.0) as author_prior_{t}_share"
+        f"coalesce(cast(sum(case when lower(label) = '{t}' then 1 else 0 end) over prior as double precision)"
+        f" / nullif(count(label) over prior, 0), 0.0) as author_prior_{t}_share"
         for t in HISTORY_TYPES
     )
     return f"""
@@ -38,7 +36,8 @@ select sha, repo, author_key, committed_at, hour, weekday, coalesce(message_body
        message_length, is_merge, parent_count, author_prior_commits,
        {shares},
        case when lower(label) in ({kept}) then lower(label) when label is not null then 'other' end as label
-from ml.commit_features"""
+from ml.commit_features
+window prior as (partition by author_key order by committed_at, sha rows between unbounded preceding and 1 preceding)"""
 
 
 def candidates() -> dict[str, Any]:
