@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lakebox.ml import MLModelSpec, predict, train
+import datetime as dt
+
+from lakebox.ml import MLModelSpec, drift, predict, train
 from lakebox.ml.tracking import connect
 
 # 60 countries x 30 years: life expectancy rising ~0.25 a year plus noise; the label is
@@ -45,7 +47,7 @@ def _spec(kind: str) -> MLModelSpec:
     return MLModelSpec(
         name="life-expectancy-test", pipeline="who_test", task="regression",
         source_sql="select * from ml.series_features where lag_2 is not null",
-        key_columns=("country", "year"), time_column="observed_at", label_column="next_value",
+        key_columns=("country", "year"), time_column="year", label_column="next_value",
         features=("region", "value", "lag_1", "lag_2", "year"), candidates=lambda: _models(kind),
         predictions_table="ml.series_predictions", metric="mae", margin=0.05, baseline_column="value",
         min_labelled=100, cv_folds=5,
@@ -73,3 +75,7 @@ def test_regressors_rank_by_mae_and_beat_the_last_value(settings, warehouse) -> 
     cols = [r[0] for r in warehouse.query("select column_name from information_schema.columns "
                                           "where table_name = 'series_predictions' order by ordinal_position")]
     assert cols == ["country", "year", "predicted", "model_name", "model_version", "scored_at"]
+
+    report = drift(settings, warehouse, _spec("trend"))  # a year column: the newest year is the window
+    assert (report.window_start, report.window_end) == (dt.datetime(2019, 1, 1), dt.datetime(2019, 1, 1))
+    assert "year" in report.drifted_features and "region" not in report.drifted_features

@@ -39,8 +39,9 @@ def read_rows(warehouse: Warehouse, spec: MLModelSpec, where: str = "") -> pa.Ta
                           f"run `lakebox run {spec.pipeline}` first to build them")
     order = ", ".join((spec.time_column, *spec.key_columns))
     table = warehouse.query_arrow(f"select * from ({spec.source_sql}) as src {where} order by {order}")
-    absent = [c for c in (*spec.key_columns, spec.time_column, spec.label_column, *spec.features)
-              if c not in table.column_names]
+    wanted = (*spec.key_columns, spec.time_column, spec.label_column, *spec.features,
+              *((spec.baseline_column,) if spec.baseline_column else ()))
+    absent = [c for c in wanted if c not in table.column_names]
     if absent:
         raise ConfigError(f"model {spec.name}: its source query returns no column(s) {absent}; "
                           f"it returns {table.column_names}")
@@ -77,7 +78,8 @@ def time_split(rows: pa.Table, spec: MLModelSpec) -> Split:
     """Oldest (1 - holdout_fraction) of the labelled rows train; the newest are the holdout."""
     n = rows.num_rows
     cut = max(1, min(n - 1, round(n * (1 - spec.holdout_fraction))))
-    frame = to_frame(rows, [*spec.key_columns, spec.time_column, spec.label_column,
-                            *[f for f in spec.features if f not in spec.key_columns]])
+    extra = (spec.baseline_column,) if spec.baseline_column else ()
+    columns = dict.fromkeys((*spec.key_columns, spec.time_column, spec.label_column, *spec.features, *extra))
+    frame = to_frame(rows, list(columns))
     train, holdout = frame.iloc[:cut], frame.iloc[cut:]
     return Split(train, holdout, train[spec.time_column].iloc[-1], holdout[spec.time_column].iloc[0])
