@@ -79,7 +79,10 @@ def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTO
             out["predict_cpu_s"] = time.process_time() - cpu
             out["predict_rows"] = result.rows_scored
             out["predict_s"] = result.seconds
+            out["predict_model_load_s"] = result.load_seconds
             out["predict_rows_per_s"] = result.rows_scored / result.seconds if result.seconds else 0.0
+            scoring = result.seconds - result.load_seconds
+            out["scoring_rows_per_s"] = result.rows_scored / scoring if scoring > 0 else 0.0
             out["predict_rows_per_cpu_s"] = result.rows_scored / out["predict_cpu_s"] if out["predict_cpu_s"] else 0.0
         out["commits"] = commits
         return out

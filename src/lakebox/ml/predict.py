@@ -32,6 +32,7 @@ class PredictResult:
     rows_scored: int
     seconds: float
     message: str
+    load_seconds: float = 0.0  # resolving and loading the model: a fixed cost per stage
 
 
 def unscored_filter(spec: MLModelSpec) -> str:
@@ -55,6 +56,7 @@ def predict(
         get_logger().info("prediction skipped", model=spec.name, reason=message)
         return PredictResult(spec.name, None, 0, time.perf_counter() - t0, message)
     model = registry.load_version(spec.name, version)
+    loaded = time.perf_counter() - t0
     ns, name = spec.predictions_table.split(".", 1)
     where = unscored_filter(spec) if warehouse.table_exists(ns, name) else ""
     rows = data.read_rows(warehouse, spec, where)
@@ -70,9 +72,10 @@ def predict(
         tables.ensure_like(warehouse, spec.predictions_table, out.schema)
         written += tables.append(warehouse, spec.predictions_table, out)
     seconds = time.perf_counter() - t0
-    get_logger().info("predicted", model=spec.name, version=version, rows=written, seconds=round(seconds, 3))
+    get_logger().info("predicted", model=spec.name, version=version, rows=written, seconds=round(seconds, 3),
+                      load_seconds=round(loaded, 3))
     return PredictResult(spec.name, version, written, seconds,
-                         f"model {spec.name} v{version}: scored {written} new row(s)")
+                         f"model {spec.name} v{version}: scored {written} new row(s)", loaded)
 
 
 def score_rows(spec: MLModelSpec, model: object, rows: pa.Table) -> pa.Table:
