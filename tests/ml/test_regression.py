@@ -3,9 +3,9 @@ the baseline, a lower MAE by the margin promotes, predictions carry no probabili
 
 from __future__ import annotations
 
-import pytest
-
 import datetime as dt
+
+import pytest
 
 from lakebox.ml import MLModelSpec, drift, predict, train
 from lakebox.ml.tracking import connect
