@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakebox import quarantine_cli
+from lakebox.ml.cli import ml_app
 from lakebox.errors import ConfigError, LakeboxError
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(ml_app, name="ml")
 
 
 def _settings() -> Settings:
