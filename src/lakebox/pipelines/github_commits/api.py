@@ -123,6 +123,7 @@ def create_app(
     limit = _RateLimit(rate_limit)
     app = FastAPI(title="github API", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.faults, app.state.histories = plan, histories
+    app.state.repositories = (*histories, *empties)
 
     async def list_commits(request: Request, name: str) -> Response:
         headers = limit.spend()
