@@ -66,3 +66,29 @@ def build(ctx: RunContext, *select: str) -> None:
 
 def rows(wh: Warehouse, sql: str) -> list[tuple]:
     return [tuple(r) for r in wh.query(sql)]
+
+
+def recorded_list_pages() -> list[tuple[str, str, bytes]]:
+    """(fixture file, repository, body) of every recorded 200 list-commits response."""
+    import base64
+    import gzip
+    import re
+
+    import orjson
+
+    pages = []
+    folder = fixtures_dir()
+    for path in sorted(folder.glob("pygithub_list_commits_*.txt")):
+        lines = path.read_text().split("\n")
+        for start in range(0, len(lines) - 10, 11):
+            block = lines[start:start + 11]
+            if block[7] == "200" and block[9].startswith("["):
+                pages.append((path.name, "PyGithub/PyGithub", block[9].encode()))
+    cassette = orjson.loads((folder / "github3py_betamax_list_commits_link_next_last_2018.json").read_bytes())
+    for interaction in cassette["http_interactions"]:
+        uri, body = interaction["request"]["uri"], interaction["response"]["body"]
+        if re.search(r"/commits(\?|$)", uri):
+            raw = base64.b64decode(body["base64_string"]) if body.get("base64_string") else body["string"].encode()
+            pages.append(("github3py_betamax_list_commits_link_next_last_2018.json", "sigmavirus24/github3.py",
+                          gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw))
+    return pages
