@@ -4,6 +4,7 @@
 {{ config(schema='staging') }}
 
 {%- set prefix = '^(\\w+)(\\(([^)]*)\\))?(!)?:' %}
+{%- set blank = "chr(32) || chr(9) || chr(13) || chr(10)" %}
 
 with ranked as (
     select
@@ -15,9 +16,9 @@ with ranked as (
 latest as (
     select
         *,
-        rtrim(split_part(message, chr(10), 1), chr(13) || ' ') as message_subject,
+        rtrim(split_part(message, chr(10), 1), {{ blank }}) as message_subject,
         case when position(chr(10) in message) > 0
-             then nullif(trim(ltrim(substr(message, position(chr(10) in message) + 1), chr(13) || chr(10))), '')
+             then nullif(ltrim(rtrim(substr(message, position(chr(10) in message) + 1), {{ blank }}), {{ blank }}), '')
         end as message_body
     from ranked
     where copy_rank = 1
