@@ -125,7 +125,8 @@ if data.has_rows(wh, DRIFT):
         flagged = drift[drift[flag].astype(bool)]
         st.metric("Features flagged", f"{len(flagged)} of {len(drift)}")
         if not flagged.empty:
-            st.warning("Drift: " + ", ".join(map(str, flagged.get("feature", flagged.index))), icon=":material/warning:")
+            names = ", ".join(map(str, flagged.get("feature", flagged.index)))
+            st.warning(f"Drift: {names}", icon=":material/warning:")
     st.dataframe(drift, hide_index=True)
 else:
     st.info("No drift report yet: drift is measured after each scoring run.", icon=":material/info:")

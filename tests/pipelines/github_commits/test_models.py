@@ -14,7 +14,7 @@ import pytest
 
 from lakebox.runner import RunContext
 from lakebox.warehouse import ops
-from tests.pipelines.github_commits.conftest import build, github_home, load, rows
+from tests.pipelines.github_commits.conftest import build, github_home, load
 
 REPO, FORK = "acme/demo", "acme/demo-fork"
 ADA = ("Ada Lovelace", "ada@example.com", "ada")
@@ -150,7 +150,7 @@ def test_commit_features_hold_exactly_what_the_classifier_reads(built: RunContex
     assert list(features[0]) == ["sha", "repo", "author_key", "committed_at", "hour", "weekday", "message_body",
                                  "message_length", "is_merge", "parent_count", "author_prior_commits", "label"]
     first = features[0]
-    assert first["message_body"] == "add search\nBody text." and first["message_length"] == len("add search\nBody text.")
+    assert first["message_body"] == "add search\nBody text." and first["message_length"] == len(first["message_body"])
     assert (first["hour"], first["weekday"], first["label"], first["is_merge"]) == (9, 1, "feat", False)
     assert [f["author_prior_commits"] for f in features] == [0, 1, 2, 0, 1, 2]  # Ada x3, then Grace x3
     assert [f["label"] for f in features] == ["feat", "fix", None, "docs", None, "chore"]

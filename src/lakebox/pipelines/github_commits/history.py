@@ -104,7 +104,7 @@ class Repo:
 
     @property
     def committed_at(self) -> np.ndarray:
-        return self.commits.column("committed_at").to_numpy()
+        return np.asarray(self.commits.column("committed_at").to_numpy())
 
 
 def synthetic_repo_names(count: int, seed: int) -> list[str]:
@@ -148,86 +148,114 @@ def load_real_history() -> Repo:
     return Repo(REAL_REPO, pa.table(columns, schema=HISTORY_SCHEMA), lines)
 
 
+@dataclass(frozen=True)
+class _Team:
+    """A repository's authors; the last one is the dependency bot."""
+
+    names: list[str]
+    emails: list[str]
+    handles: list[str]  # for branch names
+    logins: list[str | None]  # None: GitHub maps the email to no user
+    tz_hours: np.ndarray
+    activity: np.ndarray  # share of the commits
+
+
+def _team(seed: int, number: int) -> _Team:
+    rng = np.random.default_rng([seed, number, _F_AUTHOR])
+    size = int(rng.integers(4, 16))
+    first, last = rng.choice(len(_FIRST), size), rng.choice(len(_LAST), size)
+    handles = [f"{_FIRST[f].lower()}{_LAST[g].lower()[:3]}{number}" for f, g in zip(first, last, strict=True)]
+    emails = []
+    for i, (handle, domain) in enumerate(zip(handles, rng.choice(len(_DOMAINS), size), strict=True)):
+        noreply = _DOMAINS[domain] == "users.noreply.github.com"
+        emails.append(f"{1000 + i}+{handle}@users.noreply.github.com" if noreply else f"{handle}@{_DOMAINS[domain]}")
+    mapped = rng.random(size) < 0.8
+    activity = 1.0 / np.arange(1, size + 1) ** 1.1  # a few prolific authors, many occasional ones
+    return _Team(
+        names=[f"{_FIRST[f]} {_LAST[g]}" for f, g in zip(first, last, strict=True)] + [_BOT[0]],
+        emails=[*emails, _BOT[1]],
+        handles=[*handles, _BOT[2]],
+        logins=[h if ok else None for h, ok in zip(handles, mapped, strict=True)] + [_BOT[2]],
+        tz_hours=rng.choice(np.array([-8, -5, 0, 1, 2, 5, 9]), size + 1),
+        activity=np.append(activity / activity.sum() * 0.93, 0.07),
+    )
+
+
+def _commit_times(rng: np.random.Generator, tz_hours: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(committed, authored) epoch seconds: more recent days more likely, weekends quiet,
+    working hours in the author's zone (some night owls), some commits authored earlier."""
+    end_day = int(HISTORY_END.timestamp()) // 86400
+    day = end_day - np.floor(rng.power(0.8, count) * HISTORY_DAYS).astype(np.int64)
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+    day = np.where((weekday >= 5) & (rng.random(count) < 0.7), day - (weekday - 4), day)
+    local_hour = np.clip(np.rint(rng.normal(14.0, 2.8, count)), 0, 23).astype(np.int64)
+    local_hour = np.where(rng.random(count) < 0.08, (local_hour + 9) % 24, local_hour)
+    committed = day * 86400 + (local_hour - tz_hours) * 3600 + rng.integers(0, 3600, count)
+    authored = committed - np.where(rng.random(count) < 0.3, rng.integers(60, 3 * 86400, count), 0)
+    return committed, authored
+
+
+def _text(values: Any, index: np.ndarray) -> pa.Array:
+    return pa.array(values).take(pa.array(index))
+
+
+def _messages(seed: int, number: int, team: _Team, author: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """(message, is_merge) of each commit: a merge, a subject without prefix, or
+    `type(scope)!: wording thing`, with a body sometimes."""
+    def rng(field: int) -> np.random.Generator:
+        return np.random.default_rng([seed, number, field])
+
+    count = len(author)
+    is_bot = author == len(team.names) - 1
+    flags = rng(_F_FLAGS).random((5, count))
+    is_merge = (flags[0] < MERGE_SHARE) & ~is_bot
+    kind = np.where(is_bot, TYPES.index("chore"),
+                    rng(_F_TYPE).choice(len(TYPES), count, p=np.array(TYPE_SHARES) / sum(TYPE_SHARES)))
+    prefixed = ~is_merge & ((flags[1] >= NO_PREFIX_SHARE) | is_bot)
+    breaking = (flags[4] < BREAKING_SHARE) & prefixed & np.isin(kind, [TYPES.index("feat"), TYPES.index("refactor")])
+
+    # The wording follows the type, except when it borrows another type's.
+    wording_type = np.where(flags[2] < BORROWED_WORDING_SHARE, rng(_F_WORDING).choice(len(TYPES), count), kind)
+    wording_pool = [w for t in TYPES for w in _WORDING[t]]
+    first_word = np.cumsum([0] + [len(_WORDING[t]) for t in TYPES])
+    sizes = np.diff(first_word)
+    wording = first_word[wording_type] + (rng(_F_WORDING + 100).random(count) * sizes[wording_type]).astype(np.int64)
+    thing = rng(_F_THING).choice(len(_THINGS), count)
+
+    scope = pc.binary_join_element_wise("(", _text(_SCOPES, rng(_F_SCOPE).choice(len(_SCOPES), count)), ")", "")
+    prefix = pc.binary_join_element_wise(_text(TYPES, kind), pc.if_else(pa.array(flags[3] < SCOPE_SHARE), scope, ""),
+                                         pc.if_else(pa.array(breaking), "!", ""), ": ", "")
+    bot_subject = pc.binary_join_element_wise(
+        "bump ", _text(("lodash", "pytest", "react", "numpy", "actions/checkout"), thing % 5),
+        " from 1.", pa.array(thing).cast(pa.string()), ".0 to 1.", pa.array(thing + 1).cast(pa.string()), ".0", "")
+    subject = pc.if_else(pa.array(is_bot), bot_subject,
+                         pc.binary_join_element_wise(_text(wording_pool, wording), " ", _text(_THINGS, thing), ""))
+    template = thing % len(_NO_PREFIX)
+    needs_thing = np.array([t.endswith(" ") for t in _NO_PREFIX])[template]
+    no_prefix = pc.binary_join_element_wise(_text(_NO_PREFIX, template),
+                                            pc.if_else(pa.array(needs_thing), _text(_THINGS, thing), ""), "")
+    pr = rng(_F_MERGE).integers(1, 4000, count)
+    merge_subject = pc.binary_join_element_wise(
+        "Merge pull request #", pa.array(pr).cast(pa.string()), " from ", _text(team.handles, author), "/",
+        _text(("feature", "fix", "topic", "wip"), pr % 4), "-", pa.array(pr % 97).cast(pa.string()), "")
+    headline = pc.if_else(pa.array(is_merge), merge_subject,
+                          pc.if_else(pa.array(prefixed), pc.binary_join_element_wise(prefix, subject, ""), no_prefix))
+
+    footer = pc.if_else(pa.array(breaking), "\n\nBREAKING CHANGE: the old form is gone.", "")
+    body = pc.binary_join_element_wise(_text(_BODIES, rng(_F_BODY).integers(0, len(_BODIES), count)), footer, "")
+    has_body = ((rng(_F_BODY + 100).random(count) < BODY_SHARE) | breaking) & ~is_merge
+    return pc.if_else(pa.array(has_body), pc.binary_join_element_wise(headline, "\n\n", body, ""), headline), is_merge
+
+
 def synthetic_history(repo: str, count: int, seed: int, number: int) -> pa.Table:
     """`count` commits of one synthetic repository, newest first."""
     def rng(field: int) -> np.random.Generator:
         return np.random.default_rng([seed, number, field])
 
-    # Authors: a Zipf-like team, plus a dependency bot doing a share of the chores.
-    team = int(rng(_F_AUTHOR).integers(4, 16))
-    first = rng(_F_AUTHOR).choice(len(_FIRST), team)
-    last = rng(_F_AUTHOR + 100).choice(len(_LAST), team)
-    names = [f"{_FIRST[f]} {_LAST[g]}" for f, g in zip(first, last, strict=True)] + [_BOT[0]]
-    logins = [f"{_FIRST[f].lower()}{_LAST[g].lower()[:3]}{number}" for f, g in zip(first, last, strict=True)] + [_BOT[2]]
-    domains = rng(_F_AUTHOR + 200).choice(len(_DOMAINS), team)
-    emails = [f"{login}@{_DOMAINS[d]}" if _DOMAINS[d] != "users.noreply.github.com" else
-              f"{1000 + i}+{login}@users.noreply.github.com" for i, (login, d) in enumerate(zip(logins[:team], domains, strict=True))]
-    emails.append(_BOT[1])
-    mapped = rng(_F_AUTHOR + 300).random(team) < 0.8  # the rest commit with an email GitHub maps to no user
-    login_of = [login if ok else None for login, ok in zip(logins[:team], mapped, strict=True)] + [_BOT[2]]
-    tz_hours = rng(_F_AUTHOR + 400).choice(np.array([-8, -5, 0, 1, 2, 5, 9]), team + 1)
-    activity = 1.0 / np.arange(1, team + 1) ** 1.1
-    activity = np.append(activity / activity.sum() * 0.93, 0.07)
-    author = rng(_F_AUTHOR + 500).choice(team + 1, count, p=activity)
-    is_bot = author == team
-
-    # Time: a day in the last two years (quiet weekends), an hour in working hours of the author's zone.
-    t = rng(_F_TIME)
-    end_day = int(HISTORY_END.timestamp()) // 86400
-    day = end_day - np.floor(t.power(0.8, count) * HISTORY_DAYS).astype(np.int64)
-    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
-    weekend = weekday >= 5
-    day = np.where(weekend & (t.random(count) < 0.7), day - (weekday - 4), day)
-    local_hour = np.clip(np.rint(t.normal(14.0, 2.8, count)), 0, 23).astype(np.int64)
-    night_owl = t.random(count) < 0.08
-    local_hour = np.where(night_owl, (local_hour + 9) % 24, local_hour)
-    committed = day * 86400 + (local_hour - tz_hours[author]) * 3600 + t.integers(0, 3600, count)
-    authored = committed - np.where(t.random(count) < 0.3, t.integers(60, 3 * 86400, count), 0)
-
-    # Message: merge, no prefix, or type(scope)!: wording + thing, body sometimes.
-    flags = rng(_F_FLAGS).random((5, count))
-    is_merge = (flags[0] < MERGE_SHARE) & ~is_bot
-    kind = rng(_F_TYPE).choice(len(TYPES), count, p=np.array(TYPE_SHARES) / sum(TYPE_SHARES))
-    kind = np.where(is_bot, TYPES.index("chore"), kind)
-    prefixed = ~is_merge & ((flags[1] >= NO_PREFIX_SHARE) | is_bot)
-    wording_type = np.where(flags[2] < BORROWED_WORDING_SHARE, rng(_F_WORDING).choice(len(TYPES), count), kind)
-    wording_pool = [w for t_ in TYPES for w in _WORDING[t_]]
-    first_word = np.cumsum([0] + [len(_WORDING[t_]) for t_ in TYPES])
-    sizes = np.diff(first_word)
-    wording = first_word[wording_type] + (rng(_F_WORDING + 100).random(count) * sizes[wording_type]).astype(np.int64)
-    thing = rng(_F_THING).choice(len(_THINGS), count)
-    scope = rng(_F_SCOPE).choice(len(_SCOPES), count)
-    has_scope = flags[3] < SCOPE_SHARE
-    breaking = (flags[4] < BREAKING_SHARE) & prefixed & np.isin(kind, [TYPES.index("feat"), TYPES.index("refactor")])
-
-    def text(values: Any, index: np.ndarray) -> pa.Array:
-        return pa.array(values).take(pa.array(index))
-
-    scope_part = pc.if_else(pa.array(has_scope), pc.binary_join_element_wise("(", text(_SCOPES, scope), ")", ""), "")
-    prefix = pc.binary_join_element_wise(text(TYPES, kind), scope_part, pc.if_else(pa.array(breaking), "!", ""),
-                                         ": ", "")
-    bot_subject = pc.binary_join_element_wise(
-        "bump ", text(("lodash", "pytest", "react", "numpy", "actions/checkout"), thing % 5),
-        " from 1.", pa.array(thing).cast(pa.string()), ".0 to 1.", pa.array(thing + 1).cast(pa.string()), ".0", "")
-    subject = pc.if_else(pa.array(is_bot), bot_subject,
-                         pc.binary_join_element_wise(text(wording_pool, wording), " ", text(_THINGS, thing), ""))
-    template = thing % len(_NO_PREFIX)
-    needs_thing = np.array([t_.endswith(" ") for t_ in _NO_PREFIX])[template]
-    no_prefix = pc.binary_join_element_wise(text(_NO_PREFIX, template),
-                                            pc.if_else(pa.array(needs_thing), text(_THINGS, thing), ""), "")
-    pr = rng(_F_MERGE).integers(1, 4000, count)
-    merge_subject = pc.binary_join_element_wise(
-        "Merge pull request #", pa.array(pr).cast(pa.string()), " from ", text(logins, author), "/",
-        text(("feature", "fix", "topic", "wip"), pr % 4), "-", pa.array(pr % 97).cast(pa.string()), "")
-    headline = pc.if_else(pa.array(is_merge), merge_subject,
-                          pc.if_else(pa.array(prefixed), pc.binary_join_element_wise(prefix, subject, ""), no_prefix))
-    body_pick = rng(_F_BODY).integers(0, len(_BODIES), count)
-    has_body = (rng(_F_BODY + 100).random(count) < BODY_SHARE) | breaking
-    body = pc.binary_join_element_wise(text(_BODIES, body_pick),
-                                       pc.if_else(pa.array(breaking), "\n\nBREAKING CHANGE: the old form is gone.", ""),
-                                       "")
-    message = pc.if_else(pa.array(has_body & ~is_merge), pc.binary_join_element_wise(headline, "\n\n", body, ""),
-                         headline)
+    team = _team(seed, number)
+    author = rng(_F_AUTHOR + 500).choice(len(team.names), count, p=team.activity)
+    committed, authored = _commit_times(rng(_F_TIME), team.tz_hours[author], count)
+    message, is_merge = _messages(seed, number, team, author)
 
     # Newest first; parents: the next older commit, and for a merge a branch tip further back.
     order = np.argsort(-committed, kind="stable")
@@ -236,26 +264,24 @@ def synthetic_history(repo: str, count: int, seed: int, number: int) -> pa.Table
     parents = _parents(shas, np.where(position + 1 < count, position + 1, -1),
                        np.minimum(count - 1, position + 2 + rng(_F_MERGE + 100).integers(0, 20, count)),
                        is_merge[order])
-
-    committer_is_github = rng(_F_FLAGS + 100).random(count) < VERIFIED_SHARE
-    author_sorted = author[order]
-    cols = {
+    # Commits made on GitHub's web UI: committed (and signed) by GitHub.
+    web = pa.array(rng(_F_FLAGS + 100).random(count) < VERIFIED_SHARE)
+    by = author[order]
+    return pa.table({
         "sha": shas,
-        "author_name": text(names, author_sorted),
-        "author_email": text(emails, author_sorted),
-        "author_login": text(login_of, author_sorted),
+        "author_name": _text(team.names, by),
+        "author_email": _text(team.emails, by),
+        "author_login": _text(team.logins, by),
         "authored_at": pa.array(authored[order]),
-        "committer_name": pc.if_else(pa.array(committer_is_github), "GitHub", text(names, author_sorted)),
-        "committer_email": pc.if_else(pa.array(committer_is_github), "noreply@github.com", text(emails, author_sorted)),
-        "committer_login": pc.if_else(pa.array(committer_is_github), pa.scalar("web-flow"),
-                                      text(login_of, author_sorted)),
+        "committer_name": pc.if_else(web, "GitHub", _text(team.names, by)),
+        "committer_email": pc.if_else(web, "noreply@github.com", _text(team.emails, by)),
+        "committer_login": pc.if_else(web, pa.scalar("web-flow"), _text(team.logins, by)),
         "committed_at": pa.array(committed[order]),
         "message": message.take(pa.array(order)),
         "parents": parents,
-        "verified": pa.array(committer_is_github),
+        "verified": web,
         "comment_count": pa.array(np.where(rng(_F_FLAGS + 200).random(count) < 0.05, 1, 0)),
-    }
-    return pa.table(cols, schema=HISTORY_SCHEMA)
+    }, schema=HISTORY_SCHEMA)
 
 
 def _hex_shas(salt: bytes, count: int) -> pa.Array:
@@ -307,8 +333,8 @@ def _commit_object(repo: str, c: dict[str, Any]) -> dict[str, Any]:
         "comments_url": f"{API_BASE}/repos/{repo}/commits/{sha}/comments",
         "author": _user(c["author_login"]),
         "committer": _user(c["committer_login"]),
-        "parents": [{"sha": p, "url": f"{API_BASE}/repos/{repo}/commits/{p}", "html_url": f"{WEB_BASE}/{repo}/commit/{p}"}
-                    for p in c["parents"]],
+        "parents": [{"sha": p, "url": f"{API_BASE}/repos/{repo}/commits/{p}",
+                     "html_url": f"{WEB_BASE}/{repo}/commit/{p}"} for p in c["parents"]],
     }
 
 

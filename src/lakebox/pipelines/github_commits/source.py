@@ -49,7 +49,8 @@ SETTINGS: Final = {
     TOKEN_ENV: "GitHub token, sent as a bearer token (optional; environment only, never logged)",
     API_URL_ENV: f"API base URL (default {DEFAULT_API_URL}; GitHub Enterprise: https://HOST/api/v3)",
     SINCE_ENV: "ISO-8601 start of the first fetch of each repository (default: the whole history)",
-    OVERLAP_ENV: f"hours to re-read before the newest committer date seen (default {DEFAULT_OVERLAP / dt.timedelta(hours=1):g})",
+    OVERLAP_ENV: "hours to re-read before the newest committer date seen "
+                 f"(default {DEFAULT_OVERLAP / dt.timedelta(hours=1):g})",
 }
 
 StatusOutcome = Literal["records", "empty", "retry"]
