@@ -55,12 +55,14 @@ def test_the_token_is_a_bearer_header_and_never_kept_in_the_source() -> None:
 
 
 def test_each_status_of_the_stand_in_means_what_the_source_says() -> None:
-    with github_api({}) as (url, repos), httpx.Client(base_url=url) as http:
+    with github_api({"LAKEBOX_DEMO_GITHUB_COMMITS": "300"}) as (url, repos), httpx.Client(base_url=url) as http:
         answers = {repo: http.get(f"/repos/{repo}/commits", params={"per_page": 1}) for repo in repos}
         unknown = http.get("/repos/nobody/nothing/commits")
+        served = http.get("/health").json()["repos"]
     outcomes = {repo: on_status(a.status_code, repo, a.headers) for repo, a in answers.items()}
     assert outcomes.pop("acme/new-service-1") == "empty"
     assert set(outcomes.values()) == {"records"} and "conventional-changelog/commitlint" in outcomes
+    assert len(outcomes) == 4 and sum(served.values()) == 3466 + 300
     with pytest.raises(SourceFailedError, match="repository nobody/nothing not found or token lacks access"):
         on_status(unknown.status_code, "nobody/nothing", unknown.headers)
 
@@ -80,3 +82,9 @@ def test_configured_repositories_use_the_configured_api() -> None:
     env = {"LAKEBOX_GITHUB_REPOS": "acme/api", "LAKEBOX_GITHUB_API_URL": "http://127.0.0.1:9/api/v3/"}
     with github_api(env) as (url, repos):
         assert (url, repos) == ("http://127.0.0.1:9/api/v3", ("acme/api",))
+
+
+def test_a_bad_demo_size_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="LAKEBOX_DEMO_GITHUB_COMMITS must be a whole number"), \
+            github_api({"LAKEBOX_DEMO_GITHUB_COMMITS": "lots"}):
+        pass

@@ -15,7 +15,6 @@ the repository named in each commit's API `url` (`.../repos/{owner}/{name}/commi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +28,7 @@ MAX_PAGE_BYTES = 64 << 20
 FILE_COLUMN = "lakebox_source_file"
 URL_COLUMN = "lakebox_commit_url"
 REPO_FROM_URL = r"/repos/([^/]+/[^/]+)/commits/"
+RESOURCE_META_KEY = "resource"  # the manifest's meta entry naming the repository a page was fetched for
 
 # column -> (path in the commit object, required). A required field missing from a page is drift.
 SOURCE_FIELDS: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -65,11 +65,10 @@ class CommitPageReader:
     page's rows. A page of another shape, or one that cannot be read, is read on its own by
     `select_sql`, so the bad page is named alone.
 
-    `repos` overrides the repository of given URIs (for pages landed without a manifest).
     """
 
-    def __init__(self, repos: Mapping[str, str] | None = None) -> None:
-        self._repos: dict[str, str] = dict(repos or {})
+    def __init__(self) -> None:
+        self._repos: dict[str, str] = {}
         self._shapes: dict[str, Any] = {}
         self._parsed: dict[str, tuple[str, tuple[str, ...]]] = {}  # uri -> (scratch table, its columns)
         self._tables: list[str] = []
@@ -85,7 +84,7 @@ class CommitPageReader:
         except duckdb.Error:
             return  # an unreadable page among them: select_sql reads each alone and names it
         self._shapes.update(shapes)
-        self._repos.update({uri: repo for uri, repo in _manifest_repos(con, uris).items() if uri not in self._repos})
+        self._repos.update(_manifest_repos(con, uris))
         groups: dict[str, list[str]] = {}
         for uri, shape in shapes.items():
             if isinstance(shape, dict):
@@ -161,7 +160,7 @@ def _manifest_repos(con: Any, uris: list[str]) -> dict[str, str]:
     listed = ", ".join(literal(m) for m in by_manifest)
     try:
         rows = con.execute(
-            f"select filename, json_extract_string(json, '$.meta.resource') "
+            f"select filename, json_extract_string(json, '$.meta.{RESOURCE_META_KEY}') "
             f"from read_json_objects([{listed}], filename = true)"
         ).fetchall()
     except duckdb.Error:

@@ -21,6 +21,9 @@ from typing import Final, Literal
 
 from lakebox.errors import ConfigError, LakeboxError, SourceFailedError
 from lakebox.pipelines.github_commits.contract import CONTRACT, REPO_PATTERN
+from lakebox.pipelines.github_commits.reader import RESOURCE_META_KEY
+
+__all__ = ["RESOURCE_META_KEY", "GithubSource", "auth_headers", "github_api", "on_status", "parse_repos"]
 
 SOURCE: Final = CONTRACT.source
 REPOS_ENV: Final = "LAKEBOX_GITHUB_REPOS"
@@ -30,6 +33,8 @@ SINCE_ENV: Final = "LAKEBOX_GITHUB_SINCE"
 OVERLAP_ENV: Final = "LAKEBOX_GITHUB_OVERLAP_HOURS"
 DEFAULT_API_URL: Final = "https://api.github.com"
 PER_PAGE: Final = 100
+DEMO_COMMITS_ENV: Final = "LAKEBOX_DEMO_GITHUB_COMMITS"
+DEMO_REPOS, DEMO_COMMITS, DEMO_SEED = 3, 5_000, 42
 # `since` filters on the committer date, but a commit reaches GitHub when it is pushed,
 # which can be days after it was committed: resume this far before the newest committer
 # date seen, so late pushes are not missed. Commits seen twice become one row in staging.
@@ -39,7 +44,6 @@ RECORDS_PATH: Final = "$"  # a bare JSON array
 CURSOR_FIELD: Final = ("commit", "committer", "date")  # in each commit object
 CURSOR_PARAM: Final = "since"
 PAGINATION: Final = "LinkHeader"  # follow rel="next" verbatim (GitHub points at /repositories/{id}/...)
-RESOURCE_META_KEY: Final = "resource"  # the manifest's meta key naming the repository (see reader)
 AUTH_HEADER: Final = "Authorization"
 AUTH_FORMAT: Final = "Bearer {token}"
 HEADERS: Final = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -49,6 +53,7 @@ SETTINGS: Final = {
     TOKEN_ENV: "GitHub token, sent as a bearer token (optional; environment only, never logged)",
     API_URL_ENV: f"API base URL (default {DEFAULT_API_URL}; GitHub Enterprise: https://HOST/api/v3)",
     SINCE_ENV: "ISO-8601 start of the first fetch of each repository (default: the whole history)",
+    DEMO_COMMITS_ENV: f"synthetic commits the offline stand-in serves (default {DEMO_COMMITS:,}), besides commitlint's",
     OVERLAP_ENV: "hours to re-read before the newest committer date seen "
                  f"(default {DEFAULT_OVERLAP / dt.timedelta(hours=1):g})",
 }
@@ -143,18 +148,21 @@ def status_error(status: int, repo: str) -> LakeboxError:
 
 
 @contextmanager
-def github_api(env: Mapping[str, str], demo_repos: int = 3, demo_commits: int = 10_000,
-               demo_seed: int = 42) -> Iterator[tuple[str, tuple[str, ...]]]:
+def github_api(env: Mapping[str, str]) -> Iterator[tuple[str, tuple[str, ...]]]:
     """(base URL, repositories) to fetch: the configured ones, or, when no repository is
     configured, the bundled stand-in started in-process on a free port with its repositories
-    (the real commitlint history, synthetic ones, an empty one)."""
+    (the real commitlint history, `LAKEBOX_DEMO_GITHUB_COMMITS` synthetic commits in three
+    repositories, an empty one)."""
     source = GithubSource.from_env(env)
     if source.repos:
         yield source.api_url, source.repos
         return
     from lakebox.pipelines.github_commits.api import create_app, serve_in_thread
 
-    app = create_app(demo_repos, demo_commits, demo_seed)
+    commits = env.get(DEMO_COMMITS_ENV) or str(DEMO_COMMITS)
+    if not commits.isdigit():
+        raise ConfigError(f"{DEMO_COMMITS_ENV} must be a whole number of commits, got {commits!r}")
+    app = create_app(DEMO_REPOS, int(commits), DEMO_SEED)
     with serve_in_thread(app) as server:
         yield server.url, app.state.repositories
 
