@@ -48,15 +48,18 @@ AUTH_HEADER: Final = "Authorization"
 AUTH_FORMAT: Final = "Bearer {token}"
 HEADERS: Final = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
-SETTINGS: Final = {
-    REPOS_ENV: "comma-separated owner/name repositories; unset: the bundled stand-in's repositories, offline",
-    TOKEN_ENV: "GitHub token, sent as a bearer token (optional; environment only, never logged)",
-    API_URL_ENV: f"API base URL (default {DEFAULT_API_URL}; GitHub Enterprise: https://HOST/api/v3)",
-    SINCE_ENV: "ISO-8601 start of the first fetch of each repository (default: the whole history)",
-    DEMO_COMMITS_ENV: f"synthetic commits the offline stand-in serves (default {DEMO_COMMITS:,}), besides commitlint's",
-    OVERLAP_ENV: "hours to re-read before the newest committer date seen "
-                 f"(default {DEFAULT_OVERLAP / dt.timedelta(hours=1):g})",
-}
+# (key, environment variable, default, doc, secret): what the pipeline's spec declares.
+SETTINGS: Final = (
+    ("repos", REPOS_ENV, None, "comma-separated owner/name repositories; unset: the bundled stand-in's "
+     "repositories, offline", False),
+    ("token", TOKEN_ENV, None, "GitHub token, sent as a bearer token (environment only, never logged)", True),
+    ("api_url", API_URL_ENV, DEFAULT_API_URL, "API base URL (GitHub Enterprise: https://HOST/api/v3)", False),
+    ("since", SINCE_ENV, None, "ISO-8601 start of each repository's first fetch (default: the whole history)", False),
+    ("overlap_hours", OVERLAP_ENV, f"{DEFAULT_OVERLAP / dt.timedelta(hours=1):g}",
+     "hours to re-read before the newest committer date seen (late pushes)", False),
+    ("demo_commits", DEMO_COMMITS_ENV, str(DEMO_COMMITS),
+     "synthetic commits the offline stand-in serves in three repositories, besides commitlint's", False),
+)
 
 StatusOutcome = Literal["records", "empty", "retry"]
 
