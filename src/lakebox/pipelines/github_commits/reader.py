@@ -64,7 +64,6 @@ class CommitPageReader:
     their manifests are read in one query for the repository. `select_sql` then picks one
     page's rows. A page of another shape, or one that cannot be read, is read on its own by
     `select_sql`, so the bad page is named alone.
-
     """
 
     def __init__(self) -> None:
@@ -228,16 +227,16 @@ def _present_columns(shape: dict[str, Any]) -> tuple[str, ...]:
 
 def _flat_exprs(shape: dict[str, Any]) -> str:
     """The SELECT list that flattens one commit object into the contract's columns."""
-    needed = _needed(shape)
+    needed, present = _needed(shape), _present_columns(shape)
     exprs = []
     for name, (path, _) in SOURCE_FIELDS.items():
-        if name not in _present_columns(shape):
+        if name not in present:
             continue
         if _lookup(needed, path) is None:  # optional and absent, or under an object that is always null
             exprs.append(f"cast(null as {_null_type(name)}) as {quote(name)}")
         else:
             exprs.append(".".join(quote(p) for p in path) + f" as {quote(name)}")
-    if "parent_count" in _present_columns(shape):
+    if "parent_count" in present:
         parents = quote(PARENTS[0])
         exprs.append(f"len({parents}) as parent_count")
         exprs.append(f"cast(to_json(list_transform({parents}, lambda p: json_extract_string(p, '$.sha'))) as varchar) "
