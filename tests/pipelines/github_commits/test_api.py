@@ -212,3 +212,24 @@ def test_recorded_headers_name_the_same_rate_limit_fields_the_stand_in_sends(cli
     served = {name.lower() for name in client.get(f"/repos/{SYNTHETIC}/commits").headers
               if name.lower().startswith("x-ratelimit")}
     assert served == recorded
+
+
+def test_sha_lists_from_a_commit_or_the_default_branch(client: httpx.Client) -> None:
+    everything = client.get(f"/repos/{SYNTHETIC}/commits", params={"per_page": 100}).json()
+    middle = everything[50]["sha"]
+    from_middle = client.get(f"/repos/{SYNTHETIC}/commits", params={"per_page": 100, "sha": middle}).json()
+    assert [c["sha"] for c in from_middle] == [c["sha"] for c in everything[50:]] + [
+        c["sha"] for c in client.get(f"/repos/{SYNTHETIC}/commits", params={"per_page": 100, "page": 2}).json()
+    ][: len(from_middle) - 50]
+    assert client.get(f"/repos/{SYNTHETIC}/commits", params={"per_page": 100, "sha": "main"}).json() == everything
+    missing = client.get(f"/repos/{SYNTHETIC}/commits", params={"sha": "0" * 40})
+    assert missing.status_code == 404 and missing.json()["message"].startswith("No commit found for SHA")
+
+
+def test_synthetic_commits_happen_mostly_on_working_days() -> None:
+    import numpy as np
+
+    history = next(iter(build_histories(1, 5000, SEED, real_history=False).values()))
+    days = history.commits.column("committed_at").to_numpy() // 86400
+    weekend_share = float(np.mean((days + 3) % 7 >= 5))
+    assert 0.03 < weekend_share < 0.15  # 2 days of 7 would be 29%
