@@ -297,5 +297,5 @@ def serve_forever(
     """Serve the stand-in in the foreground until interrupted (``lakebox github-api``)."""
     app = create_app(repos, commits, seed, real_history=real_history, empty=empty, token=token,
                      rate_limit=rate_limit, faults=FaultPlan.parse(fault_specs))
-    standin.serve_forever(app, host, port, f"{len(app.state.histories)} repositories, {commits} synthetic commits, "
-                                           f"seed {seed}")
+    standin.serve_forever(app, host, port, f"{len(app.state.repositories)} repositories, {commits} synthetic "
+                                           f"commits, seed {seed}")

@@ -34,7 +34,7 @@ OVERLAP_ENV: Final = "LAKEBOX_GITHUB_OVERLAP_HOURS"
 DEFAULT_API_URL: Final = "https://api.github.com"
 PER_PAGE: Final = 100
 DEMO_COMMITS_ENV: Final = "LAKEBOX_DEMO_GITHUB_COMMITS"
-DEMO_REPOS, DEMO_COMMITS, DEMO_SEED = 3, 5_000, 42
+DEMO_REPOS, DEMO_COMMITS, DEMO_SEED = 3, 2_000, 42
 # `since` filters on the committer date, but a commit reaches GitHub when it is pushed,
 # which can be days after it was committed: resume this far before the newest committer
 # date seen, so late pushes are not missed. Commits seen twice become one row in staging.
