@@ -158,3 +158,20 @@ def test_commit_features_hold_exactly_what_the_classifier_reads(built: RunContex
     assert features[4]["message_body"] == "Update README.md"  # no prefix: the subject stays whole
     assert features[2]["parent_count"] == 2 and features[5]["weekday"] == 1
     assert len({f["author_key"] for f in features}) == 2
+
+
+@pytest.mark.slow
+def test_a_repeated_commit_in_staging_fails_the_key_test(built: RunContext) -> None:
+    from lakebox.errors import TransformError
+    from lakebox.transform.dbt import run_dbt
+
+    wh = built.warehouse
+    wh.execute("create table staging.stg_commits_kept as select * from staging.stg_commits")
+    try:
+        wh.execute(f"insert into staging.stg_commits select * from staging.stg_commits where sha = '{sha(4)}'")
+        with pytest.raises(TransformError, match="primary_key_stg_commits"):
+            run_dbt(built.settings, wh, ["stg_commits"], command="test")
+    finally:
+        wh.execute("delete from staging.stg_commits")
+        wh.execute("insert into staging.stg_commits select * from staging.stg_commits_kept")
+        wh.execute("drop table staging.stg_commits_kept")
