@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from lakebox.pipelines.retail.generator import build_drop, drop_files
-from lakebox.pipelines.retail.pipeline import PIPELINE as RETAIL
+from lakebox.pipelines import get_pipeline
 from lakebox.runner import Pipeline, RunOutcome, Stage
 from lakebox.settings import Settings
 from lakebox.transform import dbt as dbt_runner
@@ -99,7 +99,7 @@ def test_watch_takes_each_drop_to_the_marts_and_goes_on_after_a_bad_one(lakebox_
     settings = Settings.load()
     dbt_runner.parse_project = counting_parse
     try:
-        runs = watch(settings, [RETAIL], poll=0.02, max_runs=3, on_run=on_run)
+        runs = watch(settings, [get_pipeline("retail")], poll=0.02, max_runs=3, on_run=on_run)
     finally:
         dbt_runner.parse_project = real_parse
     assert runs == 3

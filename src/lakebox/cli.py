@@ -3,12 +3,18 @@ so `lakebox --help` and light commands start fast."""
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakebox.errors import LakeboxError
+from lakebox.errors import ConfigError, LakeboxError
+
+if TYPE_CHECKING:
+    from lakebox.runner import Pipeline, RunOutcome
+    from lakebox.settings import Settings
 
 app = typer.Typer(
     help="lakebox: a local-first data & ML platform. Pipelines run in-process on an embedded "
@@ -19,7 +25,7 @@ app = typer.Typer(
 )
 
 
-def _settings():  # noqa: ANN202 - typer introspects annotations
+def _settings() -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
@@ -41,14 +47,13 @@ def run(
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
 ) -> None:
     """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
-    from lakebox.pipelines import REGISTRY, get_pipeline
-    from lakebox.runner import run_pipeline
     from lakebox.lake import Lake
+    from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
 
     try:
         settings = _settings()
-        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        chosen = _chosen(pipelines)
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
@@ -60,7 +65,14 @@ def run(
         raise typer.Exit(1)
 
 
-def _print_outcomes(outcomes) -> None:  # noqa: ANN001
+def _chosen(names: list[str] | None) -> list[Pipeline]:
+    """The named pipelines, ready to run (default: every pipeline found)."""
+    from lakebox.pipelines import discover, get_pipeline
+
+    return [get_pipeline(name) for name in (names or list(discover()))]
+
+
+def _print_outcomes(outcomes: list[RunOutcome]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -81,8 +93,8 @@ def _print_outcomes(outcomes) -> None:  # noqa: ANN001
 @app.command()
 def watch(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to watch (default: all)")] = None,
-    every: Annotated[float, typer.Option(help="seconds between runs of API-fed pipelines (orders)")] = 60.0,
-    poll: Annotated[float, typer.Option(help="seconds between looks at landing folders (retail)")] = 0.5,
+    every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
+    poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
@@ -90,7 +102,6 @@ def watch(
     import threading
 
     from lakebox.log import get_logger
-    from lakebox.pipelines import REGISTRY, get_pipeline
     from lakebox.watch import watch as watch_pipelines
 
     if every <= 0 or poll <= 0 or max_runs < 0:
@@ -100,7 +111,7 @@ def watch(
     runs = None  # unknown after Ctrl-C
     try:
         settings = _settings()
-        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        chosen = _chosen(pipelines)
         runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
     except LakeboxError as exc:
         _fail(exc)
@@ -144,7 +155,7 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
 
 @app.command()
 def config() -> None:
-    """Show the settings in force (secrets redacted)."""
+    """Show the settings in force, the core's and each pipeline's (secrets redacted)."""
     from lakebox.settings import Settings
 
     try:
@@ -152,25 +163,9 @@ def config() -> None:
     except LakeboxError as exc:
         _fail(exc)
         return
+    width = max(map(len, described))
     for key, value in described.items():
-        typer.echo(f"{key:15} {value}")
-
-
-@app.command("orders-api")
-def orders_api(
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    orders: Annotated[int, typer.Option(help="how many synthetic orders to serve")] = 10_000,
-    seed: Annotated[int, typer.Option(help="seed: same seed, same orders")] = 42,
-    fault: Annotated[list[str] | None, typer.Option(help="inject a fault, e.g. 429:2, 500:1, slow:1:delay=0.5")] = None,
-) -> None:
-    """Serve the synthetic orders REST API (GET /v1/orders)."""
-    from lakebox.pipelines.orders.api import serve_forever
-
-    try:
-        serve_forever(host, port, orders, seed, fault or [])
-    except LakeboxError as exc:
-        _fail(exc)
+        typer.echo(f"{key:{width}}  {value}")
 
 
 @app.command()
@@ -184,27 +179,6 @@ def grants() -> None:
             typer.echo(line)
     except LakeboxError as exc:
         _fail(exc)
-
-
-@app.command("retail-generate")
-def retail_generate(
-    stores: Annotated[int, typer.Option(help="how many stores")] = 150,
-    months: Annotated[int, typer.Option(help="how many months of daily drops")] = 6,
-    seed: Annotated[int, typer.Option(help="seed: same seed, same files")] = 7,
-    out: Annotated[str | None, typer.Option(help="folder to write (default: $LAKEBOX_LANDING/retail)")] = None,
-    start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (default: six months back)")] = None,
-) -> None:
-    """Write deterministic daily retail CSV drops (stores, sales, inventory, promotions)."""
-    from lakebox.pipelines.retail.generator import generate_drops
-
-    try:
-        settings = _settings()
-        target = out or f"{settings.landing}/retail"
-        summary = generate_drops(target, stores=stores, months=months, seed=seed, start=start)
-    except LakeboxError as exc:
-        _fail(exc)
-        return
-    typer.echo(summary)
 
 
 @app.command()
@@ -248,7 +222,7 @@ def bench(
 
 @app.command()
 def demo() -> None:
-    """Run every bundled pipeline on the embedded default and say where to look."""
+    """Run every pipeline on the embedded default, fed offline, and say where to look."""
     from lakebox.demo import run_demo
 
     try:
@@ -259,7 +233,46 @@ def demo() -> None:
     raise typer.Exit(code)
 
 
+def _add_pipeline_commands() -> None:
+    """Each pipeline's own commands (e.g. orders-api), as its spec declares them."""
+    from lakebox.pipelines import discover
+
+    taken = {info.name or info.callback.__name__.replace("_", "-") for info in app.registered_commands
+             if info.callback is not None}
+    taken |= {info.name for info in app.registered_groups if info.name}
+    for spec in discover().values():
+        for command in spec.commands:
+            if command.name in taken:
+                raise ConfigError(f"pipeline {spec.name!r} declares the command {command.name!r}, "
+                                  "which another command already has; rename it in its spec")
+            taken.add(command.name)
+            app.command(command.name)(_guarded(spec.resolve(command.fn)))
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A pipeline's command, its LakeboxErrors shown as a line and an exit code, as every command's."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LakeboxError as exc:
+            _fail(exc)
+
+    return command
+
+
+try:
+    _add_pipeline_commands()
+    _UNUSABLE_PIPELINE: ConfigError | None = None
+except ConfigError as exc:  # reported by main() as one line, not a traceback at import
+    _UNUSABLE_PIPELINE = exc
+
+
 def main() -> None:
+    if _UNUSABLE_PIPELINE is not None:
+        typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
+        sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:
         app()
     except KeyboardInterrupt:

@@ -201,8 +201,7 @@ def test_locked_warehouse_shows_a_clear_error(warehouse_home: Path) -> None:
         assert len(at.error) == 1
         assert "is busy" in at.error[0].value and "Refresh data" in at.error[0].value
     finally:
-        holder.stdin.close()
-        holder.wait(timeout=10)
+        holder.communicate(timeout=10)  # closes stdin (the holder then exits) and its stdout
 
 
 def test_results_are_cached_until_refresh_is_pressed(warehouse_home: Path) -> None:

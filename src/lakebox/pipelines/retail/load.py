@@ -77,8 +77,8 @@ class DropFile:
 
 
 def policy_from(settings: Any) -> str:
-    """LAKEBOX_RETAIL_POLICY, or `retail_policy` in lakebox.toml; quarantine by default."""
-    policy = (settings.retail_policy or QUARANTINE).strip().lower()
+    """LAKEBOX_RETAIL_POLICY, or `[lakebox.retail] policy` in lakebox.toml; quarantine by default."""
+    policy = (settings.pipeline(SOURCE)["policy"] or QUARANTINE).strip().lower()
     if policy not in (QUARANTINE, FAIL_FAST):
         raise ConfigError(f"{POLICY_ENV}={policy!r} is not a policy; use '{QUARANTINE}' (default) or '{FAIL_FAST}'")
     return policy
