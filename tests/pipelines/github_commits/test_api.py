@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from lakebox.errors import ConfigError
 from lakebox.pipelines.github_commits.api import FaultPlan, RunningServer, create_app, serve_in_thread
-from lakebox.pipelines.github_commits.commands import github_api
 from lakebox.pipelines.github_commits.history import REAL_REPO, build_histories
+from tests.conftest import run_cli
 from tests.pipelines.github_commits.conftest import fixtures_dir
 
 SEED = 11
@@ -199,11 +197,14 @@ def test_bad_fault_specs_are_config_errors(spec: str) -> None:
         FaultPlan.parse([spec])
 
 
-def test_the_command_refuses_a_bad_fault_spec() -> None:
-    app = typer.Typer()
-    app.command()(github_api)
-    result = CliRunner().invoke(app, ["--port", "0", "--fault", "teapot"])
-    assert result.exit_code == 2 and "unknown kind 'teapot'" in result.output
+def test_the_command_refuses_a_bad_fault_spec(lakebox_env: dict[str, str]) -> None:
+    result = run_cli("github-api", "--port", "0", "--fault", "teapot", env=lakebox_env)
+    assert result.returncode == 2 and "unknown kind 'teapot'" in result.stderr
+
+
+def test_the_command_needs_the_token_it_is_told_to_require(lakebox_env: dict[str, str]) -> None:
+    result = run_cli("github-api", "--port", "0", "--require-token", env=lakebox_env)
+    assert result.returncode == 2 and "set LAKEBOX_GITHUB_TOKEN" in result.stderr
 
 
 def test_recorded_headers_name_the_same_rate_limit_fields_the_stand_in_sends(client: httpx.Client) -> None:

@@ -10,13 +10,10 @@ import pytest
 
 from lakebox.errors import SourceFailedError
 from lakebox.pipelines.github_commits.api import create_app, serve_in_thread
+from lakebox.pipelines.github_commits.fetch import fetch, rest_source
 from lakebox.runner import RunContext
 from lakebox.warehouse import ops
 from tests.pipelines.github_commits.conftest import build, github_home, load, rows
-
-pytest.importorskip("lakebox.ingest.rest", reason="the REST source (issue 8.1) is not merged yet")
-
-from lakebox.pipelines.github_commits.fetch import fetch, rest_source  # noqa: E402
 
 TOKEN = "ghp_stand-in-token-0123456789"
 
@@ -44,16 +41,17 @@ def test_offline_run_lands_gates_loads_and_builds_every_repository(ctx: RunConte
     assert cursor("acme/new-service-1") is None  # empty: 409, no commits, no cursor
 
 
-def test_a_second_run_refetches_only_the_overlap_and_staging_keeps_one_row(ctx: RunContext) -> None:
-    with serve_in_thread(create_app(1, 300, 5, real_history=False, empty=0)) as server:
+def test_a_second_run_refetches_only_the_overlap_and_staging_keeps_one_row(lakebox_env: dict[str, str]) -> None:
+    with serve_in_thread(create_app(1, 300, 5, real_history=False, empty=0)) as server, \
+            github_home({"LAKEBOX_GITHUB_OVERLAP_HOURS": "24"}) as ctx:
         repo = next(iter(httpx.get(f"{server.url}/health").json()["repos"]))
-        env = dict(ctx.settings.env, LAKEBOX_GITHUB_OVERLAP_HOURS="24")
-        first = rest_source(env, server.url, [repo]).fetch(ctx)
-        again = rest_source(env, server.url, [repo]).fetch(ctx)
+        values = ctx.settings.pipeline("github_commits")
+        first = rest_source(values, server.url, [repo]).fetch(ctx)
+        again = rest_source(values, server.url, [repo]).fetch(ctx)
+        load(ctx)
+        raw = rows(ctx.warehouse, "select count(*), count(distinct sha) from raw.github_commits")[0]
     assert first.rows_out == 300 and 0 < again.rows_out < 30
-    load(ctx)
-    assert rows(ctx.warehouse, "select count(*), count(distinct sha) from raw.github_commits")[0] == (
-        300 + again.rows_out, 300)
+    assert raw == (300 + again.rows_out, 300)
 
 
 @pytest.mark.parametrize(("status_app", "message"), [
@@ -66,7 +64,7 @@ def test_401_and_404_name_the_token_or_the_repository(lakebox_env: dict[str, str
             github_home({"LAKEBOX_GITHUB_TOKEN": "wrong-token-value"}) as ctx:
         repo = "nobody/nothing" if not status_app else next(iter(httpx.get(f"{server.url}/health").json()["repos"]))
         with pytest.raises(SourceFailedError, match=message) as failure:
-            rest_source(ctx.settings.env, server.url, [repo]).fetch(ctx)
+            rest_source(ctx.settings.pipeline("github_commits"), server.url, [repo]).fetch(ctx)
     assert "wrong-token-value" not in str(failure.value)
 
 
@@ -74,6 +72,6 @@ def test_the_token_is_sent_and_never_written(lakebox_env: dict[str, str]) -> Non
     with serve_in_thread(create_app(1, 50, 5, real_history=False, token=TOKEN)) as server, \
             github_home({"LAKEBOX_GITHUB_TOKEN": TOKEN}) as ctx:
         repo = next(iter(httpx.get(f"{server.url}/health").json()["repos"]))
-        assert rest_source(ctx.settings.env, server.url, [repo]).fetch(ctx).rows_out == 50
+        assert rest_source(ctx.settings.pipeline("github_commits"), server.url, [repo]).fetch(ctx).rows_out == 50
         home = ctx.settings.home
     assert not [p for p in home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]

@@ -1,22 +1,20 @@
-"""The GitHub source's configuration: settings from the environment, the first request of
-each repository, and what each status means, checked against the stand-in over HTTP."""
+"""The GitHub source's settings (as `Settings` resolves them from the environment) and the
+offline stand-in it falls back to."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import httpx
 import pytest
 
-from lakebox.errors import ConfigError, SourceFailedError
-from lakebox.pipelines.github_commits.source import (
-    DEFAULT_API_URL,
-    GithubSource,
-    auth_headers,
-    github_api,
-    on_status,
-    parse_repos,
-)
+from lakebox.errors import ConfigError
+from lakebox.pipelines.github_commits.source import GithubSource, github_api, parse_repos, stand_in
+from lakebox.settings import PipelineSettings, Settings
 
-TOKEN = "ghp_not-a-real-token-0123456789"
+
+def values(**env: str) -> PipelineSettings:
+    return Settings.load(env=env).pipeline("github_commits")
 
 
 def test_repositories_are_owner_slash_name_in_order_each_once() -> None:
@@ -25,66 +23,46 @@ def test_repositories_are_owner_slash_name_in_order_each_once() -> None:
         parse_repos("acme/api,just-a-name")
 
 
-def test_settings_default_to_the_public_api_and_the_whole_history() -> None:
-    source = GithubSource.from_env({"LAKEBOX_GITHUB_REPOS": "acme/api"})
-    assert (source.repos, source.api_url, source.since) == (("acme/api",), DEFAULT_API_URL, None)
-    assert source.params(None) == {"per_page": 100}
-    assert source.path("acme/api") == "/repos/acme/api/commits"
-
-
-def test_the_next_fetch_starts_an_overlap_before_the_watermark() -> None:
-    source = GithubSource.from_env({"LAKEBOX_GITHUB_SINCE": "2026-01-01T00:00:00Z",
-                                    "LAKEBOX_GITHUB_OVERLAP_HOURS": "2"})
-    assert source.params(None)["since"] == "2026-01-01T00:00:00Z"
-    assert source.params("2026-03-10T12:30:00Z")["since"] == "2026-03-10T10:30:00Z"
+def test_settings_default_to_the_public_api_the_whole_history_and_a_72_hour_overlap() -> None:
+    source = GithubSource.from_settings(values(LAKEBOX_GITHUB_REPOS="acme/api"))
+    assert source == GithubSource(("acme/api",), "https://api.github.com", None, dt.timedelta(hours=72))
+    configured = GithubSource.from_settings(values(LAKEBOX_GITHUB_API_URL="https://ghe.example/api/v3/",
+                                                   LAKEBOX_GITHUB_SINCE="2026-01-01T00:00:00Z",
+                                                   LAKEBOX_GITHUB_OVERLAP_HOURS="1.5"))
+    assert (configured.api_url, configured.since, configured.overlap) == (
+        "https://ghe.example/api/v3", "2026-01-01T00:00:00Z", dt.timedelta(minutes=90))
 
 
 @pytest.mark.parametrize(("name", "value"), [("LAKEBOX_GITHUB_SINCE", "last week"),
                                              ("LAKEBOX_GITHUB_OVERLAP_HOURS", "a while"),
-                                             ("LAKEBOX_GITHUB_OVERLAP_HOURS", "-1")])
+                                             ("LAKEBOX_GITHUB_OVERLAP_HOURS", "-1"),
+                                             ("LAKEBOX_GITHUB_REPOS", "acme")])
 def test_bad_settings_are_config_errors_naming_the_setting(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
-        GithubSource.from_env({name: value})
+        GithubSource.from_settings(values(**{name: value}))
 
 
-def test_the_token_is_a_bearer_header_and_never_kept_in_the_source() -> None:
-    env = {"LAKEBOX_GITHUB_TOKEN": TOKEN, "LAKEBOX_GITHUB_REPOS": "acme/api"}
-    assert auth_headers(env)["Authorization"] == f"Bearer {TOKEN}"
-    assert "Authorization" not in auth_headers({})
-    assert TOKEN not in repr(GithubSource.from_env(env))
+def test_the_token_is_not_kept_in_the_source() -> None:
+    token = "ghp_not-a-real-token-0123456789"
+    source = GithubSource.from_settings(values(LAKEBOX_GITHUB_TOKEN=token, LAKEBOX_GITHUB_REPOS="acme/api"))
+    assert token not in repr(source)
 
 
-def test_each_status_of_the_stand_in_means_what_the_source_says() -> None:
-    with github_api({"LAKEBOX_DEMO_GITHUB_COMMITS": "300"}) as (url, repos), httpx.Client(base_url=url) as http:
-        answers = {repo: http.get(f"/repos/{repo}/commits", params={"per_page": 1}) for repo in repos}
-        unknown = http.get("/repos/nobody/nothing/commits")
+def test_without_repositories_the_stand_in_serves_its_own() -> None:
+    with github_api(values(LAKEBOX_DEMO_GITHUB_COMMITS="300")) as (url, repos), httpx.Client(base_url=url) as http:
         served = http.get("/health").json()["repos"]
-    outcomes = {repo: on_status(a.status_code, repo, a.headers) for repo, a in answers.items()}
-    assert outcomes.pop("acme/new-service-1") == "empty"
-    assert set(outcomes.values()) == {"records"} and "conventional-changelog/commitlint" in outcomes
-    assert len(outcomes) == 4 and sum(served.values()) == 3466 + 300
-    with pytest.raises(SourceFailedError, match="repository nobody/nothing not found or token lacks access"):
-        on_status(unknown.status_code, "nobody/nothing", unknown.headers)
-
-
-def test_auth_and_rate_limit_statuses() -> None:
-    with pytest.raises(SourceFailedError, match="token rejected: check LAKEBOX_GITHUB_TOKEN") as rejected:
-        on_status(401, "acme/api", {})
-    assert TOKEN not in str(rejected.value)
-    assert on_status(403, "acme/api", {"X-RateLimit-Remaining": "0"}) == "retry"
-    assert on_status(403, "acme/api", {"Retry-After": "60"}) == "retry"
-    assert on_status(502, "acme/api", {}) == "retry"
-    with pytest.raises(SourceFailedError, match="access to acme/api forbidden"):
-        on_status(403, "acme/api", {"X-RateLimit-Remaining": "4999"})
+        statuses = {repo: http.get(f"/repos/{repo}/commits").status_code for repo in repos}
+    assert list(served) == list(repos) and sum(served.values()) == 3466 + 300
+    assert statuses.pop("acme/new-service-1") == 409 and set(statuses.values()) == {200}
 
 
 def test_configured_repositories_use_the_configured_api() -> None:
     env = {"LAKEBOX_GITHUB_REPOS": "acme/api", "LAKEBOX_GITHUB_API_URL": "http://127.0.0.1:9/api/v3/"}
-    with github_api(env) as (url, repos):
+    with github_api(values(**env)) as (url, repos):
         assert (url, repos) == ("http://127.0.0.1:9/api/v3", ("acme/api",))
 
 
 def test_a_bad_demo_size_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="LAKEBOX_DEMO_GITHUB_COMMITS must be a whole number"), \
-            github_api({"LAKEBOX_DEMO_GITHUB_COMMITS": "lots"}):
+    with pytest.raises(ConfigError, match="LAKEBOX_DEMO_GITHUB_COMMITS"), \
+            stand_in(values(LAKEBOX_DEMO_GITHUB_COMMITS="lots")):
         pass
