@@ -4,11 +4,13 @@ offline stand-in it falls back to."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import httpx
 import pytest
 
 from lakebox.errors import ConfigError
+from lakebox.pipelines import get_spec
 from lakebox.pipelines.github_commits.source import GithubSource, github_api, parse_repos, stand_in
 from lakebox.settings import PipelineSettings, Settings
 
@@ -66,3 +68,14 @@ def test_a_bad_demo_size_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LAKEBOX_DEMO_GITHUB_COMMITS"), \
             stand_in(values(LAKEBOX_DEMO_GITHUB_COMMITS="lots")):
         pass
+
+
+def test_the_demo_feed_points_the_pipeline_at_the_stand_in_for_the_run_only(tmp_path: Path) -> None:
+    settings = Settings.load(env={"LAKEBOX_GITHUB_REPOS": "octocat/Hello-World", "LAKEBOX_DEMO_GITHUB_COMMITS": "200"},
+                             cwd=tmp_path)
+    with get_spec("github_commits").demo_input(settings) as fed:
+        url, repos = fed.settings["api_url"], fed.settings["repos"].split(",")
+        assert "conventional-changelog/commitlint" in repos and "200 synthetic commits" in fed.note
+        assert httpx.get(f"{url}/repos/{repos[1]}/commits").status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=2)
