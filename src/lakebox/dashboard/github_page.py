@@ -1,9 +1,8 @@
 """GitHub commits: activity and commit types from the marts, and the commit classifier
 (the champion's metrics, predictions against labels, drift flags) from ml.*.
 
-The ML tables appear once the ML stages have run; until then their sections say so.
-Columns of ml.model_decisions and ml.drift_report beyond the ones named here are shown
-as they are.
+The ML tables (written by `lakebox.ml` for the registry model `commit-classifier`) appear
+once the ML stages have run; until then their sections say so.
 """
 
 from __future__ import annotations
@@ -81,19 +80,16 @@ st.dataframe(authors, hide_index=True, column_config={"last_active": st.column_c
 
 st.header("Commit classifier")
 if data.has_rows(wh, DECISIONS):
-    decisions = data.fetch(wh, f"select * from {DECISIONS}")
-    if "model_name" in decisions.columns:
-        decisions = decisions[decisions["model_name"] == MODEL]
-    order = next((c for c in ("decided_at", "created_at", "logged_at") if c in decisions.columns), None)
-    if order:
-        decisions = decisions.sort_values(order, ascending=False)
-    champion = decisions[decisions["alias"] == "champion"] if "alias" in decisions.columns else decisions
-    if not champion.empty:
-        latest = champion.iloc[0]
-        shown = [c for c in ("model_version", "macro_f1", "accuracy", "baseline_accuracy") if c in champion.columns]
-        for col, name in zip(st.columns(max(1, len(shown))), shown, strict=False):
-            value = latest[name]
-            col.metric(f"Champion {name.replace('_', ' ')}", f"{value:.3f}" if isinstance(value, float) else str(value))
+    decisions = data.fetch(wh, f"select version, decision, metric, value, champion_value, reason, decided_at "
+                               f"from {DECISIONS} where model_name = ? order by decided_at desc", (MODEL,))
+    champions = decisions[decisions["decision"] == "champion"]
+    if not champions.empty:
+        champion = champions.iloc[0]
+        cols = st.columns(3)
+        cols[0].metric("Champion version", str(champion["version"]))
+        cols[1].metric(f"Champion {champion['metric']}", f"{champion['value']:.3f}")
+        if len(decisions) > 1:
+            cols[2].metric("Versions decided", f"{len(decisions)}")
     st.dataframe(decisions.head(20), hide_index=True)
 else:
     st.info("No model decisions yet: the classifier trains on the first run with enough labelled commits.",
@@ -119,14 +115,14 @@ else:
 
 st.subheader("Drift")
 if data.has_rows(wh, DRIFT):
-    drift = data.fetch(wh, f"select * from {DRIFT}")
-    flag = next((c for c in ("drifted", "drift", "is_drift", "flagged") if c in drift.columns), None)
-    if flag:
-        flagged = drift[drift[flag].astype(bool)]
-        st.metric("Features flagged", f"{len(flagged)} of {len(drift)}")
-        if not flagged.empty:
-            names = ", ".join(map(str, flagged.get("feature", flagged.index)))
-            st.warning(f"Drift: {names}", icon=":material/warning:")
+    drift = data.fetch(wh, f"""
+        select feature, method, statistic, p_value, threshold, drifted, window_start, window_end, computed_at
+        from {DRIFT} where model_name = ? and computed_at = (select max(computed_at) from {DRIFT} where model_name = ?)
+        order by drifted desc, feature""", (MODEL, MODEL))
+    flagged = drift[drift["drifted"].astype(bool)]
+    st.metric("Features flagged", f"{len(flagged)} of {len(drift)}")
+    if not flagged.empty:
+        st.warning("Drift in the newest window: " + ", ".join(map(str, flagged["feature"])), icon=":material/warning:")
     st.dataframe(drift, hide_index=True)
 else:
     st.info("No drift report yet: drift is measured after each scoring run.", icon=":material/info:")

@@ -71,14 +71,22 @@ def test_classifier_sections_show_champion_agreement_and_drift(warehouse: Path) 
             ('s1', 'feat', 0.9), ('s2', 'fix', 0.8), ('s3', 'feat', 0.6), ('s4', 'docs', 0.5))
             as t(sha, predicted_type, probability)""")
         con.execute("""create table ml.model_decisions as select * from (values
-            ('commit-classifier', '2', 'champion', 0.71, timestamp '2026-06-10 10:00'),
-            ('commit-classifier', '1', 'challenger', 0.65, timestamp '2026-06-09 10:00'))
-            as t(model_name, model_version, alias, macro_f1, decided_at)""")
+            ('commit-classifier', '1', 'champion', 'macro_f1', 0.66, null, 'first version', timestamp '2026-06-08 10:00', 'r1'),
+            ('commit-classifier', '2', 'champion', 'macro_f1', 0.71, 0.66, 'beats by 0.05', timestamp '2026-06-10 10:00', 'r2'),
+            ('commit-classifier', '3', 'challenger', 'macro_f1', 0.70, 0.71, 'below', timestamp '2026-06-11 10:00', 'r3'),
+            ('other-model', '9', 'champion', 'macro_f1', 0.99, null, 'not ours', timestamp '2026-06-12 10:00', 'r4'))
+            as t(model_name, version, decision, metric, value, champion_value, reason, decided_at, run_id)""")
         con.execute("""create table ml.drift_report as select * from (values
-            ('hour', 0.31, true), ('message_length', 0.02, false)) as t(feature, statistic, drifted)""")
+            ('commit-classifier', 'hour', 'ks', 0.31, 0.001, 0.05, true, timestamp '2026-06-10 11:00'),
+            ('commit-classifier', 'message_length', 'ks', 0.02, 0.8, 0.05, false, timestamp '2026-06-10 11:00'),
+            ('commit-classifier', 'weekday', 'psi', 0.5, null, 0.2, true, timestamp '2026-06-01 11:00'))
+            as t(model_name, feature, method, statistic, p_value, threshold, drifted, computed_at)""")
+        con.execute("alter table ml.drift_report add column window_start timestamp")
+        con.execute("alter table ml.drift_report add column window_end timestamp")
     at = render()
     figures = {m.label: m.value for m in at.metric}
-    assert figures["Champion model version"] == "2" and figures["Champion macro f1"] == "0.710"
+    assert figures["Champion version"] == "2" and figures["Champion macro_f1"] == "0.710"
+    assert figures["Versions decided"] == "3"
     assert figures["Agreement with the conventional type"] == "66.7%"  # s1, s2 right; s3 wrong; s4 unlabelled
-    assert figures["Features flagged"] == "1 of 2"
-    assert any("hour" in w.value for w in at.warning)
+    assert figures["Features flagged"] == "1 of 2"  # the newest report only
+    assert [w.value for w in at.warning] == ["Drift in the newest window: hour"]
