@@ -13,6 +13,11 @@ SPEC = PipelineSpec(
         StageSpec("fetch", ".fetch:fetch"),
         StageSpec("load", ".pipeline:load"),
         TRANSFORM,
+        # the champion as it stood at the run's start scores new commits, then training (when
+        # due) may promote a new one, then the newest window is checked for drift
+        StageSpec("predict", ".ml:predict"),
+        StageSpec("train", ".ml:train"),
+        StageSpec("drift", ".ml:drift"),
     ),
     settings=(
         Setting("repos", None, "comma-separated owner/name repositories; unset: the bundled stand-in's "
@@ -35,4 +40,5 @@ SPEC = PipelineSpec(
     commands=(Command("github-api", ".commands:github_api"),),
     demo_feed=".demo:bundled_api",
     waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
+    ml_models=("lakebox.ml.commit_classifier:SPEC",),
 )

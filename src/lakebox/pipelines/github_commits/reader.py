@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from lakebox.pipelines.github_commits.contract import CONTRACT
-from lakebox.quality.checks import literal, quote
+from lakebox.warehouse.sql import literal, quote
 from lakebox.quality.contract import DUCKDB_CAST_TYPES
 
 MAX_PAGE_BYTES = 64 << 20
