@@ -25,6 +25,9 @@ def _settings():  # noqa: ANN202 - typer introspects annotations
 
     settings = Settings.load()
     configure_logging(settings.logs_dir, settings.log_level)
+    from lakebox.observability import configure as observe  # Loki shipping (issue 12)
+
+    observe(settings)
     return settings
 
 
@@ -55,6 +58,9 @@ def run(
     except LakeboxError as exc:
         _fail(exc)
         return
+    from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
+
+    after_runs(settings, outcomes)
     _print_outcomes(outcomes)
     if any(o.status != "success" for o in outcomes):
         raise typer.Exit(1)
@@ -84,6 +90,7 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of API-fed pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at landing folders (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
+    metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port (default: LAKEBOX_METRICS_PORT; unset: off)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal
@@ -101,7 +108,11 @@ def watch(
     try:
         settings = _settings()
         chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
-        runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
+        from lakebox.observability import watching  # /metrics and checks (issue 12)
+
+        with watching(settings, metrics_port) as observer:
+            runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop,
+                                   on_run=observer.on_run)
     except LakeboxError as exc:
         _fail(exc)
         return

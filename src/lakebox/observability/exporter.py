@@ -1,0 +1,126 @@
+"""Serve /metrics (lakebox watch) and push a one-shot run's metrics to a Pushgateway.
+
+The ops tables are read on a background thread every LAKEBOX_METRICS_REFRESH seconds
+(and right after each run), never inside a scrape, so /metrics answers from memory in
+milliseconds whatever the warehouse is doing, and a scrape never holds the DuckDB file.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from lakebox.log import get_logger
+from lakebox.observability.snapshot import OpsSnapshot, read_settings_snapshot
+from lakebox.settings import redact
+
+if TYPE_CHECKING:
+    from lakebox.observability.alerts import Alerting
+    from lakebox.runner import RunOutcome
+    from lakebox.settings import Settings
+
+PUSHGATEWAY_ENV = "LAKEBOX_PUSHGATEWAY_URL"
+PUSH_JOB = "lakebox"
+
+
+class LiveSnapshot:
+    """The latest snapshot and when it was read; a failed read keeps the previous one."""
+
+    def __init__(self, read: Callable[[], OpsSnapshot]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self.snapshot = OpsSnapshot(taken_at=0.0)
+        self.errors = 0
+
+    def get(self) -> OpsSnapshot:
+        return self.snapshot
+
+    def health(self) -> tuple[float, int]:
+        return self.snapshot.taken_at, self.errors
+
+    def refresh(self) -> OpsSnapshot:
+        with self._lock:
+            try:
+                self.snapshot = self._read()
+            except Exception as exc:  # a locked or unreachable warehouse: serve the last snapshot
+                self.errors += 1
+                get_logger().debug("ops tables not readable for metrics", error=redact(str(exc)))
+            return self.snapshot
+
+
+class Observer:
+    """What `lakebox watch` runs beside its loop: /metrics (when a port is given), the
+    periodic read of the ops tables, and the freshness, drift and promotion checks."""
+
+    def __init__(self, settings: Settings, port: int | None, alerting: Alerting | None,
+                 on_run: Callable[[Settings, RunOutcome], None]) -> None:
+        from lakebox.observability.metrics import registry_for
+        from lakebox.observability.sla import parse_duration
+
+        self.settings, self.alerting, self._on_run = settings, alerting, on_run
+        self.every = parse_duration(settings.env.get("LAKEBOX_METRICS_REFRESH", "15"), "LAKEBOX_METRICS_REFRESH")
+        self.live = LiveSnapshot(lambda: read_settings_snapshot(settings))
+        self.server = None
+        self.url: str | None = None
+        self._stop = threading.Event()
+        self.check()
+        if port is not None:
+            from prometheus_client import start_http_server
+
+            host = settings.env.get("LAKEBOX_METRICS_HOST", "127.0.0.1")
+            registry = registry_for(self.live.get, settings.env, self.live.health)
+            self.server, _ = start_http_server(port, addr=host, registry=registry)
+            self.url = f"http://{host}:{self.server.server_address[1]}/metrics"
+            get_logger().info("metrics served", url=self.url)
+        self._thread = threading.Thread(target=self._loop, name="lakebox-observer", daemon=True)
+        self._thread.start()
+
+    def check(self) -> None:
+        snap = self.live.refresh()
+        if self.alerting is not None and snap.taken_at:
+            self.alerting.check(snap)
+
+    def on_run(self, outcome: RunOutcome) -> None:
+        self._on_run(self.settings, outcome)
+        self.check()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.check()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.alerting is not None:
+            self.alerting.flush(float(self.settings.env.get("LAKEBOX_ALERT_FLUSH", "10")))
+
+
+def push_runs(settings: Settings, snap: OpsSnapshot, pipelines: Sequence[str]) -> list[str]:
+    """Push each pipeline's series to the Pushgateway as group {job="lakebox", pipeline=...}
+    (no instance label: a run from another host replaces, not duplicates). Returns the
+    pipelines pushed; a gateway that is down is a warning, never a failed run."""
+    from prometheus_client import push_to_gateway
+
+    from lakebox.observability.metrics import registry_for
+
+    url = settings.env.get(PUSHGATEWAY_ENV)
+    if not url:
+        return []
+    pushed = []
+    for pipeline in dict.fromkeys(pipelines):
+        started = time.perf_counter()
+        try:
+            registry = registry_for(lambda p=pipeline: snap.only(p), settings.env, pipeline=pipeline)
+            push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key={"pipeline": pipeline}, timeout=5)
+        except Exception as exc:  # the run already finished; metrics are best effort
+            get_logger().warning("metrics not pushed to the Pushgateway", pipeline=pipeline,
+                                 pushgateway=redact(url), error=redact(f"{type(exc).__name__}: {exc}"))
+            continue
+        pushed.append(pipeline)
+        get_logger().debug("metrics pushed", pipeline=pipeline, seconds=round(time.perf_counter() - started, 3))
+    return pushed
