@@ -270,6 +270,11 @@ def demo() -> None:
     raise typer.Exit(code)
 
 
+from lakebox.observability.gc import gc  # noqa: E402 - `lakebox gc` (issue 12)
+
+app.command("gc")(gc)
+
+
 def main() -> None:
     try:
         app()
