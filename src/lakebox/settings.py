@@ -27,7 +27,7 @@ _KEYS = {
     "retail_policy": "LAKEBOX_RETAIL_POLICY",
     "cache_dir": "LAKEBOX_CACHE_DIR",
 }
-_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.I)
+_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$|WEBHOOK)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 
 
