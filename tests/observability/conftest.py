@@ -173,6 +173,7 @@ class Receiver:
     url: str = ""
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0  # seconds to wait before answering (a slow server)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self) -> list[bytes]:
@@ -187,6 +188,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(record.delay)
             with record.lock:
                 record.requests.append((self.path, dict(self.headers), body))
                 status = record.statuses.pop(0) if record.statuses else 204
@@ -198,6 +200,7 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.block_on_close = False  # a deliberately slow answer must not hold the test up
     threading.Thread(target=server.serve_forever, daemon=True).start()
     record.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

@@ -63,11 +63,14 @@ def stop_log_shipping(timeout: float = 5.0) -> int:
     handler, _loki = _loki, None
     if handler is None:
         return 0
+    import time
+
     from lakebox.log import get_logger
 
+    deadline = time.monotonic() + timeout
     handler.flush_within(timeout)
     logging.getLogger("lakebox").removeHandler(handler)
-    handler.close(timeout)
+    handler.close(max(0.1, deadline - time.monotonic()))
     handler.report(get_logger())
     return handler.unshipped
 

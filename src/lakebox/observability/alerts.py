@@ -121,24 +121,28 @@ class AlertSender:
             return True
 
     def _loop(self) -> None:
-        while True:
-            alert = self._queue.get()
-            delivered = self._deliver(alert)
-            with self._lock:
-                if delivered:
-                    self.state.mark(alert.key)
-                self._pending.discard(alert.key)
-                self._busy -= 1
-                self._idle.notify_all()
+        import httpx
 
-    def _deliver(self, alert: Alert) -> bool:
+        with httpx.Client(timeout=self.timeout, headers={"Content-Type": "application/json"}) as client:
+            while True:
+                self._handle(client, self._queue.get())
+
+    def _handle(self, client: Any, alert: Alert) -> None:
+        delivered = self._deliver(client, alert)
+        with self._lock:
+            if delivered:
+                self.state.mark(alert.key)
+            self._pending.discard(alert.key)
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def _deliver(self, client: Any, alert: Alert) -> bool:
         import httpx
 
         last = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                response = httpx.post(self.url, content=alert.payload(), timeout=self.timeout,
-                                      headers={"Content-Type": "application/json"})
+                response = client.post(self.url, content=alert.payload())
                 if response.status_code < 300:
                     COUNTERS.add(COUNTERS.alerts, (alert.kind, "sent"), 1)
                     return True

@@ -33,6 +33,7 @@ class LiveSnapshot:
         self._lock = threading.Lock()
         self.snapshot = OpsSnapshot(taken_at=0.0)
         self.errors = 0
+        self.reads = 0
 
     def get(self) -> OpsSnapshot:
         return self.snapshot
@@ -42,6 +43,7 @@ class LiveSnapshot:
 
     def refresh(self) -> OpsSnapshot:
         with self._lock:
+            self.reads += 1
             try:
                 self.snapshot = self._read()
             except Exception as exc:  # a locked or unreachable warehouse: serve the last snapshot

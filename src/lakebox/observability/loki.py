@@ -63,6 +63,12 @@ class LokiHandler(logging.Handler):
         COUNTERS.unshipped += lines
 
     def _loop(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=self.timeout, headers={"Content-Type": "application/json"}) as client:
+            self._run(client)
+
+    def _run(self, client: Any) -> None:
         while True:
             with self._cond:
                 if not self._buffer and not self._stop:
@@ -74,7 +80,7 @@ class LokiHandler(logging.Handler):
                 batch = [self._buffer.popleft() for _ in range(min(self.batch_lines, len(self._buffer)))]
                 self._in_flight = len(batch)
             if batch:
-                sent = self._push(batch)
+                sent = self._push(client, batch)
                 with self._cond:
                     if sent:
                         self.shipped += len(batch)
@@ -83,14 +89,13 @@ class LokiHandler(logging.Handler):
                     self._in_flight = 0
                     self._cond.notify_all()
 
-    def _push(self, batch: list[tuple[int, str]]) -> bool:
+    def _push(self, client: Any, batch: list[tuple[int, str]]) -> bool:
         import httpx
 
         body = orjson.dumps({"streams": streams(batch)})
         for attempt in range(1, self.attempts + 1):
             try:
-                response = httpx.post(self.url, content=body, timeout=self.timeout,
-                                      headers={"Content-Type": "application/json"})
+                response = client.post(self.url, content=body)
                 if response.status_code < 300:
                     return True
                 if 400 <= response.status_code < 500 and response.status_code != 429:
