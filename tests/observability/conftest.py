@@ -102,7 +102,7 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Prometheus]:
-    """Start a Prometheus scraping the given scrape configs every 250 ms (temp storage)."""
+    """Start a Prometheus scraping the given scrape configs every 500 ms (temp storage)."""
     exe = binary("prometheus")
     started: list[Any] = []
 
@@ -113,8 +113,8 @@ def prometheus(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Prometheus]:
         folder.mkdir()
         config = folder / "prometheus.yml"
         config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "250ms", "evaluation_interval": "250ms"},
-            "scrape_configs": [{"scrape_interval": "250ms", "scrape_timeout": "200ms", **c} for c in scrape_configs],
+            "global": {"scrape_interval": "500ms", "evaluation_interval": "500ms"},
+            "scrape_configs": [{"scrape_interval": "500ms", "scrape_timeout": "450ms", **c} for c in scrape_configs],
         }))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -188,10 +188,10 @@ def receiver() -> Iterator[Receiver]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            time.sleep(record.delay)
             with record.lock:
                 record.requests.append((self.path, dict(self.headers), body))
                 status = record.statuses.pop(0) if record.statuses else 204
+            time.sleep(record.delay)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -201,6 +201,7 @@ def receiver() -> Iterator[Receiver]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.block_on_close = False  # a deliberately slow answer must not hold the test up
+    server.handle_error = lambda *args: None  # type: ignore[method-assign]  # a client that gave up waiting
     threading.Thread(target=server.serve_forever, daemon=True).start()
     record.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

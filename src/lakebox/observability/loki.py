@@ -60,7 +60,7 @@ class LokiHandler(logging.Handler):
 
     def _lost(self, lines: int) -> None:
         self.unshipped += lines
-        COUNTERS.unshipped += lines
+        COUNTERS.add_unshipped(lines)
 
     def _loop(self) -> None:
         import httpx

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 _RUN_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 PROCESS = CollectorRegistry(auto_describe=True)
+_version = [0]  # bumped whenever a process series changes, so /metrics knows to render again
+
+
+def version() -> int:
+    return _version[0]
+
 RUN_SECONDS = Histogram("lakebox_run_duration_seconds", "Wall time of a pipeline run, by final status.",
                         ["pipeline", "status"], buckets=_RUN_BUCKETS, registry=PROCESS)
 STAGE_SECONDS = Histogram("lakebox_stage_duration_seconds", "Wall time of one stage of a run.",
@@ -46,6 +52,12 @@ class _SourceCounters(Collector):
     def add(self, table: dict[tuple[str, str], float], key: tuple[str, str], amount: float) -> None:
         with self._lock:
             table[key] = table.get(key, 0.0) + amount
+            _version[0] += 1
+
+    def add_unshipped(self, lines: int) -> None:
+        with self._lock:
+            self.unshipped += lines
+            _version[0] += 1
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -78,17 +90,17 @@ def observe_run(outcome: RunOutcome) -> None:
     RUN_SECONDS.labels(outcome.pipeline, outcome.status).observe(outcome.duration_s)
     for stage, status, seconds, _rows_in, _rows_out in outcome.stages:
         STAGE_SECONDS.labels(outcome.pipeline, stage, status).observe(seconds)
+    _version[0] += 1
 
 
 class OpsCollector(Collector):
-    """Series read from an ops snapshot at scrape time; freshness is computed at scrape."""
+    """Series read from an ops snapshot; they change only when the snapshot does."""
 
-    def __init__(self, snapshot: Callable[[], OpsSnapshot], env: Mapping[str, str],
-                 health: Callable[[], tuple[float, int]] | None = None) -> None:
-        self._snapshot, self._env, self._health = snapshot, env, health
+    def __init__(self, snapshot: Callable[[], OpsSnapshot], env: Mapping[str, str]) -> None:
+        self._snapshot, self._env = snapshot, env
 
     def collect(self) -> Iterator[Metric]:
-        snap, now = self._snapshot(), time.time()
+        snap = self._snapshot()
         pipelines = snap.pipelines()
         runs = CounterMetricFamily("lakebox_pipeline_runs", "Finished runs by pipeline and status (ops.pipeline_runs).",
                                    labels=["pipeline", "status"])
@@ -110,8 +122,6 @@ class OpsCollector(Collector):
                        "pipeline", snap.rows_out)
         yield _gauge("lakebox_pipeline_last_success_timestamp_seconds", "When each pipeline last succeeded (unix time).",
                      "pipeline", snap.last_success)
-        yield _gauge("lakebox_pipeline_freshness_seconds", "Seconds since each pipeline's last successful run.",
-                     "pipeline", {p: max(0.0, now - t) for p, t in snap.last_success.items()})
         yield _gauge("lakebox_pipeline_freshness_sla_seconds",
                      "How stale each pipeline may get (LAKEBOX_<PIPELINE>_SLA or LAKEBOX_FRESHNESS_SLA).",
                      "pipeline", {p: freshness_sla(self._env, p) for p in pipelines})
@@ -143,6 +153,18 @@ class OpsCollector(Collector):
         for (model, feature), flagged in sorted(snap.drift.items()):
             drift.add_metric([model, feature], 1.0 if flagged else 0.0)
         yield drift
+
+
+class ClockCollector(Collector):
+    """Series that move with the clock: rendered at every scrape (a few lines)."""
+
+    def __init__(self, snapshot: Callable[[], OpsSnapshot], health: Callable[[], tuple[float, int]] | None) -> None:
+        self._snapshot, self._health = snapshot, health
+
+    def collect(self) -> Iterator[Metric]:
+        snap, now = self._snapshot(), time.time()
+        yield _gauge("lakebox_pipeline_freshness_seconds", "Seconds since each pipeline's last successful run.",
+                     "pipeline", {p: max(0.0, now - t) for p, t in snap.last_success.items()})
         if self._health is not None:
             age, errors = self._health()
             yield GaugeMetricFamily("lakebox_ops_snapshot_age_seconds",
@@ -178,10 +200,12 @@ class _OnlyPipeline(Collector):
 
 
 def registry_for(snapshot: Callable[[], OpsSnapshot], env: Mapping[str, str],
-                 health: Callable[[], tuple[float, int]] | None = None,
-                 pipeline: str | None = None) -> CollectorRegistry:
-    """What /metrics serves (every pipeline) or what one Pushgateway group holds."""
+                 pipeline: str | None = None, clock: bool = True) -> CollectorRegistry:
+    """What one Pushgateway group holds (`pipeline`), or what /metrics serves: everything,
+    or (clock=False) all but the clock-driven series."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(OpsCollector(snapshot, env, health))
+    registry.register(OpsCollector(snapshot, env))
     registry.register(_OnlyPipeline(pipeline) if pipeline else PROCESS)
+    if clock:
+        registry.register(ClockCollector(snapshot, None))
     return registry
