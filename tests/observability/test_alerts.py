@@ -39,7 +39,8 @@ def test_a_failed_run_alerts_once_until_a_good_run_clears_it(alerting: Settings,
     after_runs(alerting, run_script(alerting, [("alpha", True)]))
     [sent] = alerts(receiver)
     assert sent["kind"] == "failed" and sent["pipeline"] == "alpha" and sent["status"] == "failed"
-    assert sent["text"].startswith(":red_circle: lakebox alpha run failed: RuntimeError: alpha source answered nonsense")
+    assert sent["text"].startswith(
+        ":red_circle: lakebox alpha run failed: RuntimeError: alpha source answered nonsense")
     assert sent["run_id"].startswith("alpha-") and "source answered nonsense" in sent["error"]
     assert {p for p, _, _ in receiver.requests} == {SECRET_PATH}
     after_runs(alerting, run_script(alerting, [("alpha", True), ("alpha", True)]))
@@ -119,7 +120,8 @@ def test_a_receiver_that_answers_500_is_retried(alerting: Settings, receiver: Re
     assert len(receiver.requests) == 3 and len({b for b in receiver.bodies()}) == 1
 
 
-def test_a_receiver_that_is_down_never_fails_or_stalls_a_run(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_receiver_that_is_down_never_fails_or_stalls_a_run(settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{free_port()}{SECRET_PATH}"
     monkeypatch.setenv("LAKEBOX_ALERT_WEBHOOK_URL", url)
     monkeypatch.setenv("LAKEBOX_ALERT_ATTEMPTS", "3")

@@ -21,7 +21,8 @@ DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 def test_promtool_accepts_the_config_and_the_rules() -> None:
     promtool = binary("promtool")
     config = DEPLOY / "prometheus" / "prometheus.yml"
-    for args in (["check", "config", str(config)], ["check", "rules", str(DEPLOY / "prometheus" / "lakebox-rules.yml")]):
+    rules = DEPLOY / "prometheus" / "lakebox-rules.yml"
+    for args in (["check", "config", str(config)], ["check", "rules", str(rules)]):
         done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
     jobs = {j["job_name"]: j for j in yaml.safe_load(config.read_text())["scrape_configs"]}

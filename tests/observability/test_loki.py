@@ -4,6 +4,7 @@ and a Loki that is down or failing costs nothing but a warning; the files stay c
 from __future__ import annotations
 
 import time
+
 import orjson
 import pytest
 
@@ -14,7 +15,8 @@ from tests.observability.conftest import Receiver, free_port, pipeline, run_scri
 
 
 def file_lines(settings: Settings) -> list[dict]:
-    return [orjson.loads(line) for p in sorted(settings.logs_dir.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    return [orjson.loads(line) for p in sorted(settings.logs_dir.glob("*.jsonl"))
+            for line in p.read_text().splitlines()]
 
 
 def log_lines(n: int, run_id: str = "alpha-run-1") -> None:

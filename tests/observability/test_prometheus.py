@@ -17,7 +17,8 @@ def by(prom, expr: str) -> dict[tuple[str, ...], float]:  # noqa: ANN001
 
 
 @pytest.mark.slow
-def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made(settings: Settings, prometheus) -> None:  # noqa: ANN001
+def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made(
+        settings: Settings, prometheus) -> None:  # noqa: ANN001
     settings = with_env(settings, LAKEBOX_METRICS_REFRESH="0.1", LAKEBOX_SCRAPED_A_SLA="1h")
     with watching(settings, 0) as observer:
         assert observer.url and observer.url.startswith("http://127.0.0.1:"), "loopback by default"
@@ -38,13 +39,13 @@ def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made
         assert 0 <= fresh[("scraped_a",)] <= time.time() - a_ok + 5
         wait_for(lambda: by(prom, "sum by (pipeline) (lakebox_pipeline_freshness_sla_seconds)") == {
             ("scraped_a",): 3600.0, ("scraped_b",): 86400.0}, what="SLAs")
-        wait_for(lambda: by(prom, 'sum by (pipeline, status) (lakebox_run_duration_seconds_count{pipeline=~"scraped_.*"})')
-                 == {("scraped_a", "success"): 2.0, ("scraped_a", "failed"): 1.0, ("scraped_b", "failed"): 1.0},
-                 what="run durations observed in-process")
+        durations = 'sum by (pipeline, status) (lakebox_run_duration_seconds_count{pipeline=~"scraped_.*"})'
+        observed = {("scraped_a", "success"): 2.0, ("scraped_a", "failed"): 1.0, ("scraped_b", "failed"): 1.0}
+        wait_for(lambda: by(prom, durations) == observed, what="run durations observed in-process")
         # a run made by another process (a cron `lakebox run`) shows up at the next read of the ops tables
         run_script(settings, [("scraped_b", False)])
-        wait_for(lambda: by(prom, 'sum by (pipeline) (lakebox_pipeline_runs_total{status="success"})').get(("scraped_b",)) == 1.0,
-                 what="a run from outside the watcher")
+        successes = 'sum by (pipeline) (lakebox_pipeline_runs_total{status="success"})'
+        wait_for(lambda: by(prom, successes).get(("scraped_b",)) == 1.0, what="a run from outside the watcher")
 
 
 @pytest.mark.slow
@@ -53,7 +54,8 @@ def test_a_one_shot_run_is_pushed_grouped_by_pipeline_without_instance(settings:
     settings = with_env(settings, LAKEBOX_PUSHGATEWAY_URL=pushgateway)
     after_runs(settings, run_script(settings, [("gamma", False), ("gamma", True), ("delta", False)]))
     groups = httpx.get(f"{pushgateway}/api/v1/metrics", timeout=5).json()["data"]
-    labels = sorted(tuple(sorted(g["labels"].items())) for g in groups if g["labels"].get("pipeline") in ("gamma", "delta"))
+    labels = sorted(tuple(sorted(g["labels"].items())) for g in groups
+                    if g["labels"].get("pipeline") in ("gamma", "delta"))
     assert labels == [(("job", "lakebox"), ("pipeline", "delta")), (("job", "lakebox"), ("pipeline", "gamma"))]
     gamma = next(g for g in groups if g["labels"].get("pipeline") == "gamma")
     runs = {m["labels"]["status"]: m["value"] for m in gamma["lakebox_pipeline_runs_total"]["metrics"]}

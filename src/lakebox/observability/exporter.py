@@ -9,6 +9,7 @@ the few series that move with the clock (freshness), so it answers in millisecon
 
 from __future__ import annotations
 
+import functools
 import http.server
 import threading
 import time
@@ -186,7 +187,7 @@ def push_runs(settings: Settings, snap: OpsSnapshot, pipelines: Sequence[str]) -
     for pipeline in dict.fromkeys(pipelines):
         started = time.perf_counter()
         try:
-            registry = registry_for(lambda p=pipeline: snap.only(p), settings.env, pipeline=pipeline)
+            registry = registry_for(functools.partial(snap.only, pipeline), settings.env, pipeline=pipeline)
             push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key={"pipeline": pipeline}, timeout=5)
         except Exception as exc:  # the run already finished; metrics are best effort
             get_logger().warning("metrics not pushed to the Pushgateway", pipeline=pipeline,

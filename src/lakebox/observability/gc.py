@@ -77,11 +77,18 @@ def orphan_mlflow_runs(settings: Settings, cutoff: float) -> Iterator[tuple[Expi
     uri = settings.env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{settings.home / 'mlflow.db'}"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return
-    from mlflow.entities import ViewType
-    from mlflow.tracking import MlflowClient
+    try:
+        from mlflow.entities import ViewType
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        from lakebox.log import get_logger
+
+        get_logger().warning("MLflow is not installed: its runs were left alone", tracking_uri=uri)
+        return
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    used = {v.run_id for m in client.search_registered_models() for v in client.search_model_versions(f"name = '{m.name}'")}
+    used = {v.run_id for m in client.search_registered_models()
+            for v in client.search_model_versions(f"name = '{m.name}'")}
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
     if not experiments:
         return

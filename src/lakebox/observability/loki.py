@@ -116,7 +116,7 @@ class LokiHandler(logging.Handler):
                 self._cond.notify_all()
             return self.unshipped + len(self._buffer) + self._in_flight
 
-    def close(self, timeout: float = 5.0) -> None:  # type: ignore[override]
+    def close(self, timeout: float = 5.0) -> None:
         """Stop the thread after a last push; lines still waiting count as not shipped."""
         with self._cond:
             self._stop = True

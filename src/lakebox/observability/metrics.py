@@ -120,7 +120,7 @@ class OpsCollector(Collector):
                        "pipeline", snap.rows_in)
         yield _counter("lakebox_pipeline_rows_out", "Rows each pipeline's last stage produced, summed over its runs.",
                        "pipeline", snap.rows_out)
-        yield _gauge("lakebox_pipeline_last_success_timestamp_seconds", "When each pipeline last succeeded (unix time).",
+        yield _gauge("lakebox_pipeline_last_success_timestamp_seconds", "When each pipeline last succeeded (unix s).",
                      "pipeline", snap.last_success)
         yield _gauge("lakebox_pipeline_freshness_sla_seconds",
                      "How stale each pipeline may get (LAKEBOX_<PIPELINE>_SLA or LAKEBOX_FRESHNESS_SLA).",
