@@ -51,8 +51,8 @@ def configure(settings: Settings) -> None:
     handler = LokiHandler(url, settings.env)
     handler.setFormatter(JsonLinesFormatter())
     logger.addHandler(handler)
-    if _loki is None:
-        atexit.register(stop_log_shipping)
+    if _loki is None:  # at exit: push what is left, waiting at most LAKEBOX_LOKI_FLUSH seconds
+        atexit.register(stop_log_shipping, float(settings.env.get("LAKEBOX_LOKI_FLUSH", "2")))
     _loki = handler
 
 
