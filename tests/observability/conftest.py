@@ -133,6 +133,15 @@ def target(url: str) -> str:
     return url.split("://", 1)[1].split("/", 1)[0]
 
 
+@pytest.fixture(autouse=True)
+def no_log_shipping_left() -> Iterator[None]:
+    """A test that failed half-way must not leave its Loki handler on the lakebox logger."""
+    yield
+    from lakebox.observability import stop_log_shipping
+
+    stop_log_shipping(timeout=0.5)
+
+
 @pytest.fixture
 def settings(lakebox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in [n for n in os.environ if n.startswith(("LAKEBOX_ALERT", "LAKEBOX_PUSHGATEWAY", "LAKEBOX_LOKI",
