@@ -58,10 +58,10 @@ def run(
     except LakeboxError as exc:
         _fail(exc)
         return
+    _print_outcomes(outcomes)
     from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
 
     after_runs(settings, outcomes)
-    _print_outcomes(outcomes)
     if any(o.status != "success" for o in outcomes):
         raise typer.Exit(1)
 
@@ -90,7 +90,7 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of API-fed pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at landing folders (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
-    metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port (default: LAKEBOX_METRICS_PORT; unset: off)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal

@@ -14,7 +14,7 @@ from lakebox.observability.snapshot import OpsSnapshot, read_settings_snapshot, 
 from lakebox.observability.sla import freshness_sla, parse_duration
 from lakebox.settings import Settings, redact
 from lakebox.warehouse import open_warehouse
-from tests.observability.conftest import run_script
+from tests.observability.conftest import run_script, with_env
 
 
 def test_a_new_home_without_a_warehouse_reads_as_empty(settings: Settings) -> None:
@@ -43,11 +43,15 @@ def test_open_quarantine_items_are_counted_by_source(settings: Settings, open_wh
     assert snap.quarantine_open == {"orders": 2, "retail": 1}
 
 
-def test_runs_checks_models_and_drift_become_series(settings: Settings) -> None:
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_runs_checks_models_and_drift_become_series(settings: Settings, engine: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    if engine == "postgres":
+        settings = with_env(settings, LAKEBOX_WAREHOUSE=request.getfixturevalue("pg_url"))
     run_script(settings, [("alpha", False), ("alpha", True)])
     with open_warehouse(settings) as wh:
-        wh.execute("insert into ops.dq_results values ('r', 'b1', 'orders', 'not_null', 'id', false, 3, null, now()),"
-                   " ('r', 'b1', 'orders', 'unique', 'id', true, 0, null, now())")
+        wh.execute("insert into ops.dq_results values ('r', 'b1', 'orders', 'not_null', 'id', false, 3, null, ?),"
+                   " ('r', 'b1', 'orders', 'unique', 'id', true, 0, null, ?)", [dt.datetime(2026, 1, 1)] * 2)
         wh.execute("create table ml.model_decisions (model_name varchar, model_version integer, promoted boolean, "
                    "metrics varchar, decided_at timestamp)")
         wh.execute("insert into ml.model_decisions values ('gho_le', 3, true, '{\"rmse\": 1.5, \"r2\": 0.8}', ?), "
