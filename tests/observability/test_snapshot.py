@@ -10,8 +10,8 @@ from prometheus_client import generate_latest
 
 from lakebox.observability import note_http_retry
 from lakebox.observability.metrics import registry_for
-from lakebox.observability.snapshot import OpsSnapshot, read_settings_snapshot, read_snapshot
 from lakebox.observability.sla import freshness_sla, parse_duration
+from lakebox.observability.snapshot import OpsSnapshot, read_settings_snapshot, read_snapshot
 from lakebox.settings import Settings, redact
 from lakebox.warehouse import open_warehouse
 from tests.observability.conftest import run_script, with_env
