@@ -55,13 +55,13 @@ def run(
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
+            from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
+
+            after_runs(settings, outcomes, warehouse)
     except LakeboxError as exc:
         _fail(exc)
         return
     _print_outcomes(outcomes)
-    from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
-
-    after_runs(settings, outcomes)
     if any(o.status != "success" for o in outcomes):
         raise typer.Exit(1)
 

@@ -7,9 +7,12 @@ import time
 import httpx
 import pytest
 
+from lakebox.lake import Lake
 from lakebox.observability import after_runs, watching
+from lakebox.runner import run_pipeline
 from lakebox.settings import Settings
-from tests.observability.conftest import run_script, target, wait_for, with_env
+from lakebox.warehouse import open_warehouse
+from tests.observability.conftest import pipeline, run_script, target, wait_for, with_env
 
 
 def by(prom, expr: str) -> dict[tuple[str, ...], float]:  # noqa: ANN001
@@ -52,7 +55,11 @@ def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made
 def test_a_one_shot_run_is_pushed_grouped_by_pipeline_without_instance(settings: Settings, pushgateway: str,
                                                                        prometheus) -> None:  # noqa: ANN001
     settings = with_env(settings, LAKEBOX_PUSHGATEWAY_URL=pushgateway)
-    after_runs(settings, run_script(settings, [("gamma", False), ("gamma", True), ("delta", False)]))
+    lake = Lake.from_settings(settings)
+    with open_warehouse(settings) as wh:  # as `lakebox run` does: report while the warehouse is open
+        outcomes = [run_pipeline(pipeline(name, fails), settings, lake, wh)
+                    for name, fails in [("gamma", False), ("gamma", True), ("delta", False)]]
+        after_runs(settings, outcomes, wh)
     groups = httpx.get(f"{pushgateway}/api/v1/metrics", timeout=5).json()["data"]
     labels = sorted(tuple(sorted(g["labels"].items())) for g in groups
                     if g["labels"].get("pipeline") in ("gamma", "delta"))

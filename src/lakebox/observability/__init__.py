@@ -4,7 +4,7 @@ The rest of lakebox calls a few functions here, each cheap and none able to fail
 
     configure(settings)              after logging is configured: Loki shipping (LAKEBOX_LOKI_URL)
     on_run_finished(settings, run)   after every run (runner, watch, serve): metrics, run alerts
-    after_runs(settings, runs)       end of a one-shot `lakebox run`: Pushgateway, checks, flush
+    after_runs(settings, runs, wh)   end of a one-shot `lakebox run`: Pushgateway, checks
     watching(settings, port)         around `lakebox watch`: /metrics, freshness/drift checks
     note_http_retry(source, wait_s, rate_limited)   from the HTTP layer, per retry
 
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from lakebox.observability.loki import LokiHandler
     from lakebox.runner import RunOutcome
     from lakebox.settings import Settings
+    from lakebox.warehouse import Warehouse
 
-__all__ = ["after_runs", "configure", "note_http_retry", "on_run_finished", "watching"]
+__all__ = ["after_runs", "configure", "flush_alerts", "note_http_retry", "on_run_finished", "stop_log_shipping",
+           "watching"]
 
 _lock = threading.Lock()
 _seen: collections.deque[str] = collections.deque(maxlen=1000)  # run ids already observed
@@ -85,7 +87,19 @@ def _alerts_for(settings: Settings) -> Alerting | None:
             from lakebox.observability.alerts import Alerting
 
             _alerting[key] = Alerting(settings, url)
+            if len(_alerting) == 1:  # at exit: deliver what is queued, within LAKEBOX_ALERT_FLUSH seconds
+                atexit.register(flush_alerts, float(settings.env.get("LAKEBOX_ALERT_FLUSH", "10")))
         return _alerting[key]
+
+
+def flush_alerts(timeout: float = 10.0) -> bool:
+    """Wait up to `timeout` seconds for queued alerts to be delivered (or given up)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with _lock:
+        senders = list(_alerting.values())
+    return all(a.flush(max(0.0, deadline - time.monotonic())) for a in senders)
 
 
 def on_run_finished(settings: Settings, outcome: RunOutcome) -> None:
@@ -105,10 +119,12 @@ def on_run_finished(settings: Settings, outcome: RunOutcome) -> None:
         _warn("run not observed", exc)
 
 
-def after_runs(settings: Settings, outcomes: Sequence[RunOutcome]) -> None:
+def after_runs(settings: Settings, outcomes: Sequence[RunOutcome], warehouse: Warehouse | None = None) -> None:
     """End of a one-shot `lakebox run`: observe the runs, push them to the Pushgateway
-    (LAKEBOX_PUSHGATEWAY_URL), check freshness/drift/promotions and deliver alerts (waiting
-    at most LAKEBOX_ALERT_FLUSH seconds)."""
+    (LAKEBOX_PUSHGATEWAY_URL) and check freshness, drift and promotions. Pass the run's
+    warehouse while it is open: reading it then costs milliseconds, opening it again
+    hundreds. Alerts are delivered in the background; the process waits for them at exit
+    (at most LAKEBOX_ALERT_FLUSH seconds)."""
     for outcome in outcomes:
         on_run_finished(settings, outcome)
     alerting = _alerts_for(settings)
@@ -116,13 +132,12 @@ def after_runs(settings: Settings, outcomes: Sequence[RunOutcome]) -> None:
         return
     try:
         from lakebox.observability.exporter import push_runs
-        from lakebox.observability.snapshot import read_settings_snapshot
+        from lakebox.observability.snapshot import read_settings_snapshot, read_snapshot
 
-        snap = read_settings_snapshot(settings)
+        snap = read_snapshot(warehouse) if warehouse is not None else read_settings_snapshot(settings)
         push_runs(settings, snap, [o.pipeline for o in outcomes])
         if alerting is not None:
             alerting.check(snap)
-            alerting.flush(float(settings.env.get("LAKEBOX_ALERT_FLUSH", "10")))
     except Exception as exc:  # observability never fails a run
         _warn("runs not reported", exc)
 

@@ -2,8 +2,9 @@
 
 `emit` only appends the record (with its log context) to a bounded buffer; a background
 thread formats the lines (formatting with redaction costs ~0.7 ms a line here, too much
-for the run's own thread to pay twice) and pushes them in batches to `/loki/api/v1/push`. Labels are few and bounded (app, pipeline, stage, level); run_id
-travels as structured metadata, so every run does not make a new stream. When Loki is
+for the run's own thread to pay twice) and pushes them in batches to `/loki/api/v1/push`.
+Labels are few and bounded (app, pipeline, stage, level); run_id travels as structured
+metadata, so every run does not make a new stream. When Loki is
 down, slow or full the buffer drops its oldest lines (counted), a batch that keeps
 failing is given up, and at shutdown a warning in the file logs says how many lines were
 not shipped. The file logs are written by their own handler and stay complete.
