@@ -3,6 +3,7 @@ Pushgateway that is down."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -39,3 +40,25 @@ def test_watch_serves_metrics_and_counts_its_runs(lakebox_env: dict[str, str], t
         code = proc.wait(60)
     assert code == 0, log.read_text()[-2000:]
     assert f'"url":"http://127.0.0.1:{port}/metrics"' in log.read_text()
+
+
+def test_with_nothing_configured_a_run_costs_nothing_extra(lakebox_env: dict[str, str]) -> None:
+    """No URL, no port: no prometheus_client import, no state written, no thread reading tables."""
+    script = (
+        "import sys, threading\n"
+        "from lakebox.settings import Settings\n"
+        "from lakebox.observability import after_runs, configure, watching\n"
+        "from tests.observability.conftest import run_script\n"
+        "settings = Settings.load()\n"
+        "configure(settings)\n"
+        "after_runs(settings, run_script(settings, [('alpha', False), ('beta', True)]))\n"
+        "with watching(settings) as observer:\n"
+        "    observer.on_run(run_script(settings, [('alpha', False)])[0])\n"
+        "    print(sorted(t.name for t in threading.enumerate() if t.name.startswith('lakebox-')))\n"
+        "print('prometheus_client' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env={**lakebox_env, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "False"]
+    assert not (Path(lakebox_env["LAKEBOX_HOME"]) / "alerts").exists()

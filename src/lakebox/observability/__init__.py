@@ -37,6 +37,7 @@ _lock = threading.Lock()
 _seen: collections.deque[str] = collections.deque(maxlen=1000)  # run ids already observed
 _alerting: dict[tuple[str, str], Alerting] = {}
 _loki: LokiHandler | None = None
+_exporting = [0]  # how many /metrics observers are up: in-process series are only kept for them
 
 
 def configure(settings: Settings) -> None:
@@ -109,9 +110,10 @@ def on_run_finished(settings: Settings, outcome: RunOutcome) -> None:
             return
         _seen.append(outcome.run_id)
     try:
-        from lakebox.observability.metrics import observe_run
+        if _exporting[0] or settings.env.get("LAKEBOX_PUSHGATEWAY_URL"):
+            from lakebox.observability.metrics import observe_run
 
-        observe_run(outcome)
+            observe_run(outcome)
         alerting = _alerts_for(settings)
         if alerting is not None:
             alerting.run_finished(outcome)
@@ -152,9 +154,12 @@ def watching(settings: Settings, port: int | None = None) -> Iterator[Observer]:
     if port is None and settings.env.get("LAKEBOX_METRICS_PORT"):
         port = int(settings.env["LAKEBOX_METRICS_PORT"])
     observer = Observer(settings, port, _alerts_for(settings), on_run_finished)
+    exporting = 1 if port is not None else 0
+    _exporting[0] += exporting
     try:
         yield observer
     finally:
+        _exporting[0] -= exporting
         observer.close()
 
 

@@ -132,31 +132,34 @@ class Observer:
         self.settings, self.alerting, self._on_run = settings, alerting, on_run
         self.every = parse_duration(settings.env.get("LAKEBOX_METRICS_REFRESH", "15"), "LAKEBOX_METRICS_REFRESH")
         self.live = LiveSnapshot(lambda: read_settings_snapshot(settings))
-        self.exposition = Exposition(self.live, settings)
+        self.exposition = Exposition(self.live, settings) if port is not None else None
         self.server: http.server.ThreadingHTTPServer | None = None
         self.url: str | None = None
         self._stop = threading.Event()
-        self._serving = port is not None
-        self.check()
-        if port is not None:
+        self._active = port is not None or alerting is not None  # else: nothing to read the tables for
+        if self._active:
+            self.check()
+        if self.exposition is not None and port is not None:
             host = settings.env.get("LAKEBOX_METRICS_HOST", "127.0.0.1")
             self.server = serve_metrics(self.exposition, host, port)
             self.url = f"http://{host}:{self.server.server_address[1]}/metrics"
             get_logger().info("metrics served", url=self.url)
         self._thread = threading.Thread(target=self._loop, name="lakebox-observer", daemon=True)
-        self._thread.start()
+        if self._active:
+            self._thread.start()
 
     def check(self) -> None:
         """Read the ops tables, render the series for the next scrapes, check for alerts."""
         snap = self.live.refresh()
-        if self._serving:
+        if self.exposition is not None:
             self.exposition.render()
         if self.alerting is not None and snap.taken_at:
             self.alerting.check(snap)
 
     def on_run(self, outcome: RunOutcome) -> None:
         self._on_run(self.settings, outcome)
-        self.check()
+        if self._active:
+            self.check()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -164,7 +167,8 @@ class Observer:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
