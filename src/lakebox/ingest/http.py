@@ -54,9 +54,10 @@ class RetryPolicy:
         )
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self.base_delay_s * 2.0 ** (attempt - 1)
-        wanted = max(backoff, retry_after) if retry_after is not None else backoff
-        return min(wanted, self.max_delay_s)
+        """The backoff, capped at max_delay_s; a longer Retry-After is the server's word and
+        is honoured in full (the elapsed budget still bounds it)."""
+        backoff = min(self.base_delay_s * 2.0 ** (attempt - 1), self.max_delay_s)
+        return max(backoff, retry_after) if retry_after is not None else backoff
 
 
 class RateLimitedError(TransientSourceError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -68,27 +69,60 @@ def rows(wh: Warehouse, sql: str) -> list[tuple]:
     return [tuple(r) for r in wh.query(sql)]
 
 
-def recorded_list_pages() -> list[tuple[str, str, bytes]]:
-    """(fixture file, repository, body) of every recorded 200 list-commits response."""
+@dataclass(frozen=True)
+class Exchange:
+    """One recorded request (path and query as sent) and the response GitHub gave it."""
+
+    file: str
+    request: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def recorded_exchanges(name: str) -> list[Exchange]:
+    """Every request/response of one recording, in order: PyGithub's 11-line blocks or a
+    betamax cassette (bodies gzip'd and base64-encoded; kept here as decoded bytes)."""
+    import ast
     import base64
     import gzip
-    import re
+    from urllib.parse import urlsplit
 
     import orjson
 
-    pages = []
-    folder = fixtures_dir()
-    for path in sorted(folder.glob("pygithub_list_commits_*.txt")):
+    path = fixtures_dir() / name
+    if path.suffix == ".txt":
         lines = path.read_text().split("\n")
-        for start in range(0, len(lines) - 10, 11):
-            block = lines[start:start + 11]
-            if block[7] == "200" and block[9].startswith("["):
-                pages.append((path.name, "PyGithub/PyGithub", block[9].encode()))
-    cassette = orjson.loads((folder / "github3py_betamax_list_commits_link_next_last_2018.json").read_bytes())
-    for interaction in cassette["http_interactions"]:
-        uri, body = interaction["request"]["uri"], interaction["response"]["body"]
-        if re.search(r"/commits(\?|$)", uri):
-            raw = base64.b64decode(body["base64_string"]) if body.get("base64_string") else body["string"].encode()
-            pages.append(("github3py_betamax_list_commits_link_next_last_2018.json", "sigmavirus24/github3.py",
-                          gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw))
-    return pages
+        return [Exchange(name, block[4], int(block[7]), tuple(ast.literal_eval(block[8])), block[9].encode())
+                for block in (lines[s:s + 11] for s in range(0, len(lines) - 10, 11))]
+    exchanges = []
+    for interaction in orjson.loads(path.read_bytes())["http_interactions"]:
+        response, url = interaction["response"], urlsplit(interaction["request"]["uri"])
+        body = response["body"]
+        raw = base64.b64decode(body["base64_string"]) if body.get("base64_string") else body["string"].encode()
+        headers = tuple((k, v if isinstance(v, str) else v[0]) for k, v in response["headers"].items()
+                        if k.lower() != "content-encoding")  # the body is kept decoded
+        exchanges.append(Exchange(name, url.path + (f"?{url.query}" if url.query else ""),
+                                  int(response["status"]["code"]),
+                                  headers, gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw))
+    return exchanges
+
+
+LIST_RECORDINGS = {
+    "pygithub_list_commits_3pages_2012.txt": "PyGithub/PyGithub",
+    "pygithub_list_commits_modern_link_next_last_2026.txt": "PyGithub/PyGithub",
+    "pygithub_list_commits_since_until_2pages_lastpage_2013.txt": "PyGithub/PyGithub",
+    "github3py_betamax_list_commits_link_next_last_2018.json": "sigmavirus24/github3.py",
+}
+
+
+def is_list_page(exchange: Exchange) -> bool:
+    import re
+
+    return exchange.status == 200 and bool(re.search(r"/commits(\?|$)", exchange.request))
+
+
+def recorded_list_pages() -> list[tuple[str, str, bytes]]:
+    """(fixture file, repository, body) of every recorded 200 list-commits response."""
+    return [(e.file, repo, e.body) for name, repo in sorted(LIST_RECORDINGS.items())
+            for e in recorded_exchanges(name) if is_list_page(e)]
