@@ -107,7 +107,7 @@ def test_happy_path_builds_every_layer(clean_home: Path, api_1000: str) -> None:
         env, "select count(*) from analytics.daily_order_metrics")[0][0]
     logs = list((clean_home / "logs").glob("*.jsonl"))
     lines = [orjson.loads(line) for line in logs[0].read_text().splitlines()]
-    assert any(line.get("stage") == "load" and line["msg"] == "batch loaded" for line in lines)
+    assert any(line.get("stage") == "load" and line["msg"] == "batches loaded" for line in lines)
     assert all({"ts", "level", "msg"} <= set(line) for line in lines)
 
 

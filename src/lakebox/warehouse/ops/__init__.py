@@ -25,6 +25,7 @@ from lakebox.warehouse.ops.ledger import (
     SUPERSEDED,
     mark_batch,
     mark_batches,
+    mark_loaded,
     pending_batches,
     record_landed,
     record_landed_many,
@@ -35,7 +36,7 @@ DDL = audit.DDL + ledger.DDL + source_state.DDL + quarantine.DDL
 
 __all__ = [
     "DDL", "LANDED", "LOADED", "QUARANTINED", "SUPERSEDED", "audit", "end_run", "get_state", "ledger",
-    "mark_batch", "mark_batches", "pending_batches", "quarantine", "record_dq_results", "record_dq_results_many",
+    "mark_batch", "mark_batches", "mark_loaded", "pending_batches", "quarantine", "record_dq_results", "record_dq_results_many",
     "record_landed", "record_landed_many", "record_stage", "recent_runs", "set_state", "source_state",
     "start_run", "utcnow",
 ]
