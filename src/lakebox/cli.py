@@ -241,6 +241,7 @@ def bench(
     postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
     s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
+    github_size: Annotated[str, typer.Option(help="github_commits commits, stand-in API to marts, and its ML (0 to skip)")] = "10k",
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
@@ -253,7 +254,7 @@ def bench(
         sizes=[n for n in (parse_size(s) for s in sizes.split(",") if s.strip()) if n > 0],
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
-        postgres_dsn=postgres_dsn, record=Path(record) if record else None,
+        postgres_dsn=postgres_dsn, record=Path(record) if record else None, github_size=parse_size(github_size),
     )
     typer.echo(report)
 

@@ -263,6 +263,7 @@ def run_bench(
     postgres_dsn: str | None,
     record: Path | None,
     workdir: Path | None = None,
+    github_size: int = 0,
 ) -> str:
     """Run every scenario; return the report as markdown (and write it to `record`)."""
     from lakebox.bench.report import render
@@ -281,6 +282,10 @@ def run_bench(
             results["postgres"] = bench_postgres(postgres_size, root, postgres_dsn)
         if retail:
             results["retail"] = bench_retail(root)
+        if github_size:
+            from lakebox.bench.github import bench_github
+
+            results["github"] = bench_github(github_size, root)
         if s3_size:
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)

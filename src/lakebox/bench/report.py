@@ -90,6 +90,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                          "yes" if w <= 2 else "no"))
         rows.append(("retail: a new day's drop alone ≤ 2 s, one-shot `lakebox run retail` (fresh process)",
                      f"{r['day']['wall']:.2f} s", "yes" if r["day"]["wall"] <= 2 else "no"))
+    if "github" in results:
+        from lakebox.bench import github
+
+        rows += github.targets(results["github"])
     if "postgres" in results:
         pg = results["postgres"]
         rate = pg["copy"]["rows"] / pg["copy"]["seconds"]
@@ -158,4 +162,8 @@ def render(results: dict[str, Any]) -> str:
                       "a catch-up run that found nothing new); it polls the landing folder every 0.05 s and runs "
                       "once a change has stayed still for one poll."]
         lines.append("")
+    if "github" in results:
+        from lakebox.bench import github
+
+        lines += github.section(results["github"])
     return "\n".join(lines).rstrip() + "\n"

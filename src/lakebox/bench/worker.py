@@ -86,14 +86,17 @@ def pipeline(with_fetch: bool = False, api_orders: int = 0, name: str = "orders"
         os.environ["LAKEBOX_DEMO_ORDERS"] = str(api_orders)
     settings, lake, wh = _parts()
     peaks: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def measured(stage: Stage) -> Stage:
         def fn(ctx: Any) -> Any:
             reset_peak_rss()
+            started = time.process_time()
             try:
                 return stage.fn(ctx)
             finally:
                 peaks[stage.name] = peak_rss_mb()
+                cpu[stage.name] = time.process_time() - started  # every thread of the process
         return dataclasses.replace(stage, fn=fn)
 
     stages = [s for s in get_pipeline(name).stages if with_fetch or s.name != "fetch"]
@@ -111,7 +114,8 @@ def pipeline(with_fetch: bool = False, api_orders: int = 0, name: str = "orders"
         "error": outcome.error,
         "seconds": total,
         "stages": [
-            {"stage": name, "seconds": secs, "rows": max(rows_in, rows_out), "peak_rss_mb": peaks.get(name, 0.0)}
+            {"stage": name, "seconds": secs, "rows": max(rows_in, rows_out), "peak_rss_mb": peaks.get(name, 0.0),
+             "cpu_seconds": cpu.get(name, 0.0)}
             for name, _status, secs, rows_in, rows_out in outcome.stages
         ],
     }
@@ -176,7 +180,15 @@ def copy_load(count: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds}
 
 
-SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "prepare": prepare, "pipeline": pipeline, "floor": floor, "copy_load": copy_load}
+def ml(commits: int) -> dict[str, Any]:
+    """The commit classifier's training and inference targets (`lakebox.bench.ml`)."""
+    from lakebox.bench.ml import bench_ml
+
+    return bench_ml(commits=commits)
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "prepare": prepare, "pipeline": pipeline,
+                                                       "floor": floor, "copy_load": copy_load, "ml": ml}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](**orjson.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))
