@@ -241,7 +241,7 @@ def bench(
     postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
     s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
-    github_size: Annotated[str, typer.Option(help="github_commits commits, stand-in API to marts, and its ML (0 to skip)")] = "10k",
+    github_size: Annotated[str, typer.Option(help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
