@@ -13,10 +13,8 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-_COUNTS = """
-select doc, tok, count(*) as n from (
-  select doc, unnest(regexp_split_to_array(lower(substr(t, 1, {max_chars})), '[^a-z0-9]+')) as tok from texts
-) where length(tok) >= 2 group by doc, tok
+_TOKENS = """
+select doc, unnest(regexp_extract_all(lower(substr(t, 1, {max_chars})), '[a-z0-9]{{2,}}')) as tok from texts
 """
 
 
@@ -35,8 +33,8 @@ class DuckDBTfidf(TransformerMixin, BaseEstimator):
         con, n_docs = self._connect(X)
         try:
             found = con.execute(
-                f"select tok, count(*) as df from ({_COUNTS.format(max_chars=int(self.max_chars))}) "
-                "group by tok having count(*) >= ? order by df desc, tok limit ?",
+                f"select tok, count(distinct doc) as df from ({_TOKENS.format(max_chars=int(self.max_chars))}) "
+                "group by tok having count(distinct doc) >= ? order by df desc, tok limit ?",
                 [int(self.min_df), int(self.max_features)]).fetchnumpy()
         finally:
             con.close()
@@ -57,9 +55,10 @@ class DuckDBTfidf(TransformerMixin, BaseEstimator):
         try:
             con.register("terms", pa.table({"tok": pa.array(self.terms_, pa.string()),
                                             "idx": pa.array(np.arange(len(self.terms_)), pa.int64())}))
+            # only the kept terms are counted: the join comes before the grouping
             triples = con.execute(
-                f"select c.doc, t.idx, c.n from ({_COUNTS.format(max_chars=int(self.max_chars))}) as c "
-                "join terms as t using (tok)").fetchnumpy()
+                f"select doc, idx, count(*) as n from ({_TOKENS.format(max_chars=int(self.max_chars))}) "
+                "join terms using (tok) group by doc, idx").fetchnumpy()
         finally:
             con.close()
         values = (1.0 + np.log(triples["n"].astype(np.float64))) * self.idf_[triples["idx"].astype(np.int64)]
