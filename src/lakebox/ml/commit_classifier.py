@@ -59,7 +59,7 @@ def candidates() -> dict[str, Any]:
     return {
         "random_forest": Pipeline([
             ("features", features(2000, scale=False)),
-            ("model", RandomForestClassifier(n_estimators=40, min_samples_leaf=2, class_weight="balanced_subsample",
+            ("model", RandomForestClassifier(n_estimators=60, min_samples_leaf=2, class_weight="balanced_subsample",
                                              random_state=0, n_jobs=-1)),
         ]),
         "logistic_regression": Pipeline([
