@@ -37,7 +37,7 @@ def bench_github(size: int, root: Path) -> dict[str, Any]:
 def summary(run: dict[str, Any]) -> dict[str, float]:
     """Wall and CPU seconds from the API to the marts, and of the ML stages, in one run."""
     def total(names: tuple[str, ...], key: str) -> float:
-        return sum(s.get(key, 0.0) for s in run["stages"] if s["stage"] in names)
+        return float(sum(s.get(key, 0.0) for s in run["stages"] if s["stage"] in names))
 
     return {"to_marts_s": total(TO_MARTS, "seconds"), "to_marts_cpu_s": total(TO_MARTS, "cpu_seconds"),
             "ml_stages_s": total(ML_STAGES, "seconds"), "ml_stages_cpu_s": total(ML_STAGES, "cpu_seconds")}

@@ -164,12 +164,13 @@ def _load(ctx: RunContext, contract: Contract, good: list[_Checked]) -> dict[str
     now = ops.utcnow().isoformat(sep=" ")
     parts = []
     for c in good:
+        table = c.table or ""  # a good batch always has its table
         lineage = (f"{literal(c.batch_id)} as batch_id, timestamp {literal(now)} as ingested_at, "
                    f"{literal(c.key)} as lake_path")
-        select = f"select t.*, {lineage} from ({typed_select(c.table, contract)}) as t"
+        select = f"select t.*, {lineage} from ({typed_select(table, contract)}) as t"
         overlap = c.meta.get("overlap")
         if overlap and contract.version_key:
-            select += _skip_versions_already_loaded(ctx, contract, overlap, c.table)
+            select += _skip_versions_already_loaded(ctx, contract, overlap, table)
         parts.append(select)
     union = " union all ".join(parts)
     by_batch = dict.fromkeys((c.batch_id for c in good), 0)
