@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakebox import quarantine_cli
-from lakebox.ml.cli import ml_app
+from lakebox.ml_cli import ml_app
 from lakebox.errors import ConfigError, LakeboxError
 
 if TYPE_CHECKING:

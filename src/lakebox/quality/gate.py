@@ -26,7 +26,7 @@ from lakebox.warehouse import ops
 from lakebox.warehouse.ops import quarantine as items
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext
+    from lakebox.stage import RunContext
     from lakebox.settings import Settings
 
 QUARANTINE, FAIL_FAST = "quarantine", "fail-fast"
