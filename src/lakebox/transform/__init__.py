@@ -19,16 +19,12 @@ def marts_up_to_date(wh: Warehouse, pipeline: str, sources: Sequence[str], marts
     """True when every mart exists and no batch of `sources` loaded since the last good build."""
     if not all(wh.table_exists(*m.split(".")) for m in marts):
         return False
-    built = wh.query(
-        "select max(ended_at) from ops.stage_runs where pipeline = ? and stage = 'transform' and status = 'success'",
-        [pipeline],
-    )[0][0]
+    from lakebox.warehouse.ops import audit, ledger
+
+    built = audit.last_stage_success(wh, pipeline, "transform")
     if built is None:
         return False
-    marks = ", ".join("?" for _ in sources)
-    loaded = wh.query(
-        f"select max(loaded_at) from ops.batches where status = 'loaded' and rows > 0 and source in ({marks})", list(sources)
-    )[0][0]
+    loaded = ledger.last_loaded_at(wh, sources)
     return loaded is None or loaded <= built
 
 
