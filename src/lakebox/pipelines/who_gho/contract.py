@@ -1,12 +1,19 @@
 """The GHO sources' contracts, declared once: they drive checks, raw DDL and docs.
 
-Columns keep GHO's field names (the raw tables hold records as received; PostgreSQL folds
-the unquoted names to lower case, DuckDB matches them either way). Rules beyond one
+Columns are GHO's field names in snake_case (`NumericValue` → `numeric_value`; the reader
+renames them, see `FIELDS`), so that they read the same on DuckDB and PostgreSQL. A field
+GHO adds or renames keeps its own name, and shows up as drift. Rules beyond one
 record's columns (a reason for every missing value, country codes known from the country
 dimension) are in `gate.py`.
 """
 
+import re
+
 from lakebox.quality import Column, Contract
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
 
 SEX_CODES = ("SEX_BTSX", "SEX_MLE", "SEX_FMLE")
 SOURCE = "who_gho"
@@ -20,34 +27,34 @@ OBSERVATIONS = Contract(
         "batch-tagged. A revised value arrives as the same Id with a later `Date`; raw keeps both."
     ),
     columns=(
-        Column("Id", "integer", nullable=False, description="GHO's record id"),
-        Column("IndicatorCode", "string", nullable=False, description="e.g. WHOSIS_000001"),
-        Column("SpatialDimType", "string", nullable=False, description="COUNTRY, REGION or GLOBAL"),
-        Column("SpatialDim", "string", nullable=False, description="ISO 3166-1 alpha-3 code, or a region code"),
-        Column("ParentLocationCode", "string", description="WHO region of a country (AFR, AMR, SEAR, EUR, EMR, WPR)"),
-        Column("TimeDimType", "string", nullable=False, accepted=("YEAR",)),
-        Column("ParentLocation", "string", description="the region's name"),
-        Column("Dim1Type", "string"),
-        Column("TimeDim", "integer", nullable=False, min=1900, max=2100, description="the year"),
-        Column("Dim1", "string", nullable=False, accepted=SEX_CODES, description="sex: both, male, female"),
-        Column("Dim2Type", "string"),
-        Column("Dim2", "string"),
-        Column("Dim3Type", "string"),
-        Column("Dim3", "string"),
-        Column("DataSourceDimType", "string"),
-        Column("DataSourceDim", "string"),
-        Column("Value", "string", description='display text, e.g. "61.76 [56.88-67.01]", or why there is none'),
-        Column("NumericValue", "double", min=0, max=120, description="years; null only with a reason in Value or Comments"),
-        Column("Low", "double", min=0, max=120, description="lower bound of the uncertainty interval"),
-        Column("High", "double", min=0, max=120, description="upper bound of the uncertainty interval"),
-        Column("Comments", "string"),
-        Column("Date", "timestamp", nullable=False, description="when GHO published this value"),
-        Column("TimeDimensionValue", "string"),
-        Column("TimeDimensionBegin", "timestamp"),
-        Column("TimeDimensionEnd", "timestamp"),
+        Column("id", "integer", nullable=False, description="GHO's record id"),
+        Column("indicator_code", "string", nullable=False, description="e.g. WHOSIS_000001"),
+        Column("spatial_dim_type", "string", nullable=False, description="COUNTRY, REGION or GLOBAL"),
+        Column("spatial_dim", "string", nullable=False, description="ISO 3166-1 alpha-3 code, or a region code"),
+        Column("parent_location_code", "string", description="WHO region of a country (AFR, AMR, SEAR, EUR, EMR, WPR)"),
+        Column("time_dim_type", "string", nullable=False, accepted=("YEAR",)),
+        Column("parent_location", "string", description="the region's name"),
+        Column("dim1_type", "string"),
+        Column("time_dim", "integer", nullable=False, min=1900, max=2100, description="the year"),
+        Column("dim1", "string", nullable=False, accepted=SEX_CODES, description="sex: both, male, female"),
+        Column("dim2_type", "string"),
+        Column("dim2", "string"),
+        Column("dim3_type", "string"),
+        Column("dim3", "string"),
+        Column("data_source_dim_type", "string"),
+        Column("data_source_dim", "string"),
+        Column("value", "string", description='display text, e.g. "61.76 [56.88-67.01]", or why there is none'),
+        Column("numeric_value", "double", min=0, max=120, description="years; null only with a reason in Value or Comments"),
+        Column("low", "double", min=0, max=120, description="lower bound of the uncertainty interval"),
+        Column("high", "double", min=0, max=120, description="upper bound of the uncertainty interval"),
+        Column("comments", "string"),
+        Column("date", "timestamp", nullable=False, description="when GHO published this value"),
+        Column("time_dimension_value", "string"),
+        Column("time_dimension_begin", "timestamp"),
+        Column("time_dimension_end", "timestamp"),
     ),
-    unique_key=("IndicatorCode", "SpatialDim", "TimeDim", "Dim1"),
-    version_key=("Id", "Date"),
+    unique_key=("indicator_code", "spatial_dim", "time_dim", "dim1"),
+    version_key=("id", "date"),
 )
 
 COUNTRIES = Contract(
@@ -55,12 +62,20 @@ COUNTRIES = Contract(
     table="raw.who_countries",
     description="GHO's country dimension (`GET /DIMENSION/COUNTRY/DimensionValues`): names and WHO regions.",
     columns=(
-        Column("Code", "string", nullable=False, description="ISO 3166-1 alpha-3 code"),
-        Column("Title", "string", nullable=False, description="the country's name"),
-        Column("Dimension", "string", nullable=False, accepted=("COUNTRY",)),
-        Column("ParentDimension", "string"),
-        Column("ParentCode", "string", description="WHO region code"),
-        Column("ParentTitle", "string", description="WHO region name"),
+        Column("code", "string", nullable=False, description="ISO 3166-1 alpha-3 code"),
+        Column("title", "string", nullable=False, description="the country's name"),
+        Column("dimension", "string", nullable=False, accepted=("COUNTRY",)),
+        Column("parent_dimension", "string"),
+        Column("parent_code", "string", description="WHO region code"),
+        Column("parent_title", "string", description="WHO region name"),
     ),
-    unique_key=("Code",),
+    unique_key=("code",),
 )
+
+GHO_FIELDS = ("Id", "IndicatorCode", "SpatialDimType", "SpatialDim", "ParentLocationCode", "TimeDimType",
+              "ParentLocation", "Dim1Type", "TimeDim", "Dim1", "Dim2Type", "Dim2", "Dim3Type", "Dim3",
+              "DataSourceDimType", "DataSourceDim", "Value", "NumericValue", "Low", "High", "Comments", "Date",
+              "TimeDimensionValue", "TimeDimensionBegin", "TimeDimensionEnd", "Code", "Title", "Dimension",
+              "ParentDimension", "ParentCode", "ParentTitle")
+# GHO field -> raw column, for the page reader.
+FIELDS: dict[str, str] = {name: _snake(name) for name in GHO_FIELDS}

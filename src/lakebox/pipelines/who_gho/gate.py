@@ -34,17 +34,17 @@ def check_observations(
 
     results = check_relation(con, relation, OBSERVATIONS)
     usable = {r.column_name for r in results if r.check_name == "schema_drift" and r.passed}
-    if {"NumericValue", "Value", "Comments"} <= usable:
+    if {"numeric_value", "value", "comments"} <= usable:
         results.append(_rule(
-            con, relation, "null_without_reason", "NumericValue",
-            "NumericValue is null and nullif(trim(Value), '') is null and nullif(trim(Comments), '') is null",
+            con, relation, "null_without_reason", "numeric_value",
+            "numeric_value is null and nullif(trim(value), '') is null and nullif(trim(comments), '') is null",
             "values missing with no reason in Value or Comments",
         ))
-    if known_countries is not None and {"SpatialDim", "SpatialDimType"} <= usable:
+    if known_countries is not None and {"spatial_dim", "spatial_dim_type"} <= usable:
         con.register(KNOWN_COUNTRIES, pa.table({"code": sorted(known_countries)}))
         results.append(_rule(
-            con, relation, "known_country", "SpatialDim",
-            f"SpatialDimType = 'COUNTRY' and SpatialDim not in (select code from {KNOWN_COUNTRIES})",
+            con, relation, "known_country", "spatial_dim",
+            f"spatial_dim_type = 'COUNTRY' and spatial_dim not in (select code from {KNOWN_COUNTRIES})",
             "country codes not in the country dimension (raw.who_countries)",
         ))
         con.unregister(KNOWN_COUNTRIES)
@@ -55,7 +55,7 @@ def loaded_countries(wh: Warehouse) -> set[str] | None:
     """Codes of the loaded country dimension; None when none is loaded yet."""
     if not wh.table_exists("raw", "who_countries"):
         return None
-    codes = {row[0] for row in wh.query("select distinct Code from raw.who_countries")}
+    codes = {row[0] for row in wh.query("select distinct code from raw.who_countries")}
     return codes or None
 
 

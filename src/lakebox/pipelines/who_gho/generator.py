@@ -87,7 +87,7 @@ def generate_gho(countries: int = 190, years: int = 20, seed: int = 0, revision:
         for j, (i, year, sex, *_ ) in enumerate(rows):
             value = None if unpublished[j] else float(values[j, k])
             published = PUBLISHED + dt.timedelta(days=200 * revision) if revised[j, k] else PUBLISHED
-            records.append(_record(1_000_000 * (k + 1) + j, code, "COUNTRY", chosen[i][0], region[i], year, sex,
+            records.append(gho_record(1_000_000 * (k + 1) + j, code, "COUNTRY", chosen[i][0], region[i], year, sex,
                                    value, float(half_width[j, k]), published))
         records += _aggregates(code, rows, values[:, k], unpublished, region, 1_000_000 * (k + 1) + 900_000)
         observations[code] = records
@@ -112,11 +112,11 @@ def _aggregates(
     records = []
     for n, ((place, year, sex), vals) in enumerate(sorted(sums.items())):
         kind = "GLOBAL" if place == "GLOBAL" else "REGION"
-        records.append(_record(first_id + n, code, kind, place, None, year, sex, sum(vals) / len(vals), 0.8, PUBLISHED))
+        records.append(gho_record(first_id + n, code, kind, place, None, year, sex, sum(vals) / len(vals), 0.8, PUBLISHED))
     return records
 
 
-def _record(
+def gho_record(
     id_: int, code: str, kind: str, place: str, region: str | None, year: int, sex: str,
     value: float | None, half_width: float, published: dt.datetime,
 ) -> dict[str, Any]:

@@ -11,20 +11,23 @@ reports as a parse failure of that batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from lakebox.quality.checks import literal
+from lakebox.quality.checks import literal, quote
 
 _FILE = "lakebox_source_file"
 
 
 class ODataPageReader:
-    """A `BatchReader` (see `lakebox.ingest.batches`) for pages whose records sit at `records_path`."""
+    """A `BatchReader` (see `lakebox.ingest.batches`) for pages whose records sit at
+    `records_path`; `renames` maps a record's field names to column names (others keep theirs)."""
 
-    def __init__(self, records_path: str = "$.value") -> None:
+    def __init__(self, records_path: str = "$.value", renames: Mapping[str, str] | None = None) -> None:
         self._path = records_path
+        self._renames = dict(renames or {})
         self._shapes: dict[str, str | None] = {}
         self._parsed: dict[str, str] = {}  # uri -> scratch table holding its rows
         self._tables: list[str] = []
@@ -69,9 +72,11 @@ class ODataPageReader:
     def _rows(self, uris: list[str], structure: str | None, with_file: bool) -> str:
         fields = {name: _duckdb_type(kind) for name, kind in _record_fields(structure).items()}
         shape = literal(orjson.dumps([fields]).decode())
-        file = f"filename as {_FILE}, " if with_file else ""
-        return (f"select {file}unnest(json_transform(json_extract(content, {literal(self._path)}), {shape}), "
-                f"recursive := true) from read_text({_listed(uris)})")
+        columns = ", ".join(f"{quote(name)} as {quote(self._renames.get(name, name))}" for name in fields)
+        file = f"{_FILE}, " if with_file else ""
+        return (f"select {file}{columns} from (select filename as {_FILE}, unnest(json_transform("
+                f"json_extract(content, {literal(self._path)}), {shape}), recursive := true) "
+                f"from read_text({_listed(uris)}))")
 
 
 def _listed(uris: list[str]) -> str:
