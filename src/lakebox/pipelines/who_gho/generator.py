@@ -89,7 +89,8 @@ def generate_gho(countries: int = 190, years: int = 20, seed: int = 0, revision:
             published = PUBLISHED + dt.timedelta(days=200 * revision) if revised[j, k] else PUBLISHED
             records.append(gho_record(1_000_000 * (k + 1) + j, code, "COUNTRY", chosen[i][0], region[i], year, sex,
                                    value, float(half_width[j, k]), published))
-        records += _aggregates(code, rows, values[:, k], unpublished, region, 1_000_000 * (k + 1) + 900_000)
+        records += _aggregates(code, rows, values[:, k], unpublished, revised[:, k], region,
+                               1_000_000 * (k + 1) + 900_000, PUBLISHED + dt.timedelta(days=200 * revision))
         observations[code] = records
     dimension = [
         {"Code": code, "Title": name, "Dimension": "COUNTRY", "ParentDimension": "REGION",
@@ -101,18 +102,25 @@ def generate_gho(countries: int = 190, years: int = 20, seed: int = 0, revision:
 
 def _aggregates(
     code: str, rows: list[tuple[int, int, str, float, float]], values: np.ndarray, unpublished: np.ndarray,
-    region: list[str], first_id: int,
+    revised: np.ndarray, region: list[str], first_id: int, revised_on: dt.datetime,
 ) -> list[dict[str, Any]]:
-    """Regional and global means, as GHO sends them beside the countries."""
+    """Regional and global means, as GHO sends them beside the countries; a mean over a
+    revised value is re-published with it."""
     sums: dict[tuple[str, int, str], list[float]] = {}
+    touched: set[tuple[str, int, str]] = set()
     for j, (i, year, sex, *_) in enumerate(rows):
         if not unpublished[j]:
             for place in (region[i], "GLOBAL"):
                 sums.setdefault((place, year, sex), []).append(float(values[j]))
+                if revised[j]:
+                    touched.add((place, year, sex))
     records = []
-    for n, ((place, year, sex), vals) in enumerate(sorted(sums.items())):
+    for n, (key, vals) in enumerate(sorted(sums.items())):
+        place, year, sex = key
         kind = "GLOBAL" if place == "GLOBAL" else "REGION"
-        records.append(gho_record(first_id + n, code, kind, place, None, year, sex, sum(vals) / len(vals), 0.8, PUBLISHED))
+        published = revised_on if key in touched else PUBLISHED
+        records.append(gho_record(first_id + n, code, kind, place, None, year, sex, sum(vals) / len(vals), 0.8,
+                                  published))
     return records
 
 
