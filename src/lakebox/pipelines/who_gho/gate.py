@@ -30,8 +30,6 @@ def check_observations(
 ) -> list[CheckResult]:
     """Every rule for a batch of GHO records in `relation`. `known_countries` None: the
     country dimension is not loaded yet, and the caller must keep the batch pending."""
-    import pyarrow as pa
-
     results = check_relation(con, relation, OBSERVATIONS)
     usable = {r.column_name for r in results if r.check_name == "schema_drift" and r.passed}
     if {"numeric_value", "value", "comments"} <= usable:
@@ -41,13 +39,14 @@ def check_observations(
             "values missing with no reason in Value or Comments",
         ))
     if known_countries is not None and {"spatial_dim", "spatial_dim_type"} <= usable:
-        con.register(KNOWN_COUNTRIES, pa.table({"code": sorted(known_countries)}))
+        con.execute(f"create or replace temp table {KNOWN_COUNTRIES} as select unnest(?) as code",
+                    [sorted(known_countries)])
         results.append(_rule(
             con, relation, "known_country", "spatial_dim",
             f"spatial_dim_type = 'COUNTRY' and spatial_dim not in (select code from {KNOWN_COUNTRIES})",
             "country codes not in the country dimension (raw.who_countries)",
         ))
-        con.unregister(KNOWN_COUNTRIES)
+        con.execute(f"drop table {KNOWN_COUNTRIES}")
     return results
 
 
