@@ -12,11 +12,14 @@ import orjson
 import pytest
 
 from lakebox.errors import ConfigError, SourceFailedError
-from lakebox.pipelines.orders.api import FaultPlan, RunningServer
+from lakebox.pipelines.orders.api import FaultPlan, RunningServer, serve_in_thread
 from lakebox.pipelines.who_gho.api import create_app, main, serve
 from lakebox.pipelines.who_gho.generator import PUBLISHED, generate_gho
-from lakebox.pipelines.who_gho.source import GhoSource, next_request, unknown_indicator_error
-from lakebox.pipelines.orders.api import serve_in_thread
+from lakebox.pipelines.who_gho.source import (
+    GhoSource,
+    next_request,
+    unknown_indicator_error,
+)
 from tests.pipelines.who_gho.conftest import FIXTURES
 
 LE = "WHOSIS_000001"

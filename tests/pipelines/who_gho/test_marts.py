@@ -15,7 +15,14 @@ from lakebox.pipelines.who_gho.generator import gho_record
 from lakebox.settings import Settings
 from lakebox.transform.dbt import run_dbt
 from lakebox.warehouse import Warehouse
-from tests.pipelines.who_gho.conftest import COUNTRIES, OBSERVATIONS, country, engine_warehouse, load_pages, page
+from tests.pipelines.who_gho.conftest import (
+    COUNTRIES,
+    OBSERVATIONS,
+    country,
+    engine_warehouse,
+    load_pages,
+    page,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,13 @@ import pytest
 
 from lakebox.pipelines.who_gho.generator import generate_gho
 from lakebox.transform.dbt import run_dbt
-from tests.pipelines.who_gho.conftest import COUNTRIES, OBSERVATIONS, engine_warehouse, load_pages, page
+from tests.pipelines.who_gho.conftest import (
+    COUNTRIES,
+    OBSERVATIONS,
+    engine_warehouse,
+    load_pages,
+    page,
+)
 
 if TYPE_CHECKING:
     from lakebox.pipelines.who_gho.models import Evaluation

@@ -43,7 +43,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from lakebox.errors import ConfigError
-from lakebox.pipelines.orders.api import Fault, FaultPlan, RunningServer, serve_in_thread
+from lakebox.pipelines.orders.api import (
+    Fault,
+    FaultPlan,
+    RunningServer,
+    serve_in_thread,
+)
 from lakebox.pipelines.who_gho.generator import INDICATORS, GhoData, generate_gho
 
 _CLAUSE: Final = re.compile(r"^\s*(TimeDim|Date|SpatialDim|Dim1)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$")
@@ -99,7 +104,7 @@ def _literal(field: str, text: str) -> Any:
         if field == "TimeDim":
             return int(text)
         if field == "Date":
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = dt.datetime.fromisoformat(text)
             return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     except ValueError:
         raise _BadQuery(f"The query specified in the URI is not valid: '{text}' is not a valid {field}.") from None

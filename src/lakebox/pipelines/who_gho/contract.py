@@ -11,6 +11,7 @@ import re
 
 from lakebox.quality import Column, Contract
 
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
