@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakebox.pipelines.who_gho.contract import OBSERVATIONS
 from lakebox.quality import check_relation
-from lakebox.quality.checks import SAMPLE_ROWS
+from lakebox.quality.checks import SAMPLE_ROWS, relation_columns
 from lakebox.warehouse.ops import CheckResult
 
 if TYPE_CHECKING:
@@ -28,22 +28,32 @@ KNOWN_COUNTRIES = "lakebox_who_known_countries"
 def check_observations(
     con: duckdb.DuckDBPyConnection, relation: str, known_countries: Collection[str] | None
 ) -> list[CheckResult]:
-    """Every rule for a batch of GHO records in `relation`. `known_countries` None: the
-    country dimension is not loaded yet, and the caller must keep the batch pending."""
-    results = check_relation(con, relation, OBSERVATIONS)
-    usable = {r.column_name for r in results if r.check_name == "schema_drift" and r.passed}
-    if {"numeric_value", "value", "comments"} <= usable:
+    """Every rule for a batch of GHO records in `relation`: the contract's and the rules
+    beyond it. `known_countries` None: the country dimension is not loaded yet, and the
+    caller must keep the batch pending."""
+    return check_relation(con, relation, OBSERVATIONS) + beyond_contract(con, relation, known_countries)
+
+
+def beyond_contract(
+    con: duckdb.DuckDBPyConnection, relation: str, known_countries: Collection[str] | None
+) -> list[CheckResult]:
+    """The rules beyond the contract (see module doc), for a loader that runs the contract's
+    own checks itself; a rule whose columns drifted away is left to the drift check."""
+    present = set(relation_columns(con, relation))
+    results = []
+    if {"numeric_value", "value", "comments"} <= present:
         results.append(_rule(
             con, relation, "null_without_reason", "numeric_value",
-            "numeric_value is null and nullif(trim(value), '') is null and nullif(trim(comments), '') is null",
+            "numeric_value is null and nullif(trim(cast(value as varchar)), '') is null "
+            "and nullif(trim(cast(comments as varchar)), '') is null",
             "values missing with no reason in Value or Comments",
         ))
-    if known_countries is not None and {"spatial_dim", "spatial_dim_type"} <= usable:
+    if known_countries is not None and {"spatial_dim", "spatial_dim_type"} <= present:
         con.execute(f"create or replace temp table {KNOWN_COUNTRIES} as select unnest(?) as code",
                     [sorted(known_countries)])
         results.append(_rule(
             con, relation, "known_country", "spatial_dim",
-            f"spatial_dim_type = 'COUNTRY' and spatial_dim not in (select code from {KNOWN_COUNTRIES})",
+            f"spatial_dim_type = 'COUNTRY' and cast(spatial_dim as varchar) not in (select code from {KNOWN_COUNTRIES})",
             "country codes not in the country dimension (raw.who_countries)",
         ))
         con.execute(f"drop table {KNOWN_COUNTRIES}")
