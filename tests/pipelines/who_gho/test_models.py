@@ -79,3 +79,16 @@ def test_next_observation_follows_each_countrys_latest_one(features: pd.DataFram
     assert not every_five.empty and (every_five["predicted"].notna()).all()
     # life expectancy keeps rising in this data: the forecast is mostly above the last value
     assert (merged["predicted"] > merged["life_expectancy"]).mean() > 0.8
+
+
+def test_every_fitted_candidate_round_trips_through_skops(features: pd.DataFrame, evaluation: Evaluation) -> None:
+    import skops.io as sio
+
+    from lakebox.pipelines.who_gho.models import FEATURES, SKOPS_TRUSTED_TYPES, next_observation_rows
+
+    rows = next_observation_rows(features)[list(FEATURES)]
+    for name, model in evaluation.fitted.items():
+        blob = sio.dumps(model)
+        assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES), name
+        loaded = sio.loads(blob, trusted=list(SKOPS_TRUSTED_TYPES))
+        assert (loaded.predict(rows) == model.predict(rows)).all(), name

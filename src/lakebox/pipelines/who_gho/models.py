@@ -40,6 +40,12 @@ TARGET: Final = "life_expectancy"
 BASELINE: Final = "last_value"
 CV_FOLDS: Final = 5
 HOLDOUT_SHARE: Final = 0.2  # of the observed years, newest first
+# What MLflow's skops flavour must be told to trust to load any candidate back.
+SKOPS_TRUSTED_TYPES: Final = (
+    "lakebox.pipelines.who_gho.models.FromLastValue",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 
 
 class FromLastValue(RegressorMixin, BaseEstimator):
