@@ -1,7 +1,7 @@
 """The WHO GHO OData API stand-in (`lakebox who-api`), with the faults a real source throws.
 
     GET /{IndicatorCode}?$top=N&$skip=N&$count=true&$filter=...
-        200 {"@odata.context": ".../$metadata#<code>", ["@odata.count": N,] "value": [...],
+        200 {"@odata.context": "https://ghoapi.azureedge.net/api/$metadata#<code>", ["@odata.count": N,] "value": [...],
              ["@odata.nextLink": ".../<code>?$skip=..."]}
         Records ordered by Id. Like the real service it sends the whole indicator unless
         asked for less; with `page_size` (server-driven paging, `--page-size`) it sends at
@@ -51,6 +51,9 @@ from lakebox.pipelines.orders.api import (
 )
 from lakebox.pipelines.who_gho.generator import INDICATORS, GhoData, generate_gho
 
+# The real service's root in `@odata.context`, wherever the stand-in listens: the same data
+# is the same bytes (the same batch) from a stand-in restarted on another port.
+CONTEXT_ROOT: Final = "https://ghoapi.azureedge.net/api"
 _CLAUSE: Final = re.compile(r"^\s*(TimeDim|Date|SpatialDim|Dim1)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$")
 _COMPARE: Final = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
@@ -129,7 +132,7 @@ def create_app(
 
     @app.get("/DIMENSION/COUNTRY/DimensionValues")
     async def country_dimension(request: Request) -> Response:
-        body = {"@odata.context": f"{base(request)}/$metadata#Collection(Default.DIMENSION_VALUE)",
+        body = {"@odata.context": f"{CONTEXT_ROOT}/$metadata#Collection(Default.DIMENSION_VALUE)",
                 "value": gho.countries}
         return Response(orjson.dumps(body), media_type="application/json")
 
@@ -137,7 +140,7 @@ def create_app(
     async def indicators(request: Request) -> Response:
         value = [{"IndicatorCode": code, "IndicatorName": name, "Language": "EN"}
                  for code, name in INDICATORS.items() if code in gho.observations]
-        return Response(orjson.dumps({"@odata.context": f"{base(request)}/$metadata#Indicator", "value": value}),
+        return Response(orjson.dumps({"@odata.context": f"{CONTEXT_ROOT}/$metadata#Indicator", "value": value}),
                         media_type="application/json")
 
     @app.get("/_faults")
@@ -179,7 +182,7 @@ def create_app(
         wanted = len(matching) - skip if top is None else top
         size = wanted if page_size is None else min(wanted, page_size)
         page = matching[skip:skip + max(size, 0)]
-        body: dict[str, Any] = {"@odata.context": f"{base(request)}/$metadata#{indicator}"}
+        body: dict[str, Any] = {"@odata.context": f"{CONTEXT_ROOT}/$metadata#{indicator}"}
         if query.get("$count", "").lower() == "true":
             body["@odata.count"] = len(matching)
         body["value"] = page

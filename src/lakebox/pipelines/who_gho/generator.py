@@ -8,8 +8,9 @@ so nothing downstream may assume consecutive years. A few values are not publish
 NumericValue with a comment saying why). Regional and global aggregates come with the
 countries, as GHO sends them.
 
-`revision` > 0 re-publishes about 3% of the values with a later `Date`, as GHO does when
-it revises estimates: same Id, new value, new publication date.
+`revision` > 0 re-estimates the latest five years of about 8% of the countries and
+re-publishes them with a later `Date`, as GHO does when new data for a country arrives:
+same Id, new value, new publication date (and the regional means over them too).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ INDICATORS: Final = {
 SEXES: Final = ("SEX_BTSX", "SEX_MLE", "SEX_FMLE")
 LAST_YEAR: Final = 2021
 PUBLISHED: Final = dt.datetime(2024, 8, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+REVISED_SHARE: Final = 0.08  # of the countries, per revision
 NOT_PUBLISHED: Final = "Estimate not published: fewer than 90 000 inhabitants in this year"
 # Both-sexes life expectancy in the first year, and years gained per year, by region.
 _REGION_LEVEL: Final = {"AFR": 52.0, "AMR": 73.5, "SEAR": 64.0, "EUR": 73.0, "EMR": 65.0, "WPR": 71.5}
@@ -76,10 +78,13 @@ def generate_gho(countries: int = 190, years: int = 20, seed: int = 0, revision:
     half_width = rng.uniform(1.5, 5.0, (len(rows), 2))
     unpublished = rng.random(len(rows)) < 0.003
     revised = np.zeros((len(rows), 2), dtype=bool)
-    if revision:
+    if revision:  # new data for a few countries: their latest five years are re-estimated
         revise_rng = np.random.default_rng([seed, revision])
-        revised = revise_rng.random((len(rows), 2)) < 0.03
-        values = values + revised * revise_rng.choice([-1.0, 1.0], values.shape) * revise_rng.uniform(0.2, 1.2, values.shape)
+        countries_revised = revise_rng.choice(n, max(1, round(n * REVISED_SHARE)), replace=False)
+        recent = np.array([r[0] in countries_revised and r[1] > LAST_YEAR - 5 for r in rows])
+        revised = np.repeat(recent[:, None], 2, axis=1)
+        shift = revise_rng.choice([-1.0, 1.0], values.shape) * revise_rng.uniform(0.2, 1.2, values.shape)
+        values = values + revised * shift
 
     observations: dict[str, list[dict[str, Any]]] = {}
     for k, code in enumerate(INDICATORS):
