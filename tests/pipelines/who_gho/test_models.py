@@ -92,3 +92,15 @@ def test_every_fitted_candidate_round_trips_through_skops(features: pd.DataFrame
         assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES), name
         loaded = sio.loads(blob, trusted=list(SKOPS_TRUSTED_TYPES))
         assert (loaded.predict(rows) == model.predict(rows)).all(), name
+
+
+def test_prediction_rows_carry_the_model_and_when_it_scored(features: pd.DataFrame, evaluation: Evaluation) -> None:
+    import datetime as dt
+
+    from lakebox.pipelines.who_gho.models import prediction_rows
+
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    rows = prediction_rows(evaluation.fitted["linear_regression"], features, "life-expectancy", "3", now)
+    assert list(rows.columns) == ["country_code", "year", "predicted", "model_name", "model_version", "scored_at"]
+    assert len(rows) == 190 and rows["country_code"].is_unique
+    assert set(rows["model_version"]) == {"3"} and set(rows["scored_at"]) == {now}

@@ -207,3 +207,12 @@ def predict_next(model: FromLastValue, features: pd.DataFrame) -> pd.DataFrame:
     rows = next_observation_rows(features)
     return pd.DataFrame({"country_code": rows["country_code"], "year": rows["year"],
                          "predicted": model.predict(rows[list(FEATURES)])})
+
+
+def prediction_rows(
+    model: FromLastValue, features: pd.DataFrame, model_name: str, model_version: str, scored_at: Any
+) -> pd.DataFrame:
+    """The rows of ml.life_expectancy_predictions that `model` (a registered version) gives:
+    country_code, year, predicted, model_name, model_version, scored_at."""
+    return predict_next(model, features).assign(model_name=model_name, model_version=str(model_version),
+                                                scored_at=scored_at)
