@@ -20,7 +20,12 @@ from lakebox.pipelines.who_gho.api import create_app
 from lakebox.pipelines.who_gho.generator import generate_gho
 from lakebox.pipelines.who_gho.source import GhoSource, next_request
 from lakebox.transform.dbt import run_dbt
-from tests.pipelines.who_gho.conftest import COUNTRIES, OBSERVATIONS, engine_warehouse, load_pages
+from tests.pipelines.who_gho.conftest import (
+    COUNTRIES,
+    OBSERVATIONS,
+    engine_warehouse,
+    load_pages,
+)
 
 pytestmark = pytest.mark.slow
 

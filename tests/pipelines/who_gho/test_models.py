@@ -84,7 +84,11 @@ def test_next_observation_follows_each_countrys_latest_one(features: pd.DataFram
 def test_every_fitted_candidate_round_trips_through_skops(features: pd.DataFrame, evaluation: Evaluation) -> None:
     import skops.io as sio
 
-    from lakebox.pipelines.who_gho.models import FEATURES, SKOPS_TRUSTED_TYPES, next_observation_rows
+    from lakebox.pipelines.who_gho.models import (
+        FEATURES,
+        SKOPS_TRUSTED_TYPES,
+        next_observation_rows,
+    )
 
     rows = next_observation_rows(features)[list(FEATURES)]
     for name, model in evaluation.fitted.items():
