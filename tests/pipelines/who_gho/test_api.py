@@ -17,7 +17,9 @@ from lakebox.pipelines.who_gho.api import create_app, main, serve
 from lakebox.pipelines.who_gho.generator import PUBLISHED, generate_gho
 from lakebox.pipelines.who_gho.source import (
     GhoSource,
+    bundled_gho_api,
     next_request,
+    since_filter,
     unknown_indicator_error,
 )
 from tests.pipelines.who_gho.conftest import FIXTURES
@@ -156,10 +158,9 @@ def test_same_seed_same_data_and_a_revision_republishes_some_values(server: Runn
     assert 0 < len(countries) / len(old) < 0.1  # a few countries' latest years, and the regional means over them
     assert all(b["NumericValue"] != a["NumericValue"] and b["Date"] > a["Date"] for a, b in changed)
     with serve_in_thread(create_app(data=revised)) as second:
-        since = PUBLISHED.isoformat()
-        filtered = get(f"{second.url}/{LE}", **{"$filter": f"Date gt {since}"}).json()["value"]
+        filtered = get(f"{second.url}/{LE}", **since_filter(PUBLISHED.isoformat())).json()["value"]
     assert filtered == [b for _, b in changed]
-    assert get(f"{server.url}/{LE}", **{"$filter": f"Date gt {since}"}).json()["value"] == []
+    assert get(f"{server.url}/{LE}", **since_filter(PUBLISHED.isoformat())).json()["value"] == []
 
 
 def test_faults_are_the_transient_and_data_faults_a_client_meets() -> None:
@@ -197,3 +198,11 @@ def test_source_configuration_from_the_environment() -> None:
 def test_cli_refuses_impossible_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--countries", "500"]) == 2
     assert "--countries must be from 1 to 194" in capsys.readouterr().err
+
+
+def test_the_bundled_stand_in_starts_on_a_free_loopback_port() -> None:
+    with bundled_gho_api(countries=3, years=3, seed=1) as url:
+        assert url.startswith("http://127.0.0.1:")
+        assert len(get(f"{url}/DIMENSION/COUNTRY/DimensionValues").json()["value"]) == 3
+    with pytest.raises(httpx.ConnectError):
+        get(f"{url}/Indicator")

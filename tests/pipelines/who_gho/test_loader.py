@@ -18,7 +18,12 @@ from lakebox.pipelines.who_gho.generator import generate_gho
 from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.runner import RunContext
 from lakebox.warehouse import ops
-from tests.pipelines.who_gho.conftest import COUNTRIES, OBSERVATIONS, engine_warehouse, page
+from tests.pipelines.who_gho.conftest import (
+    COUNTRIES,
+    OBSERVATIONS,
+    engine_warehouse,
+    page,
+)
 
 HINT = "fix the source; the original page is kept in quarantine/ and raw/"
 
