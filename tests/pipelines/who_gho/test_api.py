@@ -206,3 +206,23 @@ def test_the_bundled_stand_in_starts_on_a_free_loopback_port() -> None:
         assert len(get(f"{url}/DIMENSION/COUNTRY/DimensionValues").json()["value"]) == 3
     with pytest.raises(httpx.ConnectError):
         get(f"{url}/Indicator")
+
+
+def test_the_command_serves_until_stopped() -> None:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lakebox.pipelines.who_gho.api", "--port", "0", "--countries", "4", "--years", "3",
+         "--page-size", "10"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = process.stderr.readline() if process.stderr else ""
+        url = re.search(r"on (http://\S+)", banner)
+        assert url, banner
+        doc = get(f"{url.group(1)}/{LE}").json()
+        assert len(doc["value"]) == 10 and doc["@odata.nextLink"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
