@@ -30,10 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import operator
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -55,9 +56,8 @@ from lakebox.pipelines.who_gho.generator import INDICATORS, GhoData, generate_gh
 # is the same bytes (the same batch) from a stand-in restarted on another port.
 CONTEXT_ROOT: Final = "https://ghoapi.azureedge.net/api"
 _CLAUSE: Final = re.compile(r"^\s*(TimeDim|Date|SpatialDim|Dim1)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$")
-_COMPARE: Final = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+_COMPARE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,
 }
 
 

@@ -48,7 +48,7 @@ SKOPS_TRUSTED_TYPES: Final = (
 )
 
 
-class FromLastValue(RegressorMixin, BaseEstimator):
+class FromLastValue(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     """Fits `model` to the change since `prev_value`; predicts prev_value + that change."""
 
     def __init__(self, model: Any = None) -> None:
@@ -61,7 +61,7 @@ class FromLastValue(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         with _one_thread():
-            return X["prev_value"].to_numpy() + self.model_.predict(X)
+            return np.asarray(X["prev_value"].to_numpy() + self.model_.predict(X), dtype=float)
 
 
 def _one_thread() -> Any:
@@ -183,7 +183,8 @@ def evaluate(features: pd.DataFrame, seed: int = 0, folds: int = CV_FOLDS) -> Ev
                          **_cv_scores(train, cv, lambda fit, test: test["prev_value"].to_numpy())}
     for name, model in candidates(seed).items():
         def fold_predict(fit: pd.DataFrame, test: pd.DataFrame, model: FromLastValue = model) -> np.ndarray:
-            return clone(model).fit(fit[list(FEATURES)], fit[TARGET]).predict(test[list(FEATURES)])
+            fitted_here: FromLastValue = clone(model).fit(fit[list(FEATURES)], fit[TARGET])
+            return fitted_here.predict(test[list(FEATURES)])
 
         cv_metrics = _cv_scores(train, cv, fold_predict)
         fitted[name] = clone(model).fit(x_train, train[TARGET])
