@@ -29,10 +29,14 @@ def test_unknown_pipeline_is_a_clear_error(lakebox_env: dict[str, str]) -> None:
 
 
 def test_config_redacts_secrets(lakebox_env: dict[str, str]) -> None:
-    env = {**lakebox_env, "LAKEBOX_WAREHOUSE": "postgresql://app:Sup3rSecret@127.0.0.1:5432/wh"}
+    env = {**lakebox_env, "LAKEBOX_WAREHOUSE": "postgresql://app:Sup3rSecret@127.0.0.1:5432/wh",
+           "LAKEBOX_ORDERS_API_TOKEN": "tok-Sup3rSecret", "LAKEBOX_ORDERS_PAGE_SIZE": "250"}
     result = run_cli("config", env=env)
     assert result.returncode == 0
     assert "postgresql://app:***@127.0.0.1:5432/wh" in result.stdout
+    lines = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
+    assert lines["orders.page_size"] == "250" and lines["orders.api_token"] == "***"
+    assert lines["retail.policy"] == "quarantine" and lines["orders.api_url"] == "(unset)"
     assert "Sup3rSecret" not in result.stdout + result.stderr
 
 

@@ -39,7 +39,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
                 pass
     finally:
         holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        holder.communicate()  # reaps it and closes its pipes
     with exclusive(tmp_path, "run-retail", "pipeline retail"):
         pass
 
@@ -65,11 +65,11 @@ def _runs(home: Path) -> list[tuple]:
 
 
 def test_a_second_watcher_on_a_home_is_refused(lakebox_env: dict[str, str]) -> None:
-    from lakebox.pipelines.retail.pipeline import PIPELINE
+    from lakebox.pipelines import get_pipeline
     from lakebox.settings import Settings
     from lakebox.watch import watch
 
     settings = Settings.load()
     with exclusive(settings.home, "watch", "lakebox watch"):
         with pytest.raises(BusyError, match="lakebox watch is already running"):
-            watch(settings, [PIPELINE], max_runs=1)
+            watch(settings, [get_pipeline("retail")], max_runs=1)

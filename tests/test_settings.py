@@ -57,9 +57,54 @@ def test_redact_hides_secret_env_values() -> None:
 
 
 def test_retail_policy_from_toml_or_environment(tmp_path: Path) -> None:
-    (tmp_path / "lakebox.toml").write_text('retail_policy = "fail-fast"\n')
-    assert Settings.load(env={}, cwd=tmp_path).retail_policy == "fail-fast"
-    assert Settings.load(env={"LAKEBOX_RETAIL_POLICY": "quarantine"}, cwd=tmp_path).retail_policy == "quarantine"
+    (tmp_path / "lakebox.toml").write_text('retail_policy = "fail-fast"\n')  # the flat key of before
+    assert Settings.load(env={}, cwd=tmp_path).pipeline("retail")["policy"] == "fail-fast"
+    env = {"LAKEBOX_RETAIL_POLICY": "quarantine"}
+    assert Settings.load(env=env, cwd=tmp_path).pipeline("retail")["policy"] == "quarantine"
+
+
+def test_pipeline_settings_from_their_table_the_environment_or_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text(
+        '[lakebox]\nhome = "h"\n\n[lakebox.orders]\napi_url = "http://orders.internal:8000"\npage_size = 500\n'
+    )
+    orders = Settings.load(env={}, cwd=tmp_path).pipeline("orders")
+    assert orders["api_url"] == "http://orders.internal:8000"
+    assert orders.integer("page_size") == 500
+    assert orders.integer("demo_orders") == 5000, "the spec's default"
+    env = {"LAKEBOX_ORDERS_PAGE_SIZE": "300", "LAKEBOX_DEMO_ORDERS": "20"}
+    orders = Settings.load(env=env, cwd=tmp_path).pipeline("orders")
+    assert (orders.integer("page_size"), orders.integer("demo_orders")) == (300, 20), "the environment wins"
+
+
+def test_a_pipeline_setting_given_twice_or_unknown_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "lakebox.toml"
+    config.write_text('orders_page_size = 10\n[orders]\npage_size = 20\n')
+    with pytest.raises(ConfigError, match="given twice"):
+        Settings.load(env={}, cwd=tmp_path)
+    config.write_text('[lakebox.orders]\npage_sise = 20\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={}, cwd=tmp_path)
+    assert "[lakebox.orders] page_sise" in str(err.value) and "page_size" in str(err.value)
+    config.write_text('[lakebox.ordres]\npage_size = 20\n')
+    with pytest.raises(ConfigError, match="ordres"):
+        Settings.load(env={}, cwd=tmp_path)
+
+
+def test_a_pipeline_secret_comes_only_from_the_environment_and_is_never_shown(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('[lakebox.orders]\napi_token = "tok-in-a-file"\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={}, cwd=tmp_path)
+    assert "LAKEBOX_ORDERS_API_TOKEN" in str(err.value) and "tok-in-a-file" not in str(err.value)
+    settings = Settings.load(env={"LAKEBOX_ORDERS_API_TOKEN": "tok-from-env"}, cwd=tmp_path / "elsewhere")
+    assert settings.pipeline("orders")["api_token"] == "tok-from-env"
+    assert settings.describe()["orders.api_token"] == "***"
+    assert "tok-from-env" not in str(settings.describe())
+
+
+def test_a_bad_number_names_its_variable(tmp_path: Path) -> None:
+    orders = Settings.load(env={"LAKEBOX_ORDERS_PAGE_SIZE": "lots"}, cwd=tmp_path).pipeline("orders")
+    with pytest.raises(ConfigError, match="LAKEBOX_ORDERS_PAGE_SIZE='lots' is not a whole number"):
+        orders.integer("page_size")
 
 
 def test_machine_cache_defaults_to_xdg_and_can_be_moved_or_turned_off(tmp_path: Path) -> None:

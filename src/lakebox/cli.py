@@ -3,12 +3,20 @@ so `lakebox --help` and light commands start fast."""
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakebox.errors import LakeboxError
+from lakebox import quarantine_cli
+from lakebox.ml.cli import ml_app
+from lakebox.errors import ConfigError, LakeboxError
+
+if TYPE_CHECKING:
+    from lakebox.runner import Pipeline, RunOutcome
+    from lakebox.settings import Settings
 
 app = typer.Typer(
     help="lakebox: a local-first data & ML platform. Pipelines run in-process on an embedded "
@@ -17,9 +25,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(ml_app, name="ml")
 
 
-def _settings():  # noqa: ANN202 - typer introspects annotations
+def _settings() -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
@@ -40,15 +50,17 @@ def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
 ) -> None:
-    """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
-    from lakebox.pipelines import REGISTRY, get_pipeline
-    from lakebox.runner import run_pipeline
+    """Run pipelines end to end: ingest, check, load, transform, snapshot.
+
+    Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
+    failed, 1 when any failed."""
     from lakebox.lake import Lake
+    from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
 
     try:
         settings = _settings()
-        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        chosen = _chosen(pipelines)
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
@@ -56,33 +68,51 @@ def run(
         _fail(exc)
         return
     _print_outcomes(outcomes)
-    if any(o.status != "success" for o in outcomes):
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(outcomes))
 
 
-def _print_outcomes(outcomes) -> None:  # noqa: ANN001
+EXIT_PARTIAL = 4
+
+
+def run_exit_code(outcomes: list[RunOutcome]) -> int:
+    """0: all succeeded; 4: some ended partial and none failed; 1: any failed."""
+    statuses = {o.status for o in outcomes}
+    if statuses - {"success", "partial"}:
+        return 1
+    return EXIT_PARTIAL if "partial" in statuses else 0
+
+
+def _chosen(names: list[str] | None) -> list[Pipeline]:
+    """The named pipelines, ready to run (default: every pipeline found)."""
+    from lakebox.pipelines import discover, get_pipeline
+
+    return [get_pipeline(name) for name in (names or list(discover()))]
+
+
+def _print_outcomes(outcomes: list[RunOutcome]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True)
     table = Table(title="lakebox run", show_lines=False)
-    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "run id"):
+    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "open quarantine", "run id"):
         table.add_column(col)
     for o in outcomes:
-        colour = "green" if o.status == "success" else "red"
+        colour = {"success": "green", "partial": "yellow"}.get(o.status, "red")
         table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
-                      str(o.rows_out), o.run_id)
+                      str(o.rows_out), str(len(o.quarantined)), o.run_id)
     console.print(table)
     for o in outcomes:
         if o.error:
-            console.print(f"[red]{o.pipeline} failed:[/] {o.error}", markup=True, highlight=False)
+            colour = "yellow" if o.status == "partial" else "red"
+            console.print(f"[{colour}]{o.pipeline} {o.status}:[/] {o.error}", markup=True, highlight=False)
 
 
 @app.command()
 def watch(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to watch (default: all)")] = None,
-    every: Annotated[float, typer.Option(help="seconds between runs of API-fed pipelines (orders)")] = 60.0,
-    poll: Annotated[float, typer.Option(help="seconds between looks at landing folders (retail)")] = 0.5,
+    every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
+    poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
@@ -90,7 +120,6 @@ def watch(
     import threading
 
     from lakebox.log import get_logger
-    from lakebox.pipelines import REGISTRY, get_pipeline
     from lakebox.watch import watch as watch_pipelines
 
     if every <= 0 or poll <= 0 or max_runs < 0:
@@ -100,7 +129,7 @@ def watch(
     runs = None  # unknown after Ctrl-C
     try:
         settings = _settings()
-        chosen = [get_pipeline(name) for name in (pipelines or list(REGISTRY))]
+        chosen = _chosen(pipelines)
         runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
     except LakeboxError as exc:
         _fail(exc)
@@ -112,17 +141,18 @@ def watch(
 
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
-    """Recent pipeline runs from the audit trail (ops.pipeline_runs)."""
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table
 
     from lakebox.warehouse import open_warehouse
-    from lakebox.warehouse.ops import recent_runs
+    from lakebox.warehouse.ops import quarantine, recent_runs
 
     try:
         settings = _settings()
         with open_warehouse(settings) as warehouse:
             rows = recent_runs(warehouse, limit)
+            waiting = quarantine.items(warehouse)
             where = warehouse.describe()
     except LakeboxError as exc:
         _fail(exc)
@@ -140,11 +170,19 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
                       f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
                       (error or "").splitlines()[0][:120] if error else "")
     console.print(table)
+    if not waiting:
+        console.print("No open quarantined items.")
+        return
+    console.print(f"[yellow]{len(waiting)} open quarantined item(s)[/] (lakebox quarantine show ID | dismiss ID "
+                  "--reason ...):", highlight=False)
+    for item in waiting:
+        console.print(f"  {item.id}  {item.pipeline}  {item.source}  {item.item}  batch {item.batch_id}  "
+                      f"opened {str(item.opened_at)[:19]}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def config() -> None:
-    """Show the settings in force (secrets redacted)."""
+    """Show the settings in force, the core's and each pipeline's (secrets redacted)."""
     from lakebox.settings import Settings
 
     try:
@@ -152,25 +190,9 @@ def config() -> None:
     except LakeboxError as exc:
         _fail(exc)
         return
+    width = max(map(len, described))
     for key, value in described.items():
-        typer.echo(f"{key:15} {value}")
-
-
-@app.command("orders-api")
-def orders_api(
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    orders: Annotated[int, typer.Option(help="how many synthetic orders to serve")] = 10_000,
-    seed: Annotated[int, typer.Option(help="seed: same seed, same orders")] = 42,
-    fault: Annotated[list[str] | None, typer.Option(help="inject a fault, e.g. 429:2, 500:1, slow:1:delay=0.5")] = None,
-) -> None:
-    """Serve the synthetic orders REST API (GET /v1/orders)."""
-    from lakebox.pipelines.orders.api import serve_forever
-
-    try:
-        serve_forever(host, port, orders, seed, fault or [])
-    except LakeboxError as exc:
-        _fail(exc)
+        typer.echo(f"{key:{width}}  {value}")
 
 
 @app.command()
@@ -184,27 +206,6 @@ def grants() -> None:
             typer.echo(line)
     except LakeboxError as exc:
         _fail(exc)
-
-
-@app.command("retail-generate")
-def retail_generate(
-    stores: Annotated[int, typer.Option(help="how many stores")] = 150,
-    months: Annotated[int, typer.Option(help="how many months of daily drops")] = 6,
-    seed: Annotated[int, typer.Option(help="seed: same seed, same files")] = 7,
-    out: Annotated[str | None, typer.Option(help="folder to write (default: $LAKEBOX_LANDING/retail)")] = None,
-    start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (default: six months back)")] = None,
-) -> None:
-    """Write deterministic daily retail CSV drops (stores, sales, inventory, promotions)."""
-    from lakebox.pipelines.retail.generator import generate_drops
-
-    try:
-        settings = _settings()
-        target = out or f"{settings.landing}/retail"
-        summary = generate_drops(target, stores=stores, months=months, seed=seed, start=start)
-    except LakeboxError as exc:
-        _fail(exc)
-        return
-    typer.echo(summary)
 
 
 @app.command()
@@ -248,7 +249,7 @@ def bench(
 
 @app.command()
 def demo() -> None:
-    """Run every bundled pipeline on the embedded default and say where to look."""
+    """Run every pipeline on the embedded default, fed offline, and say where to look."""
     from lakebox.demo import run_demo
 
     try:
@@ -259,7 +260,46 @@ def demo() -> None:
     raise typer.Exit(code)
 
 
+def _add_pipeline_commands() -> None:
+    """Each pipeline's own commands (e.g. orders-api), as its spec declares them."""
+    from lakebox.pipelines import discover
+
+    taken = {info.name or info.callback.__name__.replace("_", "-") for info in app.registered_commands
+             if info.callback is not None}
+    taken |= {info.name for info in app.registered_groups if info.name}
+    for spec in discover().values():
+        for command in spec.commands:
+            if command.name in taken:
+                raise ConfigError(f"pipeline {spec.name!r} declares the command {command.name!r}, "
+                                  "which another command already has; rename it in its spec")
+            taken.add(command.name)
+            app.command(command.name)(_guarded(spec.resolve(command.fn)))
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A pipeline's command, its LakeboxErrors shown as a line and an exit code, as every command's."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LakeboxError as exc:
+            _fail(exc)
+
+    return command
+
+
+try:
+    _add_pipeline_commands()
+    _UNUSABLE_PIPELINE: ConfigError | None = None
+except ConfigError as exc:  # reported by main() as one line, not a traceback at import
+    _UNUSABLE_PIPELINE = exc
+
+
 def main() -> None:
+    if _UNUSABLE_PIPELINE is not None:
+        typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
+        sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:
         app()
     except KeyboardInterrupt:

@@ -1,14 +1,12 @@
-"""`make demo`: every bundled pipeline on the embedded default, then where to look."""
+"""`make demo`: every pipeline on the embedded default, each fed offline as its spec says
+(retail: a generated drop; orders: the bundled API in-process), then where to look."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lakebox.log import configure_logging
 from lakebox.settings import Settings
-
-DEMO_STORES, DEMO_MONTHS, DEMO_SEED = 150, 6, 7
 
 
 def run_demo() -> int:
@@ -16,20 +14,23 @@ def run_demo() -> int:
     from rich.table import Table
 
     from lakebox.lake import Lake
-    from lakebox.pipelines import REGISTRY, get_pipeline
+    from lakebox.pipelines import discover
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
 
     console = Console(stderr=True)
     settings = Settings.load()
     log_file = configure_logging(settings.logs_dir, os.environ.get("LAKEBOX_LOG_LEVEL", "WARNING"))
-    _ensure_retail_drop(settings, console)
     lake = Lake.from_settings(settings)
     outcomes = []
     with open_warehouse(settings) as warehouse:
-        for name in REGISTRY:
+        for name, spec in discover(settings.env).items():
             console.print(f"[bold]running {name}[/] …")
-            outcomes.append(run_pipeline(get_pipeline(name), settings, lake, warehouse))
+            with spec.demo_input(settings) as fed:
+                if fed.note:
+                    console.print(f"  {fed.note}", highlight=False)
+                outcomes.append(run_pipeline(spec.pipeline(), settings.with_pipeline_values(name, fed.settings),
+                                             lake, warehouse))
             o = outcomes[-1]
             colour = "green" if o.status == "success" else "red"
             console.print(f"  [{colour}]{o.status}[/] in {o.duration_s:.1f}s ({o.rows_in:,} in, {o.rows_out:,} mart rows)")
@@ -57,15 +58,3 @@ def run_demo() -> int:
     )
     return 0 if all(o.status == "success" for o in outcomes) else 1
 
-
-def _ensure_retail_drop(settings: Settings, console: object) -> None:
-    """Generate the retail drop once, so the demo has files to ingest."""
-    if "://" in settings.landing:
-        return
-    folder = Path(settings.landing) / "retail"
-    if folder.is_dir() and any(folder.iterdir()):
-        return
-    from lakebox.pipelines.retail.generator import generate_drops
-
-    summary = generate_drops(str(folder), stores=DEMO_STORES, months=DEMO_MONTHS, seed=DEMO_SEED, start=None)
-    console.print(summary)  # type: ignore[attr-defined]

@@ -2,10 +2,11 @@
 
 A one-shot `lakebox run` pays Python's and dbt's start-up (import, project parse: seconds)
 every time. The watcher pays it once, at start, so a new drop reaches the marts in about
-the time the work itself takes. File-fed pipelines (retail) run when their landing folder
-changes and has then stayed still for one poll, so a file still being written is not read
-half-way (writing to a dot-file and renaming it in place is safest). API-fed pipelines
-(orders) run every `every` seconds. The warehouse is opened per run and closed in between,
+the time the work itself takes. File-fed pipelines (a spec's `waiting_input`, e.g. retail's
+landing folder) run when their input changed and then stayed still for one poll, so a file
+still being written is not read half-way (writing to a dot-file and renaming it in place is
+safest). Pipelines that poll a source (no `waiting_input`, e.g. orders) run every `every`
+seconds. The warehouse is opened per run and closed in between,
 so the dashboard and other readers are not locked out while the watcher waits. A failed run
 is recorded and logged like any other, and the watcher goes on; the same failing input is
 not retried until it changes.

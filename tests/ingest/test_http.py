@@ -1,6 +1,7 @@
 """Retries against a real HTTP server on loopback that answers from a script."""
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -11,10 +12,10 @@ from tests.conftest import QuietHandler, serve_on_loopback
 
 
 class Scripted(QuietHandler):
-    script: list[tuple[int, dict[str, str]]] = []
-    seen: list[str] = []
+    script: ClassVar[list[tuple[int, dict[str, str]]]] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         Scripted.seen.append(self.path)
         status, headers = Scripted.script.pop(0) if Scripted.script else (200, {})
         self.send_json(status, b'{"ok": true}', headers)

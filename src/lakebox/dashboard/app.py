@@ -12,6 +12,7 @@ import streamlit as st
 
 from lakebox.dashboard.data import configured_warehouse
 from lakebox.errors import LakeboxError
+from lakebox.pipelines import dashboard_pages
 from lakebox.settings import redact
 
 HERE = Path(__file__).parent
@@ -20,8 +21,7 @@ st.set_page_config(page_title="lakebox", page_icon=":material/dataset:", layout=
 
 navigation = st.navigation(
     [
-        st.Page(HERE / "retail_page.py", title="Retail", icon=":material/storefront:", url_path="retail", default=True),
-        st.Page(HERE / "orders_page.py", title="Orders", icon=":material/receipt_long:", url_path="orders"),
+        *(st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default) for p in dashboard_pages()),
         st.Page(HERE / "platform_page.py", title="Platform", icon=":material/monitor_heart:", url_path="platform"),
     ]
 )

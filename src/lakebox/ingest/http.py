@@ -1,8 +1,11 @@
-"""GET with bounded retries: exponential backoff that honours Retry-After.
+"""GET with bounded retries: exponential backoff that honours Retry-After and rate limits.
 
-Transient faults (429, 5xx, timeouts, dropped connections) are retried until the attempt
-or time budget runs out; anything else fails at once. Either way the error names the
-source and the URL (secrets redacted) and what happened last.
+Transient faults (429, 5xx, timeouts, dropped connections, a 403 with Retry-After) are
+retried until the attempt or time budget runs out; anything else fails at once. What to
+retry is read from the errors' `Transient`/`Terminal` markers, not their classes. A 403 or
+429 with `X-RateLimit-Remaining: 0` waits until `X-RateLimit-Reset` when that is within
+`max_rate_limit_wait_s`, else fails at once saying when to try again. Either way the
+error names the source and the URL (secrets redacted) and what happened last.
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakebox.errors import SourceFailedError, TransientSourceError
+from lakebox.errors import (
+    LakeboxError,
+    SourceFailedError,
+    Transient,
+    TransientSourceError,
+)
 from lakebox.log import get_logger
 from lakebox.settings import redact
 
@@ -29,10 +37,12 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     timeout_s: float = 30.0
+    max_rate_limit_wait_s: float = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
-        """LAKEBOX_HTTP_MAX_ATTEMPTS, _MAX_ELAPSED, _BACKOFF, _MAX_DELAY, _TIMEOUT override."""
+        """LAKEBOX_HTTP_MAX_ATTEMPTS, _MAX_ELAPSED, _BACKOFF, _MAX_DELAY, _TIMEOUT,
+        _MAX_RATE_LIMIT_WAIT override."""
         default = cls()
         return cls(
             max_attempts=int(env.get("LAKEBOX_HTTP_MAX_ATTEMPTS", default.max_attempts)),
@@ -40,12 +50,17 @@ class RetryPolicy:
             base_delay_s=float(env.get("LAKEBOX_HTTP_BACKOFF", default.base_delay_s)),
             max_delay_s=float(env.get("LAKEBOX_HTTP_MAX_DELAY", default.max_delay_s)),
             timeout_s=float(env.get("LAKEBOX_HTTP_TIMEOUT", default.timeout_s)),
+            max_rate_limit_wait_s=float(env.get("LAKEBOX_HTTP_MAX_RATE_LIMIT_WAIT", default.max_rate_limit_wait_s)),
         )
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self.base_delay_s * (2 ** (attempt - 1))
+        backoff = self.base_delay_s * 2.0 ** (attempt - 1)
         wanted = max(backoff, retry_after) if retry_after is not None else backoff
         return min(wanted, self.max_delay_s)
+
+
+class RateLimitedError(TransientSourceError):
+    """The source's rate limit is used up until a known time: wait for it (not a backoff)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -67,39 +82,87 @@ def get_with_retry(
     source: str,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    passthrough: Collection[int] = (),
+    secrets: Sequence[str] = (),
+    clock: Callable[[], float] = time.time,
 ) -> httpx.Response:
+    """The response to a GET, retried as the policy says. Statuses in `passthrough` are
+    returned for the caller to judge (e.g. 409 "empty"); `secrets` are hidden in every
+    message besides what `redact` hides; `clock` is epoch seconds (rate-limit resets)."""
     import httpx
+
+    def hide(text: str) -> str:
+        text = redact(text)
+        for secret in secrets:
+            text = text.replace(secret, "***") if secret else text
+        return text
 
     log = get_logger()
     started = time.monotonic()
+    waited_for_reset = 0.0
     last = ""
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            response = client.get(url, params=params, timeout=policy.timeout_s)
-            if response.status_code == 429 or response.status_code >= 500:
-                raise TransientSourceError(
-                    f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After"))
-                )
-            if response.status_code >= 400:
-                raise SourceFailedError(
-                    f"source {source}: {redact(url)} answered HTTP {response.status_code}: "
-                    f"{redact(response.text[:300])}; check the request and the source's credentials"
-                )
+            # params=None, not {}: httpx drops the query a URL carries when given empty params
+            response = client.get(url, params=params or None, timeout=policy.timeout_s)
+            _judge(response, source, hide(url), policy, passthrough, clock, hide)
             return response
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            error: TransientSourceError = TransientSourceError(f"{type(exc).__name__}: {exc}")
-        except TransientSourceError as exc:
+        except httpx.TransportError as exc:  # timeouts, refused and dropped connections
+            error: LakeboxError = TransientSourceError(f"{type(exc).__name__}: {exc}")
+        except LakeboxError as exc:
+            if not isinstance(exc, Transient):
+                raise
             error = exc
         last = str(error)
-        elapsed = time.monotonic() - started
-        delay = policy.delay(attempt, error.retry_after)
-        if attempt == policy.max_attempts or elapsed + delay > policy.max_elapsed_s:
+        elapsed = time.monotonic() - started - waited_for_reset
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(error, RateLimitedError) and retry_after is not None:
+            delay = retry_after
+            waited_for_reset += delay
+        else:
+            delay = policy.delay(attempt, retry_after)
+            if elapsed + delay > policy.max_elapsed_s:
+                break
+        if attempt == policy.max_attempts:
             break
         log.warning("transient source fault, retrying", source=source, attempt=attempt,
-                    error=last, wait_s=round(delay, 3))
+                    error=hide(last), wait_s=round(delay, 3))
         sleep(delay)
     raise SourceFailedError(
-        f"source {source}: {redact(url)} still failing after {attempt} attempts in "
-        f"{time.monotonic() - started:.1f}s (last: {redact(last)}); the source may be down or "
+        f"source {source}: {hide(url)} still failing after {attempt} attempts in "
+        f"{time.monotonic() - started:.1f}s (last: {hide(last)}); the source may be down or "
         "rate-limiting: try again later or raise LAKEBOX_HTTP_MAX_ATTEMPTS"
+    )
+
+
+def _judge(
+    response: httpx.Response,
+    source: str,
+    shown_url: str,
+    policy: RetryPolicy,
+    passthrough: Collection[int],
+    clock: Callable[[], float],
+    hide: Callable[[str], str],
+) -> None:
+    """Raise what a response means: nothing for success or a passed-through status."""
+    status, headers = response.status_code, response.headers
+    if status in (403, 429) and headers.get("X-RateLimit-Remaining") == "0" and headers.get("X-RateLimit-Reset"):
+        reset = float(headers["X-RateLimit-Reset"])
+        wait = max(0.0, reset - clock()) + 1.0  # a second past the reset, against clock skew
+        when = dt.datetime.fromtimestamp(reset, dt.UTC).isoformat().replace("+00:00", "Z")
+        if wait > policy.max_rate_limit_wait_s:
+            raise SourceFailedError(
+                f"source {source}: {shown_url} answered HTTP {status}: rate limit used up until {when} "
+                f"(in {wait:.0f} s, longer than the {policy.max_rate_limit_wait_s:.0f} s this run may wait); "
+                f"try again after {when}, or raise LAKEBOX_HTTP_MAX_RATE_LIMIT_WAIT"
+            )
+        raise RateLimitedError(f"HTTP {status}: rate limit used up until {when}", wait)
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    if status == 429 or status >= 500 or (status == 403 and retry_after is not None):
+        raise TransientSourceError(f"HTTP {status}", retry_after)
+    if status in passthrough or status < 400:
+        return
+    raise SourceFailedError(
+        f"source {source}: {shown_url} answered HTTP {status}: "
+        f"{hide(response.text[:300])}; check the request and the source's credentials"
     )

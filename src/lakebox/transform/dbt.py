@@ -123,6 +123,17 @@ def keep_parse(target: Path, cached: Path | None) -> None:
         get_logger().debug("dbt parse not cached", cache=str(cached), error=str(exc))
 
 
+def _close_dbt_logs() -> None:
+    """dbt drops its log file handlers at the next invocation without closing them; close
+    them after each one so a long-lived process does not leak a file per build."""
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    for logger in get_event_manager().loggers:
+        python_logger = getattr(logger, "_python_logger", None)
+        for handler in getattr(python_logger, "handlers", []):
+            handler.close()
+
+
 def _close_dbt_duckdb() -> None:
     """dbt-duckdb keeps its DuckDB handle open after invoke; close it so lakebox can reopen
     the file (DuckDB refuses a second in-process handle with a different configuration)."""
@@ -191,6 +202,7 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
     finally:
         os.chdir(cwd)
         os.environ.pop(PASSWORD_ENV, None)
+        _close_dbt_logs()
         if settings.warehouse_kind == "duckdb":
             _close_dbt_duckdb()
     keep_parse(target, cached)

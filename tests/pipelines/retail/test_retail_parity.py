@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from lakebox.pipelines.retail.generator import generate_drops
-from lakebox.pipelines.retail.pipeline import MARTS
+from lakebox.pipelines.retail import SPEC
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -51,7 +51,7 @@ def test_retail_marts_are_identical_on_duckdb_and_postgresql(
 
     con = duckdb.connect(str(Path(env["LAKEBOX_HOME"]) / "warehouse.duckdb"), read_only=True)
     with psycopg.connect(pg_url) as pg:
-        for mart in MARTS:
+        for mart in SPEC.marts:
             expected = _rows(lambda sql: con.execute(sql).fetchall(), mart)
             assert expected, f"{mart} is empty"
             actual = _rows(lambda sql: pg.execute(sql).fetchall(), mart)

@@ -1,0 +1,433 @@
+"""One REST source for every JSON API, configured by data: a new API is a configuration.
+
+`RestSource(...).fetch(ctx)` pages through each resource (a repo, an indicator, or just
+the one endpoint), lands every response in the raw lake as received, and records it in
+the ledger (`ops.batches`) for the load stage. An incremental cursor (the newest value of
+a field in the records, e.g. `updated_at`) is kept in `ops.source_state` per source and
+per resource (`<state_key>:<resource>`) and is advanced in the same warehouse transaction
+that records the page that carried it: a crash after landing loses nothing (the page is
+pending and loads next run) and never records one page twice. Feeds that send the newest
+records first (GitHub) advance the cursor only with their last page, so a crash part-way
+re-fetches rather than skips.
+
+The next run asks from the cursor minus an overlap window, so a record stamped in the
+cursor's last moment but delivered later is not missed; records sent twice are the
+loader's to drop: the window rides in each page's meta (`overlap`), which the orders
+loader uses with its contract's `version_key`; a pipeline without one dedupes in staging
+on the record's key (e.g. a commit's sha).
+
+Pagination strategies are small classes (`CursorInBody`, `LinkHeader`, `PageNumber`,
+`Offset`, `ODataNextLink`). The auth token comes from the environment variable the
+config names and is never logged, written to the lake or put in an error. A response
+that is not readable JSON with records where the config says is quarantined and asked
+for again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+
+import orjson
+
+from lakebox.errors import SourceFailedError
+from lakebox.ingest.http import RetryPolicy, get_with_retry
+from lakebox.ingest.json_pages import records_at, records_field
+from lakebox.log import progress
+from lakebox.runner import StageResult
+from lakebox.settings import redact
+from lakebox.warehouse import ops
+
+if TYPE_CHECKING:
+    import httpx
+
+    from lakebox.lake import BatchManifest
+    from lakebox.runner import RunContext
+
+Params = dict[str, Any]
+
+
+# ------------------------------------------------------------------ pages and pagination
+@dataclass(frozen=True)
+class Page:
+    """One readable response, for a pagination strategy to find the next request in."""
+
+    url: str
+    params: Mapping[str, Any]
+    response: httpx.Response
+    doc: Any
+    records: list[Any]
+
+
+class Pagination(Protocol):
+    def first(self, params: Params) -> Params:
+        """The first request's parameters, from the resource's own."""
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        """(url, params) of the request after `page`, or None when it was the last."""
+
+
+@dataclass(frozen=True)
+class CursorInBody:
+    """The page names the next one: `{"records": [...], "next_cursor": "abc"}` -> `?cursor=abc`.
+    `resend_params=False` when the cursor alone resumes (the first request's filters dropped)."""
+
+    field: str = "next_cursor"
+    param: str = "cursor"
+    size_param: str | None = None
+    size: int = 100
+    resend_params: bool = True
+
+    def first(self, params: Params) -> Params:
+        return {**params, self.size_param: self.size} if self.size_param else dict(params)
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        cursor = page.doc.get(self.field) if isinstance(page.doc, dict) else None
+        if not cursor:
+            return None
+        kept = dict(page.params) if self.resend_params else self.first({})
+        return page.url, {**kept, self.param: cursor}
+
+
+@dataclass(frozen=True)
+class LinkHeader:
+    """`Link: <...?page=2>; rel="next"` (GitHub): the next URL carries every parameter."""
+
+    size_param: str | None = "per_page"
+    size: int = 100
+
+    def first(self, params: Params) -> Params:
+        return {**params, self.size_param: self.size} if self.size_param else dict(params)
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        link = page.response.links.get("next", {}).get("url")
+        return (_same_origin(page.url, link), {}) if link else None
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """`?page=1&per_page=100`, `?page=2...` until a page comes back short (or longer than asked)."""
+
+    param: str = "page"
+    size_param: str = "per_page"
+    size: int = 100
+    start: int = 1
+
+    def first(self, params: Params) -> Params:
+        return {**params, self.param: self.start, self.size_param: self.size}
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        if len(page.records) != self.size:
+            return None  # short: the last; longer than asked: the server ignored paging
+        return page.url, {**page.params, self.param: int(page.params[self.param]) + 1}
+
+
+@dataclass(frozen=True)
+class Offset:
+    """`?$top=1000&$skip=0`, then `$skip=1000`, ... until the total the page announces
+    (`count_field`, e.g. `@odata.count`) is reached (a server may cap pages below `size`),
+    or without a total until a page comes back short. A page longer than asked means the
+    server ignored paging and sent everything: it is the last."""
+
+    skip_param: str = "offset"
+    size_param: str = "limit"
+    size: int = 1000
+    count_field: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"$count": "true"}
+
+    def first(self, params: Params) -> Params:
+        return {**params, **self.extra, self.skip_param: 0, self.size_param: self.size}
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        got = len(page.records)
+        if self.skip_param not in page.params or got == 0 or got > self.size:
+            return None  # nothing more, or the server ignored the page size and sent everything
+        skip = int(page.params[self.skip_param]) + got
+        total = page.doc.get(self.count_field) if self.count_field and isinstance(page.doc, dict) else None
+        if isinstance(total, int) and not isinstance(total, bool):
+            return (page.url, {**page.params, self.skip_param: skip}) if skip < total else None
+        return (page.url, {**page.params, self.skip_param: skip}) if got == self.size else None
+
+
+@dataclass(frozen=True)
+class ODataNextLink:
+    """Follows `@odata.nextLink` when the page has one; otherwise `fallback` (e.g. an
+    `Offset` over `$top`/`$skip`) pages, or the page was the last."""
+
+    field: str = "@odata.nextLink"
+    fallback: Pagination | None = None
+
+    def first(self, params: Params) -> Params:
+        return self.fallback.first(params) if self.fallback else dict(params)
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        link = page.doc.get(self.field) if isinstance(page.doc, dict) else None
+        if isinstance(link, str) and link:
+            return _same_origin(page.url, link), {}
+        return self.fallback.next(page) if self.fallback else None
+
+
+def _same_origin(current: str, link: str) -> str:
+    """A next link, made absolute; refused when it leaves the API's host (the client would
+    send the token there)."""
+    target = urljoin(current, link)
+    if urlsplit(target)[:2] != urlsplit(current)[:2]:
+        raise SourceFailedError(f"the API's next link points to another host ({redact(target)}); "
+                                "refusing to follow it with the source's credentials")
+    return target
+
+
+# ------------------------------------------------------------------ configuration
+@dataclass(frozen=True)
+class Resource:
+    """One thing fetched with its own cursor: `key` names it in ops.source_state and in
+    each page's meta; `path_vars` fill the path template; `params` are its own filters."""
+
+    key: str = ""
+    path_vars: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Ask only for what changed since the newest `field` (dotted path into a record, e.g.
+    `commit.committer.date`) seen, minus `overlap`, as query parameter `param`. `start`
+    is sent when a resource has no cursor yet. ISO-8601 times are compared as times."""
+
+    field: str
+    param: str
+    overlap: dt.timedelta | None = dt.timedelta(seconds=1)
+    state_key: str = "cursor"
+    start: str | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True)
+class Auth:
+    """A token from the environment variable `env`, sent as `header: template`; no header
+    when the variable is unset or empty."""
+
+    env: str
+    header: str = "Authorization"
+    template: str = "Bearer {token}"
+
+
+BaseUrl = str | Callable[["RunContext"], AbstractContextManager[str]]
+
+
+def base_url_from_env(env: str, default: str | None = None) -> Callable[[RunContext], AbstractContextManager[str]]:
+    """The base URL from the environment variable `env` (else `default`)."""
+
+    @contextmanager
+    def resolve(ctx: RunContext) -> Iterator[str]:
+        url = ctx.settings.env.get(env) or default
+        if not url:
+            from lakebox.errors import ConfigError
+
+            raise ConfigError(f"{env} is not set; set it to the API's base URL")
+        yield url
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class RestSource:
+    """A JSON API as data. `path` is a template filled from each resource's `path_vars`;
+    `records` is where a page's records are (`$.records`, `$.value`, or `$` for a bare
+    array); `statuses` maps an HTTP status to the message of a terminal error (formatted
+    with source, resource, status, url); `empty_statuses` mean "nothing here" (GitHub's
+    409 for an empty repository)."""
+
+    source: str
+    base_url: BaseUrl
+    path: str
+    records: str = "$"
+    pagination: Pagination | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    resources: Sequence[Resource] = (Resource(),)
+    incremental: Incremental | None = None
+    auth: Auth | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    statuses: Mapping[int, str] = field(default_factory=dict)
+    empty_statuses: frozenset[int] = frozenset()
+    unreadable_hint: str = ("the API sent a response that is not a readable page; it was retried. Inspect the "
+                            "item, and if the source recovers nothing is lost")
+    sleep: Callable[[float], None] | None = None  # tests inject one to record waits
+
+    def __post_init__(self) -> None:
+        records_field(self.records)  # a bad records path fails when the source is declared
+
+    def state_key(self, resource: Resource) -> str:
+        """Where `resource`'s cursor lives in ops.source_state (under `source`)."""
+        base = self.incremental.state_key if self.incremental else "cursor"
+        return f"{base}:{resource.key}" if resource.key else base
+
+    def fetch(self, ctx: RunContext) -> StageResult:
+        """Land every new page of every resource; rows counted are the records landed."""
+        import httpx
+
+        token = ctx.settings.env.get(self.auth.env, "") if self.auth else ""
+        headers = dict(self.headers)
+        if self.auth and token:
+            headers[self.auth.header] = self.auth.template.format(token=token)
+        run = _Fetch(self, ctx, RetryPolicy.from_env(ctx.settings.env), (token,) if token else ())
+        with _resolve(self.base_url, ctx) as base, httpx.Client(headers=headers) as client, \
+                progress(f"fetching {self.source}") as bar:
+            for resource in self.resources:
+                run.resource(client, base.rstrip("/"), resource, bar)
+        ctx.log.info(f"{self.source} fetched", pages=run.pages, records=run.rows)
+        return StageResult(rows_in=run.rows, rows_out=run.rows)
+
+
+@contextmanager
+def _resolve(base_url: BaseUrl, ctx: RunContext) -> Iterator[str]:
+    if isinstance(base_url, str):
+        yield base_url
+    else:
+        with base_url(ctx) as url:
+            yield url
+
+
+# ------------------------------------------------------------------ one run of a source
+class _Fetch:
+    """The state of one fetch: counts, the policy, the secrets to hide."""
+
+    def __init__(self, config: RestSource, ctx: RunContext, policy: RetryPolicy, secrets: tuple[str, ...]) -> None:
+        self.config, self.ctx, self.policy, self.secrets = config, ctx, policy, secrets
+        self.pages = self.rows = 0
+
+    def hide(self, text: str) -> str:
+        text = redact(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def resource(self, client: httpx.Client, base: str, resource: Resource, bar: Any) -> None:
+        config, ctx, wh = self.config, self.ctx, self.ctx.warehouse
+        source, inc = config.source, config.incremental
+        state_key = config.state_key(resource)
+        stored = ops.get_state(wh, source, state_key) if inc else None
+        params: Params = {**config.params, **resource.params}
+        meta: dict[str, Any] = {"resource": resource.key} if resource.key else {}
+        if inc and stored:
+            since = _minus(stored, inc.overlap)
+            params[inc.param] = since
+            if inc.overlap:
+                meta["overlap"] = [since, stored]
+        elif inc and inc.start:
+            params[inc.param] = inc.start
+        url = base + config.path.format(**{k: quote(v, safe="") for k, v in resource.path_vars.items()})
+        params = config.pagination.first(params) if config.pagination else params
+        ctx.log.info(f"fetching {source}", url=self.hide(url), resource=resource.key or None,
+                     **({inc.param: params.get(inc.param)} if inc else {}))
+        newest, malformed = stored, 0
+        passthrough = {*config.statuses, *config.empty_statuses}
+        while True:
+            response = get_with_retry(client, url, params, source, self.policy, sleep=config.sleep or _sleep,
+                                      passthrough=passthrough, secrets=self.secrets)
+            if response.status_code in config.empty_statuses:
+                ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None, status=response.status_code)
+                break
+            if response.status_code in config.statuses:
+                raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
+                    source=source, resource=resource.key, status=response.status_code, url=url)))
+            request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
+            manifest = ctx.lake.land_batch(source, response.content, "json", meta={
+                **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
+            try:
+                doc = orjson.loads(response.content)
+                records = records_at(doc, config.records)
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                malformed += 1
+                quarantine_unreadable(ctx, source, manifest, f"response is not a valid {source} page: {exc}",
+                                      config.unreadable_hint)
+                if malformed >= self.policy.max_attempts:
+                    raise SourceFailedError(
+                        f"source {source}: {self.hide(url)} sent {malformed} unreadable responses in a row; "
+                        "they are quarantined in the lake") from exc
+                continue  # ask again for the same page
+            malformed = 0
+            self.pages, self.rows = self.pages + 1, self.rows + len(records)
+            bar.advance(len(records))
+            following = config.pagination.next(Page(url, params, response, doc, records)) if config.pagination else None
+            if inc:
+                newest = _later(newest, _newest(records, inc.field))
+            advance = inc is not None and newest != stored and (following is None or not inc.newest_first)
+            if records or following or advance:
+                with wh.transaction():  # the page and the cursor it carries commit together
+                    if records or following:
+                        ops.record_landed(wh, replace(manifest, rows=len(records)), ctx.run_id)
+                    if advance and newest is not None:
+                        ops.set_state(wh, source, state_key, newest)
+                        stored = newest
+            if following is None:
+                break
+            url, params = following
+        ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
+                     **({"cursor": stored} if inc else {}))
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def _dig(record: Any, path: Sequence[str]) -> Any:
+    for part in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(part)
+    return record
+
+
+def _newest(records: list[Any], field_path: str) -> str | None:
+    """The page's newest value: a feed writes its times in one format, so the text order is
+    the time order (values are parsed only to compare with the stored cursor)."""
+    path = field_path.split(".")
+    if len(path) == 1:  # the common case, without a call per record
+        values = [r.get(field_path) for r in records if isinstance(r, dict)]
+    else:
+        values = [_dig(r, path) for r in records]
+    stamps = [v for v in values if isinstance(v, str)]
+    return max(stamps) if stamps else None
+
+
+def _sortable(value: str) -> Any:
+    try:
+        return (0, dt.datetime.fromisoformat(value).astimezone(dt.UTC))
+    except ValueError:
+        return (1, value)
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    return b if _sortable(b) > _sortable(a) else a
+
+
+def _minus(cursor: str, overlap: dt.timedelta | None) -> str:
+    if overlap is None:
+        return cursor
+    moment = dt.datetime.fromisoformat(cursor) - overlap
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest, reason: str, hint: str) -> None:
+    """Keep a response that is not a readable page in quarantine, with why, and note it on
+    the run; the fetch asks again, and the item resolves once the same request loads (the
+    one place that quarantines what a REST source sent)."""
+    from lakebox.quality.gate import CheckResult, quarantine
+
+    result = CheckResult("parse", None, False, 0, [], reason)
+    wh = ctx.warehouse
+    with wh.transaction():
+        if not ops.record_landed(wh, manifest, ctx.run_id):
+            return  # the same bytes were judged before
+        ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, source, [result])
+        quarantine(ctx, source=source, batch_id=manifest.batch_id, lake_key=manifest.key, results=[result], hint=hint)
+    ctx.log.error("unreadable response quarantined", batch_id=manifest.batch_id, reason=reason)
