@@ -18,10 +18,10 @@ from lakebox.pipelines.who_gho.contract import COUNTRIES, FIELDS, OBSERVATIONS
 from lakebox.pipelines.who_gho.gate import check_observations
 from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.quality import check_relation, failed, typed_select
-from lakebox.quality.checks import literal
 from lakebox.quality.contract import Contract
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse, open_warehouse
+from lakebox.warehouse.sql import literal
 
 FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "who_gho"
 

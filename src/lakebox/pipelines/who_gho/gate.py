@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lakebox.pipelines.who_gho.contract import OBSERVATIONS
 from lakebox.quality import check_relation
 from lakebox.quality.checks import SAMPLE_ROWS, relation_columns
-from lakebox.warehouse.ops import CheckResult
+from lakebox.quality.gate import CheckResult
 
 if TYPE_CHECKING:
     import duckdb

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lakebox.quality.checks import literal, quote
+from lakebox.warehouse.sql import literal, quote
 
 _FILE = "lakebox_source_file"
 
