@@ -46,9 +46,10 @@ st.caption(f"{names[code]} · {series['region_name'].dropna().iloc[0] if series[
 
 latest = observed.iloc[-1] if not observed.empty else None
 cols = st.columns(4)
-cols[0].metric("Life expectancy", f"{latest['life_expectancy']:.1f} y ({int(latest['year'])})" if latest is not None else "–")
-cols[1].metric("Healthy life expectancy",
-               f"{latest['healthy_life_expectancy']:.1f} y" if latest is not None and pd.notna(latest["healthy_life_expectancy"]) else "–")
+cols[0].metric("Life expectancy",
+               f"{latest['life_expectancy']:.1f} y ({int(latest['year'])})" if latest is not None else "–")
+healthy = latest["healthy_life_expectancy"] if latest is not None else None
+cols[1].metric("Healthy life expectancy", f"{healthy:.1f} y" if healthy is not None and pd.notna(healthy) else "–")
 per_decade = trend["change_per_decade"].iloc[0] if not trend.empty else None
 cols[2].metric("Change per decade", f"{per_decade:+.2f} y" if per_decade is not None and pd.notna(per_decade) else "–")
 if not trend.empty and region is not None:

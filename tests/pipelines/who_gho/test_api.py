@@ -135,7 +135,7 @@ def test_values_are_realistic_life_expectancies() -> None:
     for c, y, s in le:
         if s == "SEX_BTSX":
             years.setdefault(c, []).append(y)
-    steps = {b - a for ys in years.values() for a, b in zip(sorted(ys), sorted(ys)[1:])}
+    steps = {b - a for ys in years.values() for a, b in zip(sorted(ys), sorted(ys)[1:], strict=False)}
     assert {1, 5} <= steps  # yearly and five-yearly reporters
     assert {r["SpatialDimType"] for r in gho.observations[LE]} == {"COUNTRY", "REGION", "GLOBAL"}
 
@@ -146,7 +146,7 @@ def test_same_seed_same_data_and_a_revision_republishes_some_values(server: Runn
     revised = generate_gho(COUNTRIES, YEARS, SEED, revision=1)
     old, new = base.observations[LE], revised.observations[LE]
     assert [r["Id"] for r in old] == [r["Id"] for r in new]
-    changed = [(a, b) for a, b in zip(old, new) if a != b]
+    changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
     countries = [(a, b) for a, b in changed if a["SpatialDimType"] == "COUNTRY"]
     assert {(a["SpatialDim"]) for a, _ in countries} and all(a["TimeDim"] > 2021 - 5 for a, _ in countries)
     assert 0 < len(countries) / len(old) < 0.1  # a few countries' latest years, and the regional means over them

@@ -43,12 +43,12 @@ def rec(code: str, place: str, region: str | None, year: int, sex: str, value: f
 
 
 def known_records() -> list[dict[str, Any]]:
-    records = [rec(LE, "KEN", "AFR", y, "SEX_BTSX", v) for y, v in zip(KEN_YEARS, KEN_LE)]
+    records = [rec(LE, "KEN", "AFR", y, "SEX_BTSX", v) for y, v in zip(KEN_YEARS, KEN_LE, strict=True)]
     records += [rec(LE, "KEN", "AFR", 2010, "SEX_MLE", 55.0), rec(LE, "KEN", "AFR", 2010, "SEX_FMLE", 59.0),
                 rec(LE, "KEN", "AFR", 2015, "SEX_MLE", 58.0), rec(LE, "KEN", "AFR", 2015, "SEX_FMLE", 62.5),
                 rec(HALE, "KEN", "AFR", 2015, "SEX_BTSX", 53.0), rec(HALE, "KEN", "AFR", 2015, "SEX_MLE", 51.0),
                 rec(HALE, "KEN", "AFR", 2015, "SEX_FMLE", 54.0)]
-    records += [rec(LE, "NGA", "AFR", y, "SEX_BTSX", v) for y, v in zip(NGA_YEARS, NGA_LE)]
+    records += [rec(LE, "NGA", "AFR", y, "SEX_BTSX", v) for y, v in zip(NGA_YEARS, NGA_LE, strict=True)]
     records += [rec(LE, "NGA", "AFR", 2013, "SEX_BTSX", None),  # not published, with a reason
                 rec(LE, "FRA", "EUR", 2019, "SEX_BTSX", 82.5),
                 rec(LE, "AFR", None, 2015, "SEX_BTSX", 63.0, kind="REGION")]  # an aggregate: not a country

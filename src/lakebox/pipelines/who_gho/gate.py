@@ -74,6 +74,6 @@ def _rule(con: Any, relation: str, name: str, column: str, predicate: str, detai
     if failing:
         cur = con.execute(f"select * from {relation} where {predicate} limit {SAMPLE_ROWS}")
         names = [d[0] for d in cur.description]
-        sample = [{n: v if isinstance(v, (int, float, str, bool)) or v is None else str(v) for n, v in zip(names, row)}
-                  for row in cur.fetchall()]
+        sample = [{n: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+                   for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
     return CheckResult(name, column, failing == 0, failing, sample, detail)

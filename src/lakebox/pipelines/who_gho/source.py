@@ -15,8 +15,6 @@ is new bytes, a new batch; raw keeps both versions and staging the latest publis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
