@@ -15,6 +15,7 @@ from lakebox.ml.spec import MLModelSpec
 # pipeline -> "module:attribute" of each MLModelSpec
 SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "github_commits": ("lakebox.ml.commit_classifier:SPEC",),
+    "who_gho": ("lakebox.pipelines.who_gho.model:SPEC",),
 }
 _registered: dict[str, dict[str, MLModelSpec]] = {}
 

@@ -1,7 +1,7 @@
 """who_gho: WHO Global Health Observatory life expectancy, from the GHO OData API (or its
 bundled stand-in) → raw lake → raw.who_countries, raw.who_observations → stg_who_observations
-→ life-expectancy marts and lag features; regression candidates in `models.py`. See
-docs/who_gho.md."""
+→ life-expectancy marts and lag features → the life-expectancy model (predict, train,
+drift) in the shared ML lifecycle. See docs/who_gho.md."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ SPEC = PipelineSpec(
         StageSpec("fetch", ".pipeline:fetch"),
         StageSpec("load", ".pipeline:load"),
         TRANSFORM,
+        StageSpec("predict", ".pipeline:predict"),
+        StageSpec("train", ".pipeline:train"),
+        StageSpec("drift", ".pipeline:drift"),
     ),
     settings=(
         Setting("api_url", "https://ghoapi.azureedge.net/api", "the GHO OData API's root; `lakebox demo` points it "

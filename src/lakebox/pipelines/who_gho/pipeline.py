@@ -1,5 +1,6 @@
 """who_gho's stages of its own: fetch GHO pages into the raw lake; load them into the raw
-tables through the gate. The spec (`__init__.py`) puts transform after them.
+tables through the gate; and the shared ML lifecycle's predict, train and drift for the
+life-expectancy model (`model.py`). The spec (`__init__.py`) puts transform between.
 
 The country dimension loads first: it decides which country codes are known. Then each
 pending observation page meets the rules beyond its contract (`gate.beyond_contract`: a
@@ -21,6 +22,27 @@ def fetch(ctx: RunContext) -> StageResult:
     from lakebox.pipelines.who_gho.source import fetch_gho
 
     return fetch_gho(ctx)
+
+
+def predict(ctx: RunContext) -> StageResult | None:
+    from lakebox.ml import predict_stage
+    from lakebox.pipelines.who_gho.model import SPEC
+
+    return predict_stage(SPEC)(ctx)
+
+
+def train(ctx: RunContext) -> StageResult | None:
+    from lakebox.ml import train_stage
+    from lakebox.pipelines.who_gho.model import SPEC
+
+    return train_stage(SPEC)(ctx)
+
+
+def drift(ctx: RunContext) -> StageResult | None:
+    from lakebox.ml import drift_stage
+    from lakebox.pipelines.who_gho.model import SPEC
+
+    return drift_stage(SPEC)(ctx)
 
 
 def load(ctx: RunContext) -> StageResult:
