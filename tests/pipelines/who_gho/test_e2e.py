@@ -2,7 +2,7 @@
 through the shared REST source, the gate, raw tables, dbt. A re-run with nothing new loads
 nothing; a GHO revision loads only the pages that changed and staging then holds the
 revised values while raw keeps both; a bad page is quarantined while the marts are built;
-an unknown indicator is a clear error."""
+an unknown indicator is a clear error. The ML stages train, register and predict."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-SIZE = {"countries": 25, "years": 10, "seed": 4}
+SIZE = {"countries": 40, "years": 10, "seed": 4}
 
 
 def query(env: dict[str, str], sql: str) -> list[tuple[object, ...]]:
@@ -40,6 +40,12 @@ def test_runs_reruns_and_revisions(lakebox_env: dict[str, str]) -> None:
         assert query(env, "select count(*) from ops.batches where source = 'who_gho'")[0][0] == batches
         assert query(env, "select count(*) from raw.who_observations")[0][0] == raw
     assert query(env, "select count(*) from analytics.life_expectancy_trends")[0][0] == SIZE["countries"]
+    decisions = query(env, "select model_name, version, decision from ml.model_decisions")
+    assert decisions == [("life-expectancy", "1", "champion")]
+    latest = query(env, "select count(distinct p.country_code) from ml.life_expectancy_predictions as p "
+                        "join analytics.life_expectancy_trends as t on t.country_code = p.country_code "
+                        "and p.year > t.last_year")
+    assert latest == [(SIZE["countries"],)]  # each country's next observation, predicted
 
     with serve_in_thread(create_app(**SIZE, revision=1)) as revised:
         env["LAKEBOX_WHO_API_URL"] = revised.url

@@ -108,3 +108,12 @@ def test_prediction_rows_carry_the_model_and_when_it_scored(features: pd.DataFra
     assert list(rows.columns) == ["country_code", "year", "predicted", "model_name", "model_version", "scored_at"]
     assert len(rows) == 190 and rows["country_code"].is_unique
     assert set(rows["model_version"]) == {"3"} and set(rows["scored_at"]) == {now}
+
+
+def test_the_lifecycle_spec_declares_these_candidates_features_and_trusted_types() -> None:
+    from lakebox.pipelines.who_gho.model import SPEC
+    from lakebox.pipelines.who_gho.models import FEATURES, SKOPS_TRUSTED_TYPES, candidates
+
+    assert SPEC.features == FEATURES and SPEC.skops_trusted_types == SKOPS_TRUSTED_TYPES
+    assert set(SPEC.candidates()) == set(candidates())
+    assert SPEC.baseline_column == "prev_value" and SPEC.metric == "mae" and SPEC.cv_folds == 5
