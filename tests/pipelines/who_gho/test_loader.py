@@ -56,8 +56,10 @@ def test_pages_load_through_the_shared_loader_and_bad_ones_are_quarantined(
         assert wh.query("select count(*), count(distinct batch_id) from raw.who_observations") == [(200, 2)]
         status = dict(wh.query("select batch_id, status from ops.batches where source = 'who_gho'"))
         assert status == {good[0]: "loaded", good[1]: "loaded", negative: "quarantined", broken: "quarantined"}
-        assert any(negative in m and "rule min, column numeric_value" in m for m in ctx.quarantined)
-        assert any(broken in m and "rule parse" in m for m in ctx.quarantined)
+        rules = {item.batch_id: item.rules for item in ctx.quarantined}
+        assert set(rules) == {negative, broken}
+        assert '"min"' in rules[negative] and '"numeric_value"' in rules[negative]
+        assert '"parse"' in rules[broken]
         errors = [k for k in ctx.lake.list("quarantine") if k.endswith(".errors.json")]
         assert len(errors) == 2
         typed = wh.query("select id, time_dim, dim1, numeric_value, date from raw.who_observations "
