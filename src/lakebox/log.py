@@ -19,14 +19,14 @@ import orjson
 
 from lakebox.settings import redact
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("lakebox_log", default={})
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("lakebox_log")
 _LOGGER = "lakebox"
 _live_console: Any = None
 
 
 @contextmanager
 def log_context(**fields: str) -> Iterator[None]:
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**_context.get({}), **fields})
     try:
         yield
     finally:
@@ -38,7 +38,7 @@ class JsonLinesFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            **_context.get(),
+            **_context.get({}),
             "msg": record.getMessage(),
         }
         line.update(getattr(record, "fields", {}))

@@ -29,7 +29,7 @@ import math
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
