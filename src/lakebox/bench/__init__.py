@@ -196,10 +196,11 @@ def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: li
     watch_env = {**env, "LAKEBOX_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.05"],
                             env=watch_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
+    stderr = proc.stderr
+    assert stderr is not None  # stderr=PIPE
 
     def next_run() -> dict[str, Any]:
-        for line in proc.stderr:
+        for line in stderr:
             if line.startswith("{"):
                 event = orjson.loads(line)
                 if event.get("msg") == "watch run finished":
