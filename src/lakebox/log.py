@@ -43,7 +43,7 @@ class JsonLinesFormatter(logging.Formatter):
         }
         line.update(getattr(record, "fields", {}))
         if record.exc_info and record.levelno >= logging.ERROR:
-            line["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+            line["exc"] = self.formatException(record.exc_info)  # the whole traceback, still one line of JSON
         return redact(orjson.dumps(line, default=str).decode())
 
 
