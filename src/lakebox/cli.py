@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lakebox import quarantine_cli
+from lakebox.ml.cli import ml_app
 from lakebox.errors import ConfigError, LakeboxError
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(ml_app, name="ml")
 
 
 def _settings() -> Settings:
@@ -31,6 +35,9 @@ def _settings() -> Settings:
 
     settings = Settings.load()
     configure_logging(settings.logs_dir, settings.log_level)
+    from lakebox.observability import configure as observe  # Loki shipping (issue 12)
+
+    observe(settings)
     return settings
 
 
@@ -46,7 +53,10 @@ def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
 ) -> None:
-    """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
+    """Run pipelines end to end: ingest, check, load, transform, snapshot.
+
+    Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
+    failed, 1 when any failed."""
     from lakebox.lake import Lake
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
@@ -57,12 +67,25 @@ def run(
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
+            from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
+
+            after_runs(settings, outcomes, warehouse)
     except LakeboxError as exc:
         _fail(exc)
         return
     _print_outcomes(outcomes)
-    if any(o.status != "success" for o in outcomes):
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(outcomes))
+
+
+EXIT_PARTIAL = 4
+
+
+def run_exit_code(outcomes: list[RunOutcome]) -> int:
+    """0: all succeeded; 4: some ended partial and none failed; 1: any failed."""
+    statuses = {o.status for o in outcomes}
+    if statuses - {"success", "partial"}:
+        return 1
+    return EXIT_PARTIAL if "partial" in statuses else 0
 
 
 def _chosen(names: list[str] | None) -> list[Pipeline]:
@@ -78,16 +101,17 @@ def _print_outcomes(outcomes: list[RunOutcome]) -> None:
 
     console = Console(stderr=True)
     table = Table(title="lakebox run", show_lines=False)
-    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "run id"):
+    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "open quarantine", "run id"):
         table.add_column(col)
     for o in outcomes:
-        colour = "green" if o.status == "success" else "red"
+        colour = {"success": "green", "partial": "yellow"}.get(o.status, "red")
         table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
-                      str(o.rows_out), o.run_id)
+                      str(o.rows_out), str(len(o.quarantined)), o.run_id)
     console.print(table)
     for o in outcomes:
         if o.error:
-            console.print(f"[red]{o.pipeline} failed:[/] {o.error}", markup=True, highlight=False)
+            colour = "yellow" if o.status == "partial" else "red"
+            console.print(f"[{colour}]{o.pipeline} {o.status}:[/] {o.error}", markup=True, highlight=False)
 
 
 @app.command()
@@ -96,6 +120,7 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
+    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal
@@ -112,7 +137,11 @@ def watch(
     try:
         settings = _settings()
         chosen = _chosen(pipelines)
-        runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
+        from lakebox.observability import watching  # /metrics and freshness checks
+
+        with watching(settings, metrics_port) as observer:
+            runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop,
+                                   on_run=observer.on_run)
     except LakeboxError as exc:
         _fail(exc)
         return
@@ -123,17 +152,18 @@ def watch(
 
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
-    """Recent pipeline runs from the audit trail (ops.pipeline_runs)."""
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table
 
     from lakebox.warehouse import open_warehouse
-    from lakebox.warehouse.ops import recent_runs
+    from lakebox.warehouse.ops import quarantine, recent_runs
 
     try:
         settings = _settings()
         with open_warehouse(settings) as warehouse:
             rows = recent_runs(warehouse, limit)
+            waiting = quarantine.items(warehouse)
             where = warehouse.describe()
     except LakeboxError as exc:
         _fail(exc)
@@ -151,6 +181,14 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
                       f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
                       (error or "").splitlines()[0][:120] if error else "")
     console.print(table)
+    if not waiting:
+        console.print("No open quarantined items.")
+        return
+    console.print(f"[yellow]{len(waiting)} open quarantined item(s)[/] (lakebox quarantine show ID | dismiss ID "
+                  "--reason ...):", highlight=False)
+    for item in waiting:
+        console.print(f"  {item.id}  {item.pipeline}  {item.source}  {item.item}  batch {item.batch_id}  "
+                      f"opened {str(item.opened_at)[:19]}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -231,6 +269,11 @@ def demo() -> None:
         _fail(exc)
         return
     raise typer.Exit(code)
+
+
+from lakebox.observability.gc import gc  # noqa: E402 - after the core commands
+
+app.command("gc")(gc)
 
 
 def _add_pipeline_commands() -> None:
