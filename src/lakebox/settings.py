@@ -74,9 +74,11 @@ class Settings:
             return "postgres"
         if scheme in ("", "duckdb", "file"):
             return "duckdb"
+        if scheme in ("spark", "spark+local"):
+            return "spark"
         raise ConfigError(
             f"LAKEBOX_WAREHOUSE has an unknown scheme {scheme!r} ({redact(self.warehouse)}); "
-            "use a DuckDB file path or postgresql://user@host:5432/db"
+            "use a DuckDB file path, postgresql://user@host:5432/db, spark://host:7077 or spark+local://"
         )
 
     @property

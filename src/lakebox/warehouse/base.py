@@ -129,6 +129,10 @@ def open_warehouse(settings: Settings) -> Warehouse:
         from lakebox.warehouse.postgres import PostgresWarehouse
 
         warehouse: Warehouse = PostgresWarehouse(settings.warehouse, env=settings.env)
+    elif settings.warehouse_kind == "spark":
+        from lakebox.warehouse.spark import SparkWarehouse
+
+        warehouse = SparkWarehouse(settings)
     else:
         from lakebox.warehouse.duckdb import DuckDBWarehouse
 
