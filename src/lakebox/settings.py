@@ -13,7 +13,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from lakebox.errors import ConfigError
 
@@ -69,7 +68,7 @@ class Settings:
 
     @property
     def warehouse_kind(self) -> str:
-        scheme = urlsplit(self.warehouse).scheme if "://" in self.warehouse else ""
+        scheme = self.warehouse.split("://", 1)[0].lower() if "://" in self.warehouse else ""
         if scheme in ("postgresql", "postgres"):
             return "postgres"
         if scheme in ("", "duckdb", "file"):

@@ -76,9 +76,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
     }
-    host = urlsplit(settings.warehouse).hostname or ""
-    if master_url(settings.warehouse).startswith("local") or host in ("127.0.0.1", "localhost"):
+    master = master_url(settings.warehouse)
+    if master.startswith("local") or (urlsplit(master).hostname or "") in ("127.0.0.1", "localhost"):
         conf["spark.driver.host"] = "127.0.0.1"
     for item in settings.env.get(CONF_ENV, "").split():
         key, sep, value = item.partition("=")
