@@ -60,7 +60,14 @@ def master_url(warehouse: str) -> str:
 
 
 def warehouse_dir(settings: Settings) -> Path:
-    return Path(settings.env.get(WAREHOUSE_DIR_ENV) or settings.home / "spark-warehouse").absolute()
+    """Where the tables live: a filesystem path that the driver and every worker share."""
+    value = settings.env.get(WAREHOUSE_DIR_ENV) or str(settings.home / "spark-warehouse")
+    if "://" in value and not value.startswith("file://"):
+        raise WarehouseError(
+            f"{WAREHOUSE_DIR_ENV}={redact(value)}: lakebox writes batch files directly, so the Spark "
+            "warehouse dir must be a filesystem path the driver and every worker share (an object store "
+            "needs the hadoop-aws jars, not installed here)")
+    return Path(value.removeprefix("file://")).absolute()
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
