@@ -33,8 +33,8 @@ REQUIRE_SPARK = os.environ.get("LAKEBOX_REQUIRE_SPARK") == "1"
 
 def _spark_reason() -> str | None:
     try:
-        import pyspark  # noqa: F401
         import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
     except ImportError as exc:
         return f"pyspark or dbt-spark not installed ({exc}); pip install 'lakebox[spark]'"
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):

@@ -44,10 +44,10 @@ STAGING = ".lakebox-staging"  # Spark skips names starting with '.' or '_' when 
 LOAD_BATCH_ROWS = 262_144
 SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
-_OPS = re.compile(r"\bops\.\w", re.I)
-_VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.I)
-_DOUBLE_PRECISION = re.compile(r"\bdouble\s+precision\b", re.I)
-_CREATE_TABLE = re.compile(r"^\s*create\s+table\b", re.I)
+_OPS = re.compile(r"\bops\.\w", re.IGNORECASE)
+_VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
+_DOUBLE_PRECISION = re.compile(r"\bdouble\s+precision\b", re.IGNORECASE)
+_CREATE_TABLE = re.compile(r"^\s*create\s+table\b", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.=-]")
 
 
@@ -130,7 +130,7 @@ def to_spark_sql(sql: str) -> str:
     """lakebox's portable DDL in Spark's dialect: `varchar` is `string`, `double precision`
     is `double`, and a created table is a Parquet table."""
     sql = _DOUBLE_PRECISION.sub("double", _VARCHAR.sub("string", sql))
-    if _CREATE_TABLE.match(sql) and not re.search(r"\busing\b|\bas\s+select\b", sql, re.I):
+    if _CREATE_TABLE.match(sql) and not re.search(r"\busing\b|\bas\s+select\b", sql, re.IGNORECASE):
         sql = sql.rstrip().rstrip(";") + " using parquet"
     return sql
 

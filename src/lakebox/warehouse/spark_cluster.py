@@ -17,7 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from lakebox.errors import WarehouseError
 
@@ -52,7 +52,7 @@ class LocalCluster:
     def url(self) -> str:
         return f"spark://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
