@@ -18,6 +18,7 @@ batch again and the rename replaces that file with the same rows, never adds a c
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import uuid
@@ -48,6 +49,7 @@ _OPS = re.compile(r"\bops\.\w", re.IGNORECASE)
 _VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
 _DOUBLE_PRECISION = re.compile(r"\bdouble\s+precision\b", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"^\s*create\s+table\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"((?:[^\"]|\"\")*)\"")  # a string literal, or a "quoted identifier"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.=-]")
 
 
@@ -122,13 +124,16 @@ def spark_session(settings: Settings) -> Any:
         raise WarehouseError(f"could not start Spark for {redact(settings.warehouse)}: {_first_line(exc)}; "
                              "is the master running and Java 17 installed?") from exc
     session.sparkContext.setLogLevel("ERROR")
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # errors surface as WarehouseError
     _SESSION.update(key=key, session=session)
     return session
 
 
 def to_spark_sql(sql: str) -> str:
-    """lakebox's portable DDL in Spark's dialect: `varchar` is `string`, `double precision`
-    is `double`, and a created table is a Parquet table."""
+    """lakebox's portable SQL in Spark's dialect: "quoted" identifiers in backticks (Spark
+    reads double quotes as a string), `varchar` is `string`, `double precision` is
+    `double`, and a created table is a Parquet table."""
+    sql = _QUOTED.sub(lambda m: m.group(0) if m.group(1) is None else f"`{m.group(1)}`", sql)
     sql = _DOUBLE_PRECISION.sub("double", _VARCHAR.sub("string", sql))
     if _CREATE_TABLE.match(sql) and not re.search(r"\busing\b|\bas\s+select\b", sql, re.IGNORECASE):
         sql = sql.rstrip().rstrip(";") + " using parquet"
