@@ -204,51 +204,62 @@ def test_a_worker_killed_during_a_dbt_build_is_survived(
 
 
 # ------------------------------------------------------------------ retail
-BAD_FILE = "daily_sales_2026-02-03.csv"
+BAD_FILE = "daily_sales_2026-03-01.csv"
 
 
 @pytest.fixture(scope="module")
-def retail_homes(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any, Any]:
-    """A few stores × a month of drops, one daily file with a negative sale, run on the
-    cluster and on DuckDB. Yields the homes and both processes' results."""
+def retail_homes(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Three stores × February's drops, run on the cluster and on DuckDB: (spark home,
+    duckdb home, landing folder)."""
     from lakebox.pipelines.retail.generator import generate_drops
 
     root = tmp_path_factory.mktemp("retail")
     landing = root / "landing"
     generate_drops(str(landing / "retail"), stores=3, months=1, seed=3, start="2026-02-01")
-    bad = landing / "retail" / BAD_FILE
-    lines = bad.read_text().split("\n")
-    fields = lines[2].split(",")
-    fields[3] = "-" + fields[3]
-    lines[2] = ",".join(fields)
-    bad.write_text("\n".join(lines))
     spark_home, duck_home = root / "spark", root / "duckdb"
     on_spark = run_cli("run", "retail", env=_env(spark_home, LAKEBOX_WAREHOUSE=cluster.url,
                                                  LAKEBOX_LANDING=str(landing)), timeout=1200)
+    assert on_spark.returncode == 0, on_spark.stderr[-4000:]
     on_duckdb = run_cli("run", "retail", env=_env(duck_home, LAKEBOX_LANDING=str(landing)))
-    return spark_home, duck_home, on_spark, on_duckdb
+    assert on_duckdb.returncode == 0, on_duckdb.stderr[-3000:]
+    return spark_home, duck_home, landing
 
 
-def test_the_gate_keeps_a_bad_file_out_of_spark(retail_homes: tuple[Path, Path, Any, Any]) -> None:
-    spark_home, _, on_spark, on_duckdb = retail_homes
-    assert on_spark.returncode == on_duckdb.returncode == 4, on_spark.stderr[-4000:]
-    assert BAD_FILE in on_spark.stderr and "total_sales" in on_spark.stderr
-    with ops_db(spark_home) as ops:
-        rows = ops.execute("select batch_id, meta, status from batches").fetchall()
-        dq = ops.execute("select count(*) from dq_results where not passed").fetchone()[0]
-    status = {orjson.loads(meta)["file"]: (batch_id, s) for batch_id, meta, s in rows}
-    bad_batch, bad_status = status.pop(BAD_FILE)
-    assert bad_status == "quarantined" and dq >= 1
-    assert {s for _, s in status.values()} == {"loaded"}
-    sales_files = {f.name for f in spark_table(spark_home, "raw.retail_daily_sales")}
-    assert f"batch-{bad_batch}.parquet" not in sales_files and len(sales_files) == 27  # every other day's file
-    assert "2026-02-03" not in {str(r[0]) for r in spark_rows(spark_home, "raw.retail_daily_sales")}
-    errors = list((spark_home / "lake" / "quarantine" / "retail").rglob(f"{BAD_FILE}.errors.json"))
-    assert len(errors) == 1 and orjson.loads(errors[0].read_bytes())["failed_rules"][0]["column"] == "total_sales"
-
-
-def test_retail_on_spark_gives_the_marts_duckdb_gives(retail_homes: tuple[Path, Path, Any, Any]) -> None:
+def test_retail_on_spark_gives_the_marts_duckdb_gives(retail_homes: tuple[Path, Path, Path]) -> None:
     from lakebox.pipelines.retail.pipeline import MARTS
 
-    spark_home, duck_home, _, _ = retail_homes
+    spark_home, duck_home, _ = retail_homes
+    assert_same_marts(spark_home, duck_home, tuple(MARTS))
+
+
+def test_the_gate_keeps_a_bad_file_out_of_spark(retail_homes: tuple[Path, Path, Path], cluster: Any) -> None:
+    """A new day's sales file with a negative sale: quarantined with its rule and column,
+    none of its rows in Spark, the run fails, and the marts stay as they were."""
+    from lakebox.pipelines.retail.pipeline import MARTS
+
+    spark_home, duck_home, landing = retail_homes
+    good = (landing / "retail" / "daily_sales_2026-02-28.csv").read_text().replace("2026-02-28", "2026-03-01")
+    lines = good.split("\n")
+    fields = lines[2].split(",")
+    fields[3] = "-" + fields[3]
+    lines[2] = ",".join(fields)
+    (landing / "retail" / BAD_FILE).write_text("\n".join(lines))
+    sales_before = {f.name for f in spark_table(spark_home, "raw.retail_daily_sales")}
+
+    again = run_cli("run", "retail", env=_env(spark_home, LAKEBOX_WAREHOUSE=cluster.url,
+                                              LAKEBOX_LANDING=str(landing)), timeout=1200)
+    assert again.returncode == 1, again.stderr[-4000:]
+    assert BAD_FILE in again.stderr and "total_sales" in again.stderr
+    with ops_db(spark_home) as ops:
+        rows = ops.execute("select batch_id, meta, status from batches").fetchall()
+        failing = ops.execute("select check_name, column_name from dq_results where not passed").fetchall()
+    status = {orjson.loads(meta)["file"]: (batch_id, s) for batch_id, meta, s in rows}
+    bad_batch, bad_status = status.pop(BAD_FILE)
+    assert bad_status == "quarantined" and ("min", "total_sales") in failing
+    assert {s for _, s in status.values()} == {"loaded"}
+    assert {f.name for f in spark_table(spark_home, "raw.retail_daily_sales")} == sales_before
+    assert f"batch-{bad_batch}.parquet" not in sales_before and len(sales_before) == 28
+    assert "2026-03-01" not in {str(r[0]) for r in spark_rows(spark_home, "raw.retail_daily_sales")}
+    errors = list((spark_home / "lake" / "quarantine" / "retail").rglob(f"{BAD_FILE}.errors.json"))
+    assert len(errors) == 1 and orjson.loads(errors[0].read_bytes())["failed_rules"][0]["column"] == "total_sales"
     assert_same_marts(spark_home, duck_home, tuple(MARTS))
