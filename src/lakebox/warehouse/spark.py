@@ -163,11 +163,20 @@ class SparkWarehouse(Warehouse):
         self._scratch: duckdb.DuckDBPyConnection | None = None
         self._staged: list[tuple[Path, Path, str]] = []  # (staged file, final file, table)
         self._layouts: dict[str, tuple[Path, pa.Schema]] = {}
+        self._databases_ready = False
         self._depth = 0
 
     @property
     def spark(self) -> Any:
-        return spark_session(self.settings)
+        """The SparkSession, with lakebox's databases in place; started on first use, so
+        what reads only ops.* (`lakebox status`) never starts Spark."""
+        session = spark_session(self.settings)
+        if not self._databases_ready:
+            for schema in SCHEMAS:
+                if schema != "ops":
+                    session.sql(f"create database if not exists {schema}")
+            self._databases_ready = True
+        return session
 
     # ---------------------------------------------------------------- SQL
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
@@ -210,9 +219,7 @@ class SparkWarehouse(Warehouse):
         return WarehouseError(f"Spark at {self.describe()}: {_first_line(exc)} (in: {statement})")
 
     def ensure_schemas(self) -> None:
-        for schema in SCHEMAS:
-            if schema != "ops":
-                self._sql(f"create database if not exists {schema}", None)
+        """The ops store now; Spark's databases when Spark is first used (see `spark`)."""
         self.ops.ensure_schemas()
 
     def table_exists(self, schema: str, table: str) -> bool:
