@@ -162,9 +162,10 @@ def test_a_batch_whose_ledger_mark_was_lost_is_loaded_once(orders_homes: tuple[P
 def test_a_worker_killed_during_a_dbt_build_is_survived(
     orders_homes: tuple[Path, Path], cluster: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A third worker joins; the build runs in this process; when dbt starts the second
-    model (the first one built on the cluster), that worker and its executor are SIGKILLed.
-    Spark reschedules the lost work on the two left, and the marts are still right."""
+    """A third worker joins and this process's app has an executor on each of the three;
+    the orders build runs here, and when dbt starts its second model that worker and its
+    executor are SIGKILLed (from dbt's own NodeStart event, not a timer). Spark drops the
+    lost executor and runs the rest on the two left, and the marts are still right."""
     import dbt.cli.main
 
     from lakebox.settings import Settings
