@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from lakebox.errors import ConfigError
 
@@ -131,14 +130,16 @@ class Settings:
 
     @property
     def warehouse_kind(self) -> str:
-        scheme = urlsplit(self.warehouse).scheme if "://" in self.warehouse else ""
+        scheme = self.warehouse.split("://", 1)[0].lower() if "://" in self.warehouse else ""
         if scheme in ("postgresql", "postgres"):
             return "postgres"
         if scheme in ("", "duckdb", "file"):
             return "duckdb"
+        if scheme in ("spark", "spark+local"):
+            return "spark"
         raise ConfigError(
             f"LAKEBOX_WAREHOUSE has an unknown scheme {scheme!r} ({redact(self.warehouse)}); "
-            "use a DuckDB file path or postgresql://user@host:5432/db"
+            "use a DuckDB file path, postgresql://user@host:5432/db, spark://host:7077 or spark+local://"
         )
 
     @property
