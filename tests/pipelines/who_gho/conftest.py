@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
+from lakebox.ingest.json_pages import PageReader
 from lakebox.pipelines.who_gho.contract import COUNTRIES, FIELDS, OBSERVATIONS
 from lakebox.pipelines.who_gho.gate import check_observations
-from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.contract import Contract
 from lakebox.settings import Settings
@@ -45,7 +45,7 @@ def load_pages(wh: Warehouse, contract: Contract, pages: Sequence[bytes], folder
         wh.execute(contract.raw_ddl())
     known = {r[0] for r in wh.query("select code from raw.who_countries")} \
         if wh.table_exists("raw", "who_countries") else None
-    reader, rows = ODataPageReader(renames=FIELDS), 0
+    reader, rows = PageReader("$.value", renames=FIELDS), 0
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (ingested_at or dt.datetime.now(dt.UTC)).replace(tzinfo=None).isoformat(sep=" ")
     for body in pages:
