@@ -33,7 +33,6 @@ import datetime as dt
 import operator
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -248,20 +247,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], help="kind[:count][:key=value...], repeatable")
     args = parser.parse_args(argv)
     try:
-        server = serve(args.host, args.port, args.countries, args.years, args.seed, args.revise, args.fault,
-                       args.page_size)
+        app = create_app(args.countries, args.years, args.seed, args.revise, FaultPlan.parse(args.fault), args.page_size)
+        standin.serve_forever(app, args.host, args.port, f"{args.countries} countries, {args.years} years, "
+                                                         f"seed {args.seed}, revision {args.revise}")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"WHO GHO stand-in on {server.url} ({args.countries} countries, {args.years} years, seed {args.seed}, "
-          f"revision {args.revise})", file=sys.stderr, flush=True)
-    with server:
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
