@@ -7,21 +7,22 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from lakebox.ingest.json_pages import PageReader
 from lakebox.pipelines.who_gho.contract import COUNTRIES, FIELDS, OBSERVATIONS
 from lakebox.pipelines.who_gho.gate import check_observations
-from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.contract import Contract
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse, open_warehouse
 from lakebox.warehouse.sql import literal
+from tests.conftest import fresh_database
 
 FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "who_gho"
 
@@ -45,7 +46,7 @@ def load_pages(wh: Warehouse, contract: Contract, pages: Sequence[bytes], folder
         wh.execute(contract.raw_ddl())
     known = {r[0] for r in wh.query("select code from raw.who_countries")} \
         if wh.table_exists("raw", "who_countries") else None
-    reader, rows = ODataPageReader(renames=FIELDS), 0
+    reader, rows = PageReader("$.value", renames=FIELDS), 0
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (ingested_at or dt.datetime.now(dt.UTC)).replace(tzinfo=None).isoformat(sep=" ")
     for body in pages:
@@ -70,23 +71,13 @@ def engine_warehouse(engine: str, home: Path, request: pytest.FixtureRequest) ->
     its settings, with its own home; usable from fixtures of any scope."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEBOX_") or k == "LAKEBOX_CACHE_DIR"}
     env["LAKEBOX_HOME"] = str(home)
-    database = None
-    if engine == "postgres":
-        import psycopg
-
-        admin = request.getfixturevalue("postgres_admin_dsn")
-        database = f"lakebox_who_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin, autocommit=True) as con:
-            con.execute(f'create database "{database}"')
-        env["LAKEBOX_WAREHOUSE"] = admin.rsplit("/", 1)[0] + f"/{database}"
-    try:
+    with ExitStack() as stack:
+        if engine == "postgres":
+            env["LAKEBOX_WAREHOUSE"] = stack.enter_context(
+                fresh_database(request.getfixturevalue("postgres_admin_dsn"), "lakebox_who"))
         settings = Settings.load(env=env)
         with open_warehouse(settings) as wh:
             yield settings, wh
-    finally:
-        if database:
-            with psycopg.connect(admin, autocommit=True) as con:
-                con.execute(f'drop database if exists "{database}" with (force)')
 
 
 __all__ = ["COUNTRIES", "FIXTURES", "OBSERVATIONS", "country", "engine_warehouse", "load_pages", "page"]

@@ -11,8 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from lakebox.pipelines.orders.api import FaultPlan, RunningServer, serve_in_thread
-from lakebox.pipelines.who_gho.api import create_app, main, serve
+from lakebox.errors import ConfigError
+from lakebox.ingest.standin import RunningServer, serve_in_thread
+from lakebox.pipelines.who_gho.api import FaultPlan, create_app, main, serve
 from lakebox.pipelines.who_gho.generator import PUBLISHED, generate_gho
 from tests.pipelines.who_gho.conftest import FIXTURES
 
@@ -170,6 +171,15 @@ def test_faults_are_the_transient_and_data_faults_a_client_meets() -> None:
         httpx.post(f"{faulty.url}/_faults", json={"kind": "unknown_status"}).raise_for_status()
         spoiled = get(f"{faulty.url}/{LE}").json()["value"]
         assert spoiled[0]["Dim1"] == "SEX_UNK" and httpx.get(f"{faulty.url}/_faults").json() == {"faults": []}
+
+
+
+def test_a_bad_fault_is_named_as_the_who_apis(server: RunningServer) -> None:
+    with pytest.raises(ConfigError, match="^WHO GHO API fault: unknown kind 'bad_sha'"):
+        FaultPlan.parse(["bad_sha"])
+    refused = httpx.post(f"{server.url}/_faults", json={"kind": "bad_sha"})
+    assert refused.status_code == 422 and refused.json()["error"].startswith("WHO GHO API fault: unknown kind")
+    assert httpx.get(f"{server.url}/_faults").json() == {"faults": []}
 
 
 def test_cli_refuses_impossible_sizes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lakebox.pipelines.orders.api import FaultPlan, serve_in_thread
-from lakebox.pipelines.who_gho.api import create_app
+from lakebox.ingest.standin import serve_in_thread
+from lakebox.pipelines.who_gho.api import FaultPlan, create_app
 from lakebox.pipelines.who_gho.generator import generate_gho
 from tests.conftest import run_cli
 

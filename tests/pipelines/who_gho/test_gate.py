@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pytest
 
+from lakebox.ingest.json_pages import PageReader
 from lakebox.pipelines.who_gho.api import _spoil
 from lakebox.pipelines.who_gho.contract import COUNTRIES, FIELDS, OBSERVATIONS
 from lakebox.pipelines.who_gho.gate import check_observations
 from lakebox.pipelines.who_gho.generator import generate_gho
-from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.quality import check_relation, failed
 from tests.pipelines.who_gho.conftest import FIXTURES, page
 
@@ -27,7 +26,7 @@ def read(tmp_path: Path, body: bytes, name: str = "page") -> duckdb.DuckDBPyConn
     path = tmp_path / f"{name}.json"
     path.write_bytes(body)
     con = duckdb.connect()
-    reader = ODataPageReader(renames=FIELDS)
+    reader = PageReader("$.value", renames=FIELDS)
     con.execute(f"create temp table batch as {reader.select_sql(con, str(path))}")
     return con
 
@@ -115,7 +114,7 @@ def test_pages_read_together_equal_pages_read_alone_and_a_bad_page_is_named_alon
         (tmp_path / f"{n}.json").write_bytes(body)
         uris.append(str(tmp_path / f"{n}.json"))
     con = duckdb.connect()
-    together, alone = ODataPageReader(renames=FIELDS), ODataPageReader(renames=FIELDS)
+    together, alone = PageReader("$.value", renames=FIELDS), PageReader("$.value", renames=FIELDS)
     together.prepare(con, uris)
     for uri in (uris[0], uris[1], uris[4]):
         assert con.execute(together.select_sql(con, uri)).fetchall() == con.execute(alone.select_sql(con, uri)).fetchall()
@@ -126,9 +125,3 @@ def test_pages_read_together_equal_pages_read_alone_and_a_bad_page_is_named_alon
     renamed = con.execute(together.select_sql(con, uris[4]) + " limit 0").description
     assert "Numeric_Value" in [d[0] for d in renamed] and "numeric_value" not in [d[0] for d in renamed]
 
-
-def test_records_at_another_path(tmp_path: Path) -> None:
-    (tmp_path / "p.json").write_bytes(orjson.dumps({"records": [{"a": 1}, {"a": 2}], "next_cursor": None}))
-    con = duckdb.connect()
-    sql = ODataPageReader("$.records").select_sql(con, str(tmp_path / "p.json"))
-    assert con.execute(sql).fetchall() == [(1,), (2,)]

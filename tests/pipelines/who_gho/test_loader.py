@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from lakebox.ingest.batches import load_pending_batches
+from lakebox.ingest.json_pages import PageReader
 from lakebox.lake.store import Lake
 from lakebox.pipelines.who_gho.api import _spoil
 from lakebox.pipelines.who_gho.contract import FIELDS
 from lakebox.pipelines.who_gho.generator import generate_gho
-from lakebox.pipelines.who_gho.pages import ODataPageReader
 from lakebox.runner import RunContext
 from lakebox.warehouse import ops
 from tests.pipelines.who_gho.conftest import (
@@ -48,9 +48,9 @@ def test_pages_load_through_the_shared_loader_and_bad_ones_are_quarantined(
         negative = land(ctx, OBSERVATIONS.source, _spoil(page(records[200:300]), "negative_amount"))
         broken = land(ctx, OBSERVATIONS.source, page(records[300:])[:500])
 
-        loaded = load_pending_batches(ctx, COUNTRIES, ODataPageReader(renames=FIELDS), HINT)
+        loaded = load_pending_batches(ctx, COUNTRIES, PageReader("$.value", renames=FIELDS), HINT)
         assert loaded.rows_out == 15 and not ctx.quarantined
-        loaded = load_pending_batches(ctx, OBSERVATIONS, ODataPageReader(renames=FIELDS), HINT)
+        loaded = load_pending_batches(ctx, OBSERVATIONS, PageReader("$.value", renames=FIELDS), HINT)
 
         assert loaded.rows_out == 200
         assert wh.query("select count(*), count(distinct batch_id) from raw.who_observations") == [(200, 2)]

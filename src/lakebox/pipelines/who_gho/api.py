@@ -17,8 +17,8 @@ answers a path that names no entity set:
 `{"error": {"code": "", "message": "No HTTP resource was found that matches the request URI '...'"}}`;
 a bad query option is a 400 with the same shape.
 
-Faults reuse the orders stand-in's fault queue (`lakebox.pipelines.orders.api.Fault`), on
-indicator requests only: `429`, `500`, `slow`, `malformed` as there; the data faults spoil
+Faults queue up (see `lakebox.ingest.standin`, which also serves the app), on indicator
+requests only: `429`, `500`, `slow`, `malformed` (a truncated body); the data faults spoil
 about one record in ten the GHO way: `rename_field` (NumericValue sent as Numeric_Value),
 `missing_field` (no SpatialDim), `null_ids` (NumericValue null with no Value or Comments to
 say why), `negative_amount` (NumericValue below 0), `duplicate_ids` (a record sent twice),
@@ -33,10 +33,9 @@ import datetime as dt
 import operator
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 from urllib.parse import urlencode
 
 import orjson
@@ -44,12 +43,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from lakebox.errors import ConfigError
-from lakebox.pipelines.orders.api import (
-    Fault,
-    FaultPlan,
-    RunningServer,
-    serve_in_thread,
-)
+from lakebox.ingest import standin
+from lakebox.ingest.standin import RunningServer, serve_in_thread
 from lakebox.pipelines.who_gho.generator import INDICATORS, GhoData, generate_gho
 
 # The real service's root in `@odata.context`, wherever the stand-in listens: the same data
@@ -59,6 +54,24 @@ _CLAUSE: Final = re.compile(r"^\s*(TimeDim|Date|SpatialDim|Dim1)\s+(eq|ne|gt|ge|
 _COMPARE: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,
 }
+FAULT_KINDS: Final = (
+    "429", "500", "slow", "malformed",
+    "rename_field", "missing_field", "null_ids", "negative_amount", "duplicate_ids", "unknown_status",
+)
+
+
+@dataclass
+class Fault(standin.Fault):
+    """One misbehaviour of the WHO GHO stand-in (see `lakebox.ingest.standin.Fault`)."""
+
+    KINDS: ClassVar[tuple[str, ...]] = FAULT_KINDS
+    API: ClassVar[str] = "WHO GHO API"
+
+
+class FaultPlan(standin.FaultPlan[Fault]):
+    """The queue of faults that the next indicator requests meet."""
+
+    fault_type = Fault
 
 
 class _BadQuery(Exception):
@@ -143,22 +156,7 @@ def create_app(
         return Response(orjson.dumps({"@odata.context": f"{CONTEXT_ROOT}/$metadata#Indicator", "value": value}),
                         media_type="application/json")
 
-    @app.get("/_faults")
-    async def list_faults() -> dict[str, Any]:
-        return {"faults": [asdict(fault) for fault in plan.pending()]}
-
-    @app.post("/_faults", status_code=201)
-    async def add_fault(request: Request) -> Response:
-        try:
-            plan.add(Fault.from_json(orjson.loads(await request.body())))
-        except (orjson.JSONDecodeError, ConfigError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
-        return JSONResponse({"faults": [asdict(fault) for fault in plan.pending()]}, status_code=201)
-
-    @app.delete("/_faults")
-    async def clear_faults() -> dict[str, Any]:
-        plan.clear()
-        return {"faults": []}
+    standin.serve_faults(app, plan)
 
     @app.get("/{indicator}")
     async def observations(indicator: str, request: Request) -> Response:
@@ -249,20 +247,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], help="kind[:count][:key=value...], repeatable")
     args = parser.parse_args(argv)
     try:
-        server = serve(args.host, args.port, args.countries, args.years, args.seed, args.revise, args.fault,
-                       args.page_size)
+        app = create_app(args.countries, args.years, args.seed, args.revise, FaultPlan.parse(args.fault), args.page_size)
+        standin.serve_forever(app, args.host, args.port, f"{args.countries} countries, {args.years} years, "
+                                                         f"seed {args.seed}, revision {args.revise}")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"WHO GHO stand-in on {server.url} ({args.countries} countries, {args.years} years, seed {args.seed}, "
-          f"revision {args.revise})", file=sys.stderr, flush=True)
-    with server:
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

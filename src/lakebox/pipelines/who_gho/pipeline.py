@@ -47,13 +47,13 @@ def drift(ctx: RunContext) -> StageResult | None:
 
 def load(ctx: RunContext) -> StageResult:
     from lakebox.ingest.batches import load_pending_batches
+    from lakebox.ingest.json_pages import PageReader
     from lakebox.pipelines.who_gho.contract import COUNTRIES, FIELDS, OBSERVATIONS
-    from lakebox.pipelines.who_gho.pages import ODataPageReader
 
-    countries = load_pending_batches(ctx, COUNTRIES, ODataPageReader(renames=FIELDS), HINT)
+    countries = load_pending_batches(ctx, COUNTRIES, PageReader("$.value", renames=FIELDS), HINT)
     if not gate_beyond_contract(ctx):
         return countries
-    observations = load_pending_batches(ctx, OBSERVATIONS, ODataPageReader(renames=FIELDS), HINT)
+    observations = load_pending_batches(ctx, OBSERVATIONS, PageReader("$.value", renames=FIELDS), HINT)
     return StageResult(rows_in=countries.rows_in + observations.rows_in,
                        rows_out=countries.rows_out + observations.rows_out)
 
@@ -64,9 +64,9 @@ def gate_beyond_contract(ctx: RunContext) -> bool:
     to the loader, which names it."""
     import duckdb
 
+    from lakebox.ingest.json_pages import PageReader
     from lakebox.pipelines.who_gho.contract import FIELDS, SOURCE
     from lakebox.pipelines.who_gho.gate import beyond_contract, loaded_countries
-    from lakebox.pipelines.who_gho.pages import ODataPageReader
     from lakebox.quality.gate import FAIL_FAST, describe_failure, failed, policy_for, quarantine
     from lakebox.warehouse import ops
 
@@ -80,7 +80,7 @@ def gate_beyond_contract(ctx: RunContext) -> bool:
                                 f"be checked; {len(pending)} page(s) stay pending until GHO's "
                                 "/DIMENSION/COUNTRY/DimensionValues loads")
     policy = policy_for(ctx.settings, ctx.pipeline)
-    reader = ODataPageReader(renames=FIELDS)
+    reader = PageReader("$.value", renames=FIELDS)
     con = wh.scratch()
     ctx.lake.register_with(con)
     reader.prepare(con, [ctx.lake.uri(key) for _, key, _ in pending])
