@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test check bench clean
@@ -16,15 +17,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ml]'
 	@touch $(STAMP)
 
+# The suite also needs the heavy extras the demo does without (pyspark ships Spark's jars).
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ml,spark]'
+	@touch $(TEST_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/lakebox demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: $(STAMP)
+check: $(TEST_STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src/lakebox
 

@@ -104,19 +104,26 @@ def postgres_admin_dsn() -> str:
     return PG_ADMIN_DSN
 
 
+@contextmanager
+def fresh_database(admin_dsn: str, prefix: str = "lakebox_t") -> Iterator[str]:
+    """The URL of a new PostgreSQL database, dropped afterwards; usable from fixtures of any scope."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    try:
+        yield admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as con:
+            con.execute(f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture
 def pg_url(postgres_admin_dsn: str) -> Iterator[str]:
     """A fresh database for one test, dropped afterwards. Yields its URL."""
-    import psycopg
-
-    name = f"lakebox_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin_dsn, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    try:
-        yield postgres_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(postgres_admin_dsn, autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(postgres_admin_dsn) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

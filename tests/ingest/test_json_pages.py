@@ -86,3 +86,31 @@ def test_a_recorded_gho_indicator(tmp_path: Path) -> None:
     assert len(rows) == len(doc["value"]) > 0
     columns = [c[0] for c in con.execute("select * from page").description]
     assert {"IndicatorCode", "SpatialDim", "TimeDim", "NumericValue", "Value"} <= set(columns)
+
+
+@pytest.mark.parametrize("path", ["$.value", "$"])
+def test_renamed_fields_read_as_their_columns_together_and_alone(tmp_path: Path, path: str) -> None:
+    records = [{"Id": 1, "NumericValue": 2.5, "Other": "x"}, {"Id": 2, "NumericValue": None, "Other": "y"}]
+    uris = [write(tmp_path, f"p{i}.json", {"value": records} if path == "$.value" else records) for i in range(2)]
+    renames = {"Id": "id", "NumericValue": "numeric_value"}
+    con = duckdb.connect()
+    together = rows_of(PageReader(path, renames=renames), con, uris)
+    assert [c[0] for c in con.execute("select * from page").description] == ["id", "numeric_value", "Other"]
+    alone = PageReader(path, renames=renames)
+    for uri in uris:
+        assert together[uri] == sorted(con.execute(alone.select_sql(con, uri)).fetchall()) == \
+            [(1, 2.5, "x"), (2, None, "y")]
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"records": [], "next_cursor": "c"}, "the page has an empty records array at \\$.records"),
+    ({"records": [1, 2]}, "the page has no array of records at \\$.records"),
+    ({"data": [{"id": 1}]}, "the page has no array of records at \\$.records"),
+])
+def test_a_page_without_records_fails_saying_so(tmp_path: Path, doc: Any, says: str) -> None:
+    uri = write(tmp_path, "p.json", doc)
+    con = duckdb.connect()
+    reader = PageReader("$.records")
+    reader.prepare(con, [uri])
+    with pytest.raises(duckdb.Error, match=says):
+        con.execute(reader.select_sql(con, uri)).fetchall()

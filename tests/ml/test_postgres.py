@@ -7,12 +7,11 @@ import dataclasses
 
 import pytest
 
+from lakebox.bench.ml import commit_features_sql
 from lakebox.ml import drift, predict, train
 from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
-
-from .conftest import COMMIT_FEATURES_SQL
 
 FAST = dataclasses.replace(SPEC, candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
 COLUMNS = ("sha varchar, repo varchar, author_key varchar, committed_at timestamp, hour integer, weekday integer, "
@@ -29,7 +28,7 @@ def test_the_lifecycle_on_postgres(lakebox_env, pg_url, history, monkeypatch) ->
     with open_warehouse(settings) as wh:
         scratch = wh.scratch()
         scratch.execute("create schema if not exists ml")
-        scratch.execute(COMMIT_FEATURES_SQL.replace("{path}", str(history)))
+        scratch.execute(commit_features_sql(history))
         wh.execute(f"create table ml.commit_features ({COLUMNS})")
         names = [c.split()[0] for c in COLUMNS.split(", ")]
         with wh.transaction():

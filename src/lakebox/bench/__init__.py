@@ -124,10 +124,10 @@ def bench_postgres(size: int, root: Path, admin_dsn: str) -> dict[str, Any]:
 
 
 def bench_s3(size: int, root: Path) -> dict[str, Any]:
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -190,16 +190,17 @@ def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) 
 def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: list[str]) -> dict[str, Any]:
     """Start the watcher, let it catch up, drop a day (each file renamed into place), and
     time until it reports the run that took the day to the marts."""
-    import signal
     import shutil
+    import signal
 
     watch_env = {**env, "LAKEBOX_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.05"],
                             env=watch_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
+    stderr = proc.stderr
+    assert stderr is not None  # stderr=PIPE
 
     def next_run() -> dict[str, Any]:
-        for line in proc.stderr:
+        for line in stderr:
             if line.startswith("{"):
                 event = orjson.loads(line)
                 if event.get("msg") == "watch run finished":
@@ -227,16 +228,14 @@ def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: li
 
 
 def _last_run_stages(env: dict[str, str]) -> list[dict[str, Any]]:
-    import duckdb
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import audit
 
-    con = duckdb.connect(str(Path(env["LAKEBOX_HOME"]) / "warehouse.duckdb"), read_only=True)
-    try:
-        rows = con.execute(
-            "select stage, duration_s, greatest(rows_in, rows_out) from ops.stage_runs where run_id = "
-            "(select run_id from ops.pipeline_runs order by started_at desc limit 1) order by started_at"
-        ).fetchall()
-    finally:
-        con.close()
+    with open_warehouse(Settings.load(env=env), read_only=True) as wh:
+        latest = audit.recent_runs(wh, 1)
+        stages = audit.stage_runs(wh, latest[0][0]) if latest else []
+    rows = [(stage, seconds, max(rows_in or 0, rows_out or 0)) for stage, _, _, seconds, rows_in, rows_out, _ in stages]
     return [{"stage": s, "seconds": d, "rows": r} for s, d, r in rows]
 
 

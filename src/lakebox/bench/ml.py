@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HISTORY = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "github" / "real_history_commitlint_commits.jsonl.gz"
+HISTORY = (Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "github"
+           / "real_history_commitlint_commits.jsonl.gz")
 
 _FEATURES_SQL = r"""
 create or replace table ml.commit_features as
@@ -25,7 +26,8 @@ with raw as (
          len(parents) as parent_count
   from read_json_auto('{path}')
 ), copies as (
-  select substr(sha, 1, 34) || lpad(cast(k as varchar), 6, '0') as sha, repo, author_key,
+  select case when k = 0 then sha else substr(sha, 1, 34) || lpad(cast(k as varchar), 6, '0') end as sha,
+         repo, author_key,
          committed_at + to_days(cast(k * 3700 as integer)) as committed_at, message, parent_count
   from raw, range({copies}) r(k)
 ), parsed as (
@@ -41,9 +43,17 @@ select sha, repo, author_key, committed_at,
                            rows between unbounded preceding and 1 preceding) as integer) as author_prior_commits,
        nullif(lower(conventional_type), '') as label
 from parsed
-order by committed_at
-limit {rows}
+{limit}
 """
+
+
+def commit_features_sql(history: Path = HISTORY, rows: int | None = None) -> str:
+    """SQL building `ml.commit_features` as the github_commits dbt model shapes it, from the
+    recorded history; with `rows`, the history repeated with shifted dates and fresh shas (the
+    first copy as recorded) until there are that many, oldest first. Tests build from it too."""
+    copies = 1 if rows is None else -(-rows // 3466)
+    limit = "" if rows is None else f"order by committed_at\nlimit {rows}"
+    return _FEATURES_SQL.format(path=history, copies=copies, limit=limit)
 
 
 def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTORY) -> dict[str, Any]:
@@ -60,7 +70,7 @@ def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTO
         settings = Settings.load(env={**os.environ, "LAKEBOX_HOME": home}, cwd=Path(home))
         out: dict[str, Any] = {}
         with open_warehouse(settings) as wh:
-            _features(wh, history, commits)
+            wh.execute(commit_features_sql(history, commits))
             t0 = time.perf_counter()
             connect(settings)
             out["mlflow_connect_s"] = time.perf_counter() - t0
@@ -73,7 +83,7 @@ def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTO
             out["train_again_s"], out["train_again_cpu_s"] = second.seconds, time.process_time() - cpu
             out["candidates_s"] = {c.name: round(c.seconds, 2) for c in second.candidates}
             out["decision"] = second.decision.decision if second.decision else None
-            _features(wh, history, scored)
+            wh.execute(commit_features_sql(history, scored))
             cpu = time.process_time()
             result = predict(settings, wh, SPEC)
             out["predict_cpu_s"] = time.process_time() - cpu
@@ -86,11 +96,6 @@ def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTO
             out["predict_rows_per_cpu_s"] = result.rows_scored / out["predict_cpu_s"] if out["predict_cpu_s"] else 0.0
         out["commits"] = commits
         return out
-
-
-def _features(warehouse: Any, history: Path, rows: int) -> None:
-    copies = -(-rows // 3466)
-    warehouse.execute(_FEATURES_SQL.format(path=history, copies=copies, rows=rows))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Stand-in APIs: lakebox's own servers for the sources a demo or a test cannot reach.
 
-Shared by every bundled stand-in (`lakebox orders-api`, `lakebox github-api`): serving a
-FastAPI app on a thread or in the foreground, and a queue of injected faults that the next
-requests meet. Each stand-in names its fault kinds by subclassing `Fault`:
+Shared by every bundled stand-in (`lakebox orders-api`, `lakebox github-api`, `lakebox
+who-api`): serving a FastAPI app on a thread or in the foreground, a queue of injected
+faults that the next requests meet, and the `/_faults` routes that list, add and clear
+them (`serve_faults`). Each stand-in names its fault kinds by subclassing `Fault`:
 
     @dataclass
     class Fault(standin.Fault):
@@ -22,14 +23,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
+import orjson
 import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from lakebox.errors import ConfigError, LakeboxError
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 _STARTUP_TIMEOUT_S: Final = 30.0
 _BACKLOG: Final = 2048
@@ -144,6 +145,29 @@ class FaultPlan(Generic[F]):
                 if fault.count == 0:
                     self._faults.pop(0)
             return fault
+
+
+def serve_faults(app: FastAPI, plan: FaultPlan[Any], error_field: str = "error") -> None:
+    """`GET|POST|DELETE /_faults` on `app`: list, add (a `Fault` as JSON) and clear `plan`'s
+    faults. A bad fault is a 422 whose `error_field` (the API's own error key) says why."""
+    fault_type = plan.fault_type
+
+    @app.get("/_faults")
+    async def list_faults() -> dict[str, Any]:
+        return {"faults": [fault.as_dict() for fault in plan.pending()]}
+
+    @app.post("/_faults", status_code=201)
+    async def add_fault(request: Request) -> Response:
+        try:
+            plan.add(fault_type.from_json(orjson.loads(await request.body())))
+        except (orjson.JSONDecodeError, ConfigError, TypeError) as exc:
+            return JSONResponse({error_field: str(exc)}, status_code=422)
+        return JSONResponse({"faults": [fault.as_dict() for fault in plan.pending()]}, status_code=201)
+
+    @app.delete("/_faults")
+    async def clear_faults() -> dict[str, Any]:
+        plan.clear()
+        return {"faults": []}
 
 
 class RunningServer:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakebox.warehouse.ops import audit, quarantine
+
 if TYPE_CHECKING:
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
@@ -72,12 +74,10 @@ def read_snapshot(wh: Warehouse) -> OpsSnapshot:
     if ("ops", "pipeline_runs") in tables:
         _read_runs(wh, snap)
     if ("ops", "dq_results") in tables:
-        for source, check, passed, count in wh.query(
-                "select source, check_name, passed, count(*) from ops.dq_results group by 1, 2, 3"):
+        for source, check, passed, count in audit.dq_counts(wh):
             snap.checks[(source, check, bool(passed))] = int(count)
     if ("ops", "quarantine") in tables:
-        for source, count in wh.query("select source, count(*) from ops.quarantine where status = 'open' group by 1"):
-            snap.quarantine_open[str(source)] = int(count)
+        snap.quarantine_open.update(quarantine.open_counts(wh))
     if ("ml", "model_decisions") in tables:
         _read_decisions(wh, snap)
     if ("ml", "drift_report") in tables:
@@ -86,21 +86,14 @@ def read_snapshot(wh: Warehouse) -> OpsSnapshot:
 
 
 def _read_runs(wh: Warehouse, snap: OpsSnapshot) -> None:
-    for pipeline, status, count, rows_in, rows_out in wh.query(
-            "select pipeline, status, count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_out), 0) "
-            "from ops.pipeline_runs where status <> 'running' group by 1, 2"):
+    for pipeline, status, count, rows_in, rows_out in audit.run_totals(wh):
         snap.runs[(pipeline, status)] = int(count)
         snap.rows_in[pipeline] = snap.rows_in.get(pipeline, 0) + int(rows_in)
         snap.rows_out[pipeline] = snap.rows_out.get(pipeline, 0) + int(rows_out)
-    for pipeline, ended in wh.query(
-            "select pipeline, max(ended_at) from ops.pipeline_runs where status in ('success', 'partial') group by 1"):
+    for pipeline, ended in audit.last_built(wh):
         if ended is not None:
             snap.last_success[pipeline] = _epoch(ended)
-    for pipeline, status, duration in wh.query(
-            "select r.pipeline, r.status, r.duration_s from ops.pipeline_runs r join ("
-            " select pipeline, max(started_at) as started_at from ops.pipeline_runs"
-            " where status <> 'running' group by pipeline) l"
-            " on r.pipeline = l.pipeline and r.started_at = l.started_at where r.status <> 'running'"):
+    for pipeline, status, duration in audit.last_finished(wh):
         snap.last_status[pipeline] = status
         if duration is not None:
             snap.last_duration[pipeline] = float(duration)

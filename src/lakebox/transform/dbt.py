@@ -57,6 +57,9 @@ def profiles_yml(settings: Settings) -> str:
             f"      dbname: {unquote(url.path.lstrip('/') or 'postgres')}\n"
             "      schema: public\n      threads: 2\n      connect_timeout: 5\n"
         )
+    if settings.warehouse_kind == "spark":  # dbt-spark on lakebox's own SparkSession (see warehouse/spark.py)
+        return ("lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: spark\n"
+                "      method: session\n      host: NA\n      schema: default\n      threads: 1\n")
     return (
         "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
         f"      path: '{duckdb_file(settings).name}'\n      schema: main\n      threads: 1\n"
@@ -146,7 +149,8 @@ def _close_dbt_duckdb() -> None:
 
 
 PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")  # what dbt reads; not logs/ or target/
-_SIGNATURES: dict[tuple, str] = {}  # the files' stats -> their digest, so unchanged files are not re-read
+# The files' (path, size, mtime) -> their digest, so unchanged files are not re-read.
+_SIGNATURES: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
 def project_signature() -> str:
@@ -198,6 +202,10 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
     try:
         if settings.warehouse_kind == "duckdb":
             os.chdir(duckdb_file(settings).parent)
+        if settings.warehouse_kind == "spark":
+            from lakebox.warehouse.spark import spark_session
+
+            spark_session(settings)  # started with lakebox's settings before dbt-spark asks for one
         result = dbtRunner(manifest=manifest).invoke(args)
     finally:
         os.chdir(cwd)

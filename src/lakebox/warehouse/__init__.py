@@ -19,6 +19,10 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
         from lakebox.warehouse.postgres import PostgresWarehouse
 
         warehouse: Warehouse = PostgresWarehouse(settings.warehouse, env=settings.env, read_only=read_only)
+    elif settings.warehouse_kind == "spark":
+        from lakebox.warehouse.spark import SparkWarehouse
+
+        warehouse = SparkWarehouse(settings)
     else:
         from lakebox.warehouse.duckdb import DuckDBWarehouse
 

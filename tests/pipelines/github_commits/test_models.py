@@ -4,7 +4,6 @@ conventional prefixes, de-duplication of commits seen twice, the marts and the M
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from lakebox.runner import RunContext
 from lakebox.warehouse import ops
+from tests.conftest import fresh_database
 from tests.pipelines.github_commits.conftest import build, github_home, load
 
 REPO, FORK = "acme/demo", "acme/demo-fork"
@@ -84,17 +84,8 @@ def _database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "duckdb":
         yield None
         return
-    import psycopg
-
-    admin = request.getfixturevalue("postgres_admin_dsn")
-    name = f"lakebox_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as con:
-            con.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(request.getfixturevalue("postgres_admin_dsn")) as url:
+        yield url
 
 
 def table(ctx: RunContext, sql: str) -> list[dict[str, Any]]:

@@ -37,9 +37,8 @@ from urllib.parse import urlencode
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from lakebox.errors import ConfigError
 from lakebox.ingest import standin
 from lakebox.ingest.standin import RunningServer, serve_in_thread
 from lakebox.pipelines.github_commits.history import Repo, build_histories, commit_objects
@@ -166,23 +165,7 @@ def create_app(
         return {"ok": True, "repos": {name: repo.commits.num_rows for name, repo in histories.items()}
                 | {name: 0 for name in empties}}
 
-    @app.get("/_faults")
-    async def list_faults() -> dict[str, Any]:
-        return {"faults": [fault.as_dict() for fault in plan.pending()]}
-
-    @app.post("/_faults", status_code=201)
-    async def add_fault(request: Request) -> Response:
-        try:
-            plan.add(Fault.from_json(orjson.loads(await request.body())))
-        except (orjson.JSONDecodeError, ConfigError, TypeError) as exc:
-            return JSONResponse({"message": str(exc)}, status_code=422)
-        return JSONResponse({"faults": [fault.as_dict() for fault in plan.pending()]}, status_code=201)
-
-    @app.delete("/_faults")
-    async def clear_faults() -> dict[str, Any]:
-        plan.clear()
-        return {"faults": []}
-
+    standin.serve_faults(app, plan, error_field="message")
     return app
 
 

@@ -14,18 +14,23 @@ the repository named in each commit's API `url` (`.../repos/{owner}/{name}/commi
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 
+from lakebox.ingest.json_pages import (
+    EMPTY,
+    FILE_COLUMN,
+    MAX_PAGE_BYTES,
+    page_structure,
+    page_structures,
+    read_json_sql,
+    records_structure,
+)
 from lakebox.pipelines.github_commits.contract import CONTRACT
-from lakebox.warehouse.sql import literal, quote
 from lakebox.quality.contract import DUCKDB_CAST_TYPES
+from lakebox.warehouse.sql import literal, quote
 
-MAX_PAGE_BYTES = 64 << 20
-FILE_COLUMN = "lakebox_source_file"
 URL_COLUMN = "lakebox_commit_url"
 REPO_FROM_URL = r"/repos/([^/]+/[^/]+)/commits/"
 RESOURCE_META_KEY = "resource"  # the manifest's meta entry naming the repository a page was fetched for
@@ -79,7 +84,7 @@ class CommitPageReader:
             con.execute(f"drop table if exists {table}")
         self._tables, self._parsed = [], {}
         try:
-            shapes = _shapes_in_parallel(con, uris)
+            shapes = {uri: records_structure(page, None) for uri, page in page_structures(con, uris).items()}
         except duckdb.Error:
             return  # an unreadable page among them: select_sql reads each alone and names it
         self._shapes.update(shapes)
@@ -110,45 +115,15 @@ class CommitPageReader:
             table, columns = self._parsed.pop(uri)
             self._shapes.pop(uri, None)
             return _select_flat(table, columns, repo) + f" where {FILE_COLUMN} = {literal(uri)}"
-        shape = self._shapes.pop(uri) if uri in self._shapes else _shape_of(con, uri)
+        shape = self._shapes.pop(uri) if uri in self._shapes else records_structure(page_structure(con, uri), None)
         if not isinstance(shape, dict):
-            if shape == ["NULL"] or shape == []:  # an empty page: no commits since the watermark
+            if shape == EMPTY:  # an empty page: no commits since the watermark
                 return _empty_relation()
             # not a list of commit objects: let DuckDB's own reading say what is wrong
             return (f"select * from read_json({literal(uri)}, format = 'array', "
                     f"maximum_object_size = {MAX_PAGE_BYTES})")
         inner = f"(select {_flat_exprs(shape)} from {_read_pages([uri], shape)})"
         return _select_flat(inner, _present_columns(shape), repo)
-
-
-_SHAPE = "json_structure(content)"
-
-
-def _shape_of(con: Any, uri: str) -> Any:
-    structure = con.execute(f"select {_SHAPE} from read_text({literal(uri)})").fetchall()[0][0]
-    return _record_shape(structure)
-
-
-def _record_shape(structure: str | None) -> Any:
-    """The merged fields of a page's commits (a dict); else the page's shape, never a dict."""
-    shape = orjson.loads(structure) if structure else None
-    if isinstance(shape, list) and shape and isinstance(shape[0], dict):
-        return shape[0]
-    return shape if not isinstance(shape, dict) else "OBJECT"
-
-
-def _shapes_in_parallel(con: Any, uris: list[str]) -> dict[str, Any]:
-    """json_structure of each page; DuckDB reads text files on one thread per query, so the
-    pages are split over one cursor per core."""
-    workers = max(1, min(len(uris), os.cpu_count() or 1, 4))
-
-    def shapes(part: list[str]) -> list[tuple[str, Any]]:
-        listed = ", ".join(literal(u) for u in part)
-        rows = con.cursor().execute(f"select filename, {_SHAPE} from read_text([{listed}])").fetchall()
-        return [(name, _record_shape(structure)) for name, structure in rows]
-
-    with ThreadPoolExecutor(workers) as pool:
-        return dict(row for part in pool.map(shapes, [uris[i::workers] for i in range(workers)]) for row in part)
 
 
 def _manifest_repos(con: Any, uris: list[str]) -> dict[str, str]:
@@ -208,12 +183,8 @@ def _declared_type(node: Any) -> str:
 
 
 def _read_pages(uris: list[str], shape: dict[str, Any], filename: bool = False) -> str:
-    needed = _needed(shape)
-    columns = "{" + ", ".join(f"{literal(k)}: {literal(_declared_type(v))}" for k, v in needed.items()) + "}"
-    listed = ", ".join(literal(u) for u in uris)
-    extra = f", filename = {literal(FILE_COLUMN)}" if filename else ""
-    return (f"read_json([{listed}], format = 'array', maximum_object_size = {MAX_PAGE_BYTES}, "
-            f"columns = {columns}{extra})")
+    columns = {name: _declared_type(node) for name, node in _needed(shape).items()}
+    return read_json_sql(uris, columns, array=True, filename=filename)
 
 
 def _present_columns(shape: dict[str, Any]) -> tuple[str, ...]:

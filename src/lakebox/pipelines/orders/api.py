@@ -28,7 +28,6 @@ import pyarrow.compute as pc
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from lakebox.errors import ConfigError
 from lakebox.ingest import standin
 from lakebox.ingest.standin import RunningServer, serve_in_thread
 from lakebox.pipelines.orders.generator import decode_cursor, generate_orders, page_bytes, parse_iso_utc
@@ -149,23 +148,7 @@ def create_app(orders: int, seed: int, faults: FaultPlan | None = None) -> FastA
     async def health() -> dict[str, Any]:
         return {"ok": True, "orders": index.rows}
 
-    @app.get("/_faults")
-    async def list_faults() -> dict[str, Any]:
-        return {"faults": [fault.as_dict() for fault in plan.pending()]}
-
-    @app.post("/_faults", status_code=201)
-    async def add_fault(request: Request) -> Response:
-        try:
-            plan.add(Fault.from_json(orjson.loads(await request.body())))
-        except (orjson.JSONDecodeError, ConfigError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
-        return JSONResponse({"faults": [fault.as_dict() for fault in plan.pending()]}, status_code=201)
-
-    @app.delete("/_faults")
-    async def clear_faults() -> dict[str, Any]:
-        plan.clear()
-        return {"faults": []}
-
+    standin.serve_faults(app, plan)
     return app
 
 

@@ -1,6 +1,6 @@
 {#- Daily order metrics by order (creation) date. Incremental: only the days touched by
     orders that arrived since the last build are recomputed. -#}
-{{ config(materialized='incremental', unique_key='order_date', incremental_strategy='delete+insert') }}
+{{ config(materialized=incremental_or_table(), unique_key='order_date', incremental_strategy='delete+insert') }}
 
 with orders as (
     select * from {{ ref('stg_orders') }}

@@ -1,6 +1,6 @@
 {#- The latest version of each order. Incremental: only batches ingested since the last
     build are read, and an order is replaced only by a newer version of itself. -#}
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{{ config(materialized=incremental_or_table(), unique_key='order_id', incremental_strategy='delete+insert') }}
 
 with arrived as (
     select * from {{ source('raw', 'orders') }}

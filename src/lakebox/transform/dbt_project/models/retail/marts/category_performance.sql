@@ -4,7 +4,7 @@ with monthly as (
         cast({{ dbt.date_trunc('month', 'd.sales_date') }} as date) as month,
         st.region,
         d.category,
-        cast(sum(d.total_sales) as double precision) as total_sales,
+        cast(sum(d.total_sales) as {{ type_double() }}) as total_sales,
         cast(sum(d.transaction_count) as bigint) as transaction_count
     from {{ ref('int_retail_category_days') }} as d
     join {{ ref('stg_retail_stores') }} as st on st.store_id = d.store_id

@@ -31,10 +31,10 @@ select
     p.end_date,
     p.discount_pct,
     coalesce(m.promo_days, 0) as promo_days,
-    cast(m.avg_daily_sales_promo as double precision) as avg_daily_sales_promo,
-    cast(m.avg_daily_sales_baseline as double precision) as avg_daily_sales_baseline,
+    cast(m.avg_daily_sales_promo as {{ type_double() }}) as avg_daily_sales_promo,
+    cast(m.avg_daily_sales_baseline as {{ type_double() }}) as avg_daily_sales_baseline,
     case when m.days_with_baseline = m.promo_days and m.avg_daily_sales_baseline > 0
-         then cast(100 * (m.avg_daily_sales_promo / m.avg_daily_sales_baseline - 1) as double precision)
+         then cast(100 * (m.avg_daily_sales_promo / m.avg_daily_sales_baseline - 1) as {{ type_double() }})
     end as lift_pct
 from {{ ref('stg_retail_promotions') }} as p
 left join measured as m on m.promo_id = p.promo_id

@@ -6,7 +6,7 @@ select
     st.region,
     d.category,
     count(*) as stockout_days,
-    cast(coalesce(sum(b.avg_daily_sales), 0) as double precision) as estimated_lost_sales
+    cast(coalesce(sum(b.avg_daily_sales), 0) as {{ type_double() }}) as estimated_lost_sales
 from {{ ref('int_retail_category_days') }} as d
 left join {{ ref('stg_retail_stores') }} as st on st.store_id = d.store_id
 left join {{ ref('int_retail_baseline') }} as b

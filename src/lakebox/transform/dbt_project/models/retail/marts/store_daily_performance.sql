@@ -6,10 +6,10 @@ select
     st.store_name,
     st.region,
     st.format,
-    cast(sum(d.total_sales) as double precision) as total_sales,
+    cast(sum(d.total_sales) as {{ type_double() }}) as total_sales,
     cast(sum(d.transaction_count) as bigint) as transaction_count,
     case when sum(d.transaction_count) > 0
-         then cast(sum(d.total_sales) as double precision) / sum(d.transaction_count) end as avg_basket,
+         then cast(sum(d.total_sales) as {{ type_double() }}) / sum(d.transaction_count) end as avg_basket,
     cast(sum(case when d.stockout then 1 else 0 end) as bigint) as stockout_categories,
     cast(sum(case when d.promo_id is not null then 1 else 0 end) as bigint) as promo_categories,
     d.is_weekend

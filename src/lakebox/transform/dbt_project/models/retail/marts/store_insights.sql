@@ -73,9 +73,9 @@ weekend_dip as (
 select
     store_id, store_name, region, insight_type,
     case when pct >= 25 then 'high' when pct >= 15 then 'medium' else 'low' end as severity,
-    cast(pct as double precision) as metric_value,
-    'Store ' || store_id || ' (' || region || ') sold ' || cast(cast(round(cast(pct as numeric), 0) as bigint) as varchar)
-        || '% below the average ' || region || ' ' || format || ' store, with ' || cast(stockout_days as varchar)
+    cast(pct as {{ type_double() }}) as metric_value,
+    'Store ' || store_id || ' (' || region || ') sold ' || cast(cast(round(cast(pct as numeric(18, 3)), 0) as bigint) as {{ dbt.type_string() }})
+        || '% below the average ' || region || ' ' || format || ' store, with ' || cast(stockout_days as {{ dbt.type_string() }})
         || ' stockout day(s): check ranging, pricing and availability' as insight
 from underperformance
 
@@ -84,10 +84,10 @@ union all
 select
     store_id, store_name, region, insight_type,
     case when pct >= 3 then 'high' when pct >= 2 then 'medium' else 'low' end as severity,
-    cast(lost_sales as double precision) as metric_value,
-    'Store ' || store_id || ' (' || region || ') lost an estimated ' || cast(cast(round(cast(lost_sales as numeric), 0) as bigint) as varchar)
-        || ' in sales (' || cast(round(cast(pct as numeric), 1) as varchar) || '% of its sales) over '
-        || cast(stockout_days as varchar) || ' category stockout day(s), most in ' || category
+    cast(lost_sales as {{ type_double() }}) as metric_value,
+    'Store ' || store_id || ' (' || region || ') lost an estimated ' || cast(cast(round(cast(lost_sales as numeric(18, 3)), 0) as bigint) as {{ dbt.type_string() }})
+        || ' in sales (' || cast(round(cast(pct as numeric(18, 3)), 1) as {{ dbt.type_string() }}) || '% of its sales) over '
+        || cast(stockout_days as {{ dbt.type_string() }}) || ' category stockout day(s), most in ' || category
         || ': review reorder points' as insight
 from stockouts
 
@@ -96,9 +96,9 @@ union all
 select
     store_id, store_name, region, insight_type,
     case when avg_lift < 0 then 'high' when avg_lift < 5 then 'medium' else 'low' end as severity,
-    cast(avg_lift as double precision) as metric_value,
-    'Store ' || store_id || ' (' || region || '): its ' || cast(promos as varchar) || ' promotions lifted sales by only '
-        || cast(cast(round(cast(avg_lift as numeric), 0) as bigint) as varchar)
+    cast(avg_lift as {{ type_double() }}) as metric_value,
+    'Store ' || store_id || ' (' || region || '): its ' || cast(promos as {{ dbt.type_string() }}) || ' promotions lifted sales by only '
+        || cast(cast(round(cast(avg_lift as numeric(18, 3)), 0) as bigint) as {{ dbt.type_string() }})
         || '% on average against comparable days: revisit the discounts or the categories promoted' as insight
 from weak_promotions
 
@@ -107,8 +107,8 @@ union all
 select
     store_id, store_name, region, insight_type,
     case when weekend_uplift_pct <= -25 then 'medium' else 'low' end as severity,
-    cast(weekend_uplift_pct as double precision) as metric_value,
+    cast(weekend_uplift_pct as {{ type_double() }}) as metric_value,
     'Store ' || store_id || ' (' || region || ', ' || format || ') sells '
-        || cast(cast(round(cast(-weekend_uplift_pct as numeric), 0) as bigint) as varchar)
+        || cast(cast(round(cast(-weekend_uplift_pct as numeric(18, 3)), 0) as bigint) as {{ dbt.type_string() }})
         || '% less per day on weekends than on weekdays: match weekend staffing and opening hours to demand' as insight
 from weekend_dip

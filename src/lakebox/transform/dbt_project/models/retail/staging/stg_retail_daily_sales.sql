@@ -12,10 +12,10 @@ select
     s.date as sales_date,
     s.store_id,
     s.category,
-    cast(s.total_sales as double precision) as total_sales,
+    cast(s.total_sales as {{ type_double() }}) as total_sales,
     s.transaction_count,
-    cast(s.discount_pct as double precision) as discount_pct,
-    extract(dow from s.date) in (0, 6) as is_weekend,
+    cast(s.discount_pct as {{ type_double() }}) as discount_pct,
+    {{ is_weekend('s.date') }} as is_weekend,
     s.file_name as _file_name,
     s.batch_id as _batch_id
 from {{ source('retail_raw', 'retail_daily_sales') }} as s

@@ -20,7 +20,7 @@ select
     category,
     start_date,
     end_date,
-    cast(discount_pct as double precision) as discount_pct,
+    cast(discount_pct as {{ type_double() }}) as discount_pct,
     file_name as _file_name,
     batch_id as _batch_id
 from current_rows

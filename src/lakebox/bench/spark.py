@@ -1,0 +1,122 @@
+"""Bench: orders lake → marts on a local Spark standalone cluster beside the DuckDB run.
+
+    python -m lakebox.bench.spark --orders 1M [--workers 2]
+
+The same pages are landed in two scratch homes; each home runs the orders pipeline's
+load, transform and snapshot stages (no HTTP fetch) in its own process, as `lakebox
+bench` does. Spark's start-up is reported apart: the cluster (a master and N workers × 1
+core, 1 GB each) and the driver's session (JVM, Hive catalog, executors), so the
+lake → marts figure is the work itself: both runs are warm, as in `lakebox watch` (dbt
+imported and the project parsed, which on Spark also starts the session, before the clock).
+The marts of both runs are compared row by row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakebox.bench import _env, _say, _worker, human, parse_size
+
+
+def session_start() -> dict[str, Any]:
+    """Seconds to a usable warehouse: JVM, SparkSession, Hive catalog, first query."""
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+
+    t0 = time.perf_counter()
+    with open_warehouse(Settings.load()) as wh:
+        wh.query("select 1")
+    return {"seconds": time.perf_counter() - t0}
+
+
+def _marts_equal(spark_home: Path, duck_home: Path) -> tuple[bool, int]:
+    import duckdb
+
+    files = sorted((spark_home / "spark-warehouse" / "analytics.db" / "daily_order_metrics").glob("*.parquet"))
+    columns = "order_date, total_orders, total_amount, avg_amount, unique_customers, cancelled_orders, refunded_amount"
+    listed = ", ".join(f"'{f}'" for f in files)
+    on_spark = duckdb.connect().execute(f"select {columns} from read_parquet([{listed}]) order by order_date").fetchall()
+    with duckdb.connect(str(duck_home / "warehouse.duckdb"), read_only=True) as con:
+        on_duckdb = con.execute(f"select {columns} from analytics.daily_order_metrics order by order_date").fetchall()
+    same = len(on_spark) == len(on_duckdb) and all(
+        _close(a, b) for x, y in zip(on_spark, on_duckdb, strict=True) for a, b in zip(x, y, strict=True))
+    return same, len(on_spark)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, numbers within a cent (Spark averages decimals exactly, DuckDB in doubles)."""
+    if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
+        return abs(float(a) - float(b)) <= 0.011
+    return bool(a == b)
+
+
+def run(count: int, workers: int) -> dict[str, Any]:
+    from lakebox.warehouse.spark_cluster import LocalCluster
+
+    with tempfile.TemporaryDirectory(prefix="lakebox-bench-spark-") as tmp:
+        root = Path(tmp)
+        duck_env = _env(root / "duckdb")
+        _say(f"DuckDB: landing {human(count)} orders, then lake → marts")
+        _worker("prepare", duck_env, count=count)
+        on_duckdb = _worker("pipeline", duck_env, warm=True)
+
+        t0 = time.perf_counter()
+        with LocalCluster(root / "cluster", workers=workers) as cluster:
+            cluster_start = time.perf_counter() - t0
+            spark_env = _env(root / "spark", LAKEBOX_WAREHOUSE=cluster.url)
+            _say(f"Spark ({cluster.url}, {workers} workers × 1 core): landing, then lake → marts")
+            session = _spark_worker(spark_env)
+            _worker("prepare", spark_env, count=count)
+            on_spark = _worker("pipeline", spark_env, warm=True)
+        same, days = _marts_equal(root / "spark", root / "duckdb")
+
+    def stages(result: dict[str, Any]) -> dict[str, float]:
+        return {s["stage"]: round(s["seconds"], 2) for s in result["stages"]}
+
+    return {
+        "orders": count,
+        "duckdb_seconds": round(on_duckdb["seconds"], 2),
+        "duckdb_stages": stages(on_duckdb),
+        "spark_seconds": round(on_spark["seconds"], 2),
+        "spark_stages": stages(on_spark),
+        "ratio": round(on_spark["seconds"] / on_duckdb["seconds"], 2),
+        "spark_cluster_start_seconds": round(cluster_start, 2),
+        "spark_session_start_seconds": round(session["seconds"], 2),
+        "marts_equal": same,
+        "mart_rows": days,
+    }
+
+
+def _spark_worker(env: dict[str, str]) -> dict[str, Any]:
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "lakebox.bench.spark", "--session-start"],
+                          env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Spark session start failed:\n{proc.stderr[-3000:]}")
+    return orjson.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", default="1M", help="orders to land (e.g. 100k, 1M)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--session-start", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.session_start:
+        sys.stdout.write(orjson.dumps(session_start()).decode() + "\n")
+        return
+    result = run(parse_size(args.orders), args.workers)
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
