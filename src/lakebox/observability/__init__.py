@@ -169,7 +169,7 @@ def note_http_retry(source: str, wait_s: float, rate_limited: bool = False) -> N
     from lakebox.log import _context
     from lakebox.observability.metrics import COUNTERS
 
-    key = (source, _context.get().get("pipeline", ""))
+    key = (source, _context.get({}).get("pipeline", ""))  # outside a run: no pipeline
     COUNTERS.add(COUNTERS.retries, key, 1)
     if rate_limited:
         COUNTERS.add(COUNTERS.waits, key, wait_s)
