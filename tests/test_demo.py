@@ -18,10 +18,14 @@ def test_demo_runs_every_pipeline_and_says_where_to_look(lakebox_env: dict[str, 
     result = run_cli("demo", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stderr
-    assert "running orders" in out and "running retail" in out
+    from lakebox.pipelines import discover
+
+    for name in discover():
+        assert f"running {name}" in out
     assert "bundled orders API on http://127.0.0.1:" in out and "2,000 orders" in out
-    assert out.count("success") == 2
-    for table in ("analytics.daily_order_metrics", "analytics.store_daily_performance", "analytics.store_insights"):
+    assert out.count("success") == len(discover()), out
+    for table in ("analytics.daily_order_metrics", "analytics.store_daily_performance", "analytics.store_insights",
+                  "analytics.commit_activity", "analytics.life_expectancy_by_country_year"):
         assert table in out
     assert "lakebox dashboard" in out and "lakebox status" in out
     again = run_cli("demo", env=env)  # a second demo finds nothing new and still succeeds

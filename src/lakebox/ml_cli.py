@@ -40,10 +40,12 @@ def _session() -> Iterator[tuple[Any, Any]]:
 
 def _each(pipeline: str, model: str | None, action: Callable[[Any, Any, Any], None]) -> None:
     from lakebox.ml.specs import spec_named
-    from lakebox.pipelines import ml_models
+    from lakebox.pipelines import discover
 
     with _session() as (settings, warehouse):
-        for spec in spec_named(pipeline, model, ml_models(pipeline)):
+        found = discover().get(pipeline)  # a pipeline folder's models, or only those registered in-process
+        declared = [found.resolve(ref) for ref in found.ml_models] if found else []
+        for spec in spec_named(pipeline, model, declared):
             action(settings, warehouse, spec)
 
 
