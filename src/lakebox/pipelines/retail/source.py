@@ -78,8 +78,12 @@ def land_drops(ctx: RunContext) -> StageResult:
     now = dt.datetime.now(dt.UTC)
     manifests = []
     skipped = 0
+    day = ctx.extras.get("partition")  # a scheduler's day partition: that day's files (and undated ones) only
     for entry in entries:
         name, stamp = posixpath.basename(entry["name"]), _stamp(entry)
+        found = kind_of(name)
+        if day and found and found[1] and found[1] != day:
+            continue
         if stamp and seen.get(name) == stamp:  # listed before, unchanged: not even read
             skipped += 1
             continue
@@ -88,7 +92,6 @@ def land_drops(ctx: RunContext) -> StageResult:
         if batch_id_for(SOURCE, data) in known:
             skipped += 1
             continue
-        found = kind_of(name)
         meta = {
             "file": name,
             "kind": found[0].name if found else None,

@@ -1,0 +1,60 @@
+"""DAGSTER_HOME under $LAKEBOX_HOME, with the dagster.yaml lakebox needs.
+
+Telemetry off; runs queued with one run per pipeline at a time (the `lakebox/pipeline` tag,
+as lakebox's own lock also enforces); a code server given time to load the definitions on
+a busy machine (DAGSTER_GRPC_TIMEOUT_SECONDS, `code_servers.local_startup_timeout`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lakebox.settings import Settings
+
+STARTUP_TIMEOUT_S = 180
+DAGSTER_YAML = f"""\
+# written by lakebox (orchestration/home.py); rewritten on each `lakebox serve`
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: lakebox/pipeline
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+code_servers:
+  local_startup_timeout: {STARTUP_TIMEOUT_S}
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: {STARTUP_TIMEOUT_S}
+"""
+
+
+def dagster_home(settings: Settings) -> Path:
+    """$LAKEBOX_HOME/dagster with a current dagster.yaml (DAGSTER_HOME wins when set)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text() != DAGSTER_YAML and "written by lakebox" in config.read_text():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def dagster_environment(settings: Settings) -> dict[str, str]:
+    """The environment for Dagster's processes: this home's settings, resolved, and DAGSTER_HOME."""
+    env = dict(os.environ)
+    env.update(
+        DAGSTER_HOME=str(dagster_home(settings)),
+        DAGSTER_GRPC_TIMEOUT_SECONDS=env.get("DAGSTER_GRPC_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S)),
+        LAKEBOX_HOME=str(settings.home), LAKEBOX_WAREHOUSE=settings.warehouse, LAKEBOX_LAKE=settings.lake,
+        LAKEBOX_LANDING=settings.landing,
+    )
+    return env
