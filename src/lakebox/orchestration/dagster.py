@@ -183,12 +183,18 @@ def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return failed
 
 
+def _step_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    errors = [entry.dagster_event.event_specific_data.error  # type: ignore[union-attr]
+              for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    return "\n".join(e.message.strip() for e in errors if e is not None)
+
+
 @dg.run_failure_sensor(name="lakebox_run_failed_alert", default_status=dg.DefaultSensorStatus.RUNNING,
                        description="alerts through lakebox's alert hook when a pipeline run fails")
 def run_failed_alert(context):  # noqa: ANN001, ANN201
     run = context.dagster_run
     alert("run failed", pipeline=run.tags.get(PIPELINE_TAG, run.job_name), dagster_run_id=run.run_id,
-          lakebox_run_id=run.tags.get(RUN_ID_TAG), error=context.failure_event.message or "",
+          lakebox_run_id=run.tags.get(RUN_ID_TAG), error=_step_errors(context.instance, run.run_id) or context.failure_event.message or "",
           failed_checks=_failed_checks(context.instance, run.run_id))
 
 

@@ -100,6 +100,7 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
             deps += [by_source[s] for s in _SOURCE.findall(text) if s in by_source]
             models.append(Node(names[sql.stem], layer, tuple(dict.fromkeys(deps)), tuple(tests.get(sql.stem, ())),
                                stage="transform"))
+    models = _in_lineage_order(models)
     marts = [m.key for m in models if m.layer == MARTS] or [tuple(m.split(".", 1)) for m in spec.marts]
     steps = _ml_stages(spec)
     ml = [Node((ML, f"{spec.name}_{s}"), ML, tuple(marts), description=f"built by the {s} stage", stage=s)  # type: ignore[arg-type]
@@ -113,9 +114,7 @@ def evaluate(graph: PipelineGraph, outcome: RunOutcome, warehouse: Warehouse, so
     stages = {name: (status, rows_out) for name, status, _, _, rows_out in outcome.stages}
     result = RunAssets(outcome)
     for node in graph.built:
-        status, rows_out = stages.get(node.stage, (None, 0))
-        # a gated load that quarantined some input still loaded the good batches
-        if status in _OK or (node.layer == RAW and status == "failed" and rows_out):
+        if stages.get(node.stage, (None, 0))[0] in _OK:
             result.materialized.append(node)
     if graph.layer(RAW) and stages.get(_load_stage_of(graph)) is not None:
         result.checks += _gate_outcomes(graph, outcome, warehouse, sources)
@@ -178,6 +177,15 @@ def _dbt_tests(folder: Path | None, singular: Path) -> dict[str, list[str]]:
         for model in set(_REF.findall(sql.read_text())):
             found.setdefault(model, []).append(sql.stem)
     return found
+
+
+def _in_lineage_order(models: list[Node]) -> list[Node]:
+    """Each model after the models it reads (Dagster takes a multi-asset's results in that order)."""
+    from graphlib import TopologicalSorter
+
+    by_key = {m.key: m for m in models}
+    order = TopologicalSorter({m.key: [d for d in m.deps if d in by_key] for m in models}).static_order()
+    return [by_key[k] for k in order]
 
 
 def _test_name(test: object) -> str:
