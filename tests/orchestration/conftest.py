@@ -31,10 +31,10 @@ def generated_drop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def drop_days(source: Path, landing: Path, *days: str) -> list[str]:
-    """Put the store master and the given days' files into the landing folder."""
+def drop_days(source: Path, landing: Path, *days: str, stores: bool = True) -> list[str]:
+    """Put the given days' files (and the store master) into the landing folder."""
     landing.mkdir(parents=True, exist_ok=True)
-    names = ["stores.csv", *(p.name for day in days for p in sorted(source.glob(f"*_{day}.csv")))]
+    names = [*(["stores.csv"] if stores else []), *(p.name for day in days for p in sorted(source.glob(f"*_{day}.csv")))]
     for name in names:
         shutil.copy(source / name, landing / name)
     return names

@@ -164,14 +164,15 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str
 def test_the_drop_sensor_asks_for_one_run_per_new_drop(lakebox_env: dict[str, str], generated_drop: Path) -> None:
     import dagster as dg
 
-    sensor = next(s for s in _defs().get_repository_def().sensor_defs if s.name == "retail_new_drop")
+    repo = _defs().get_repository_def()
+    sensor = repo.get_sensor_def("retail_new_drop")
     landing = Path(lakebox_env["LAKEBOX_HOME"]) / "landing" / "retail"
     instance = dg.DagsterInstance.ephemeral()
     cursor = None
 
     def evaluate() -> list[dg.RunRequest]:
         nonlocal cursor
-        data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+        data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo))
         cursor = data.cursor
         return list(data.run_requests or [])
 
@@ -182,7 +183,7 @@ def test_the_drop_sensor_asks_for_one_run_per_new_drop(lakebox_env: dict[str, st
     assert request.partition_key == "2025-03-07" and request.tags["lakebox/pipeline"] == "retail"
     assert "daily_sales_2025-03-07.csv" in request.tags["lakebox/files"]
     assert evaluate() == [] and evaluate() == []  # the same drop: once
-    drop_days(generated_drop, landing, "2025-03-08")
+    drop_days(generated_drop, landing, "2025-03-08", stores=False)
     assert evaluate() == []
     [second] = evaluate()
     assert second.partition_key == "2025-03-08" and second.run_key != request.run_key

@@ -193,8 +193,9 @@ def _step_errors(instance: dg.DagsterInstance, run_id: str) -> str:
                        description="alerts through lakebox's alert hook when a pipeline run fails")
 def run_failed_alert(context):  # noqa: ANN001, ANN201
     run = context.dagster_run
+    error = _step_errors(context.instance, run.run_id) or context.failure_event.message or ""
     alert("run failed", pipeline=run.tags.get(PIPELINE_TAG, run.job_name), dagster_run_id=run.run_id,
-          lakebox_run_id=run.tags.get(RUN_ID_TAG), error=_step_errors(context.instance, run.run_id) or context.failure_event.message or "",
+          lakebox_run_id=run.tags.get(RUN_ID_TAG), error=error,
           failed_checks=_failed_checks(context.instance, run.run_id))
 
 
