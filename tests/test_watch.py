@@ -103,10 +103,11 @@ def test_watch_takes_each_drop_to_the_marts_and_goes_on_after_a_bad_one(lakebox_
     finally:
         dbt_runner.parse_project = real_parse
     assert runs == 3
-    assert [o.status for o in outcomes] == ["success", "failed", "success"]
+    assert [o.status for o in outcomes] == ["success", "partial", "success"]
     assert bad_name in (outcomes[1].error or "") and "quarantine" in (outcomes[1].error or "")
+    assert [i.item for i in outcomes[1].quarantined] == [bad_name] and outcomes[2].quarantined == []
     assert seen_days[0][-1].isoformat() == day(3)
-    assert seen_days[1] == seen_days[0], "a failed gate leaves the marts as they were"
+    assert seen_days[1] == seen_days[0], "the marts were built without the quarantined sales file"
     assert seen_days[2][-1].isoformat() == day(4)
     assert len(parses) == 1, "dbt is parsed once for the whole watch"
 

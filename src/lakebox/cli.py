@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lakebox import quarantine_cli
+from lakebox.ml.cli import ml_app
 from lakebox.errors import ConfigError, LakeboxError
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(ml_app, name="ml")
 
 
 def _settings() -> Settings:
@@ -46,7 +50,10 @@ def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
 ) -> None:
-    """Run pipelines end to end: ingest, check, load, transform, snapshot. Exit 0 only if all succeed."""
+    """Run pipelines end to end: ingest, check, load, transform, snapshot.
+
+    Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
+    failed, 1 when any failed."""
     from lakebox.lake import Lake
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
@@ -61,8 +68,18 @@ def run(
         _fail(exc)
         return
     _print_outcomes(outcomes)
-    if any(o.status != "success" for o in outcomes):
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(outcomes))
+
+
+EXIT_PARTIAL = 4
+
+
+def run_exit_code(outcomes: list[RunOutcome]) -> int:
+    """0: all succeeded; 4: some ended partial and none failed; 1: any failed."""
+    statuses = {o.status for o in outcomes}
+    if statuses - {"success", "partial"}:
+        return 1
+    return EXIT_PARTIAL if "partial" in statuses else 0
 
 
 def _chosen(names: list[str] | None) -> list[Pipeline]:
@@ -78,16 +95,17 @@ def _print_outcomes(outcomes: list[RunOutcome]) -> None:
 
     console = Console(stderr=True)
     table = Table(title="lakebox run", show_lines=False)
-    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "run id"):
+    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "open quarantine", "run id"):
         table.add_column(col)
     for o in outcomes:
-        colour = "green" if o.status == "success" else "red"
+        colour = {"success": "green", "partial": "yellow"}.get(o.status, "red")
         table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
-                      str(o.rows_out), o.run_id)
+                      str(o.rows_out), str(len(o.quarantined)), o.run_id)
     console.print(table)
     for o in outcomes:
         if o.error:
-            console.print(f"[red]{o.pipeline} failed:[/] {o.error}", markup=True, highlight=False)
+            colour = "yellow" if o.status == "partial" else "red"
+            console.print(f"[{colour}]{o.pipeline} {o.status}:[/] {o.error}", markup=True, highlight=False)
 
 
 @app.command()
@@ -123,17 +141,18 @@ def watch(
 
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
-    """Recent pipeline runs from the audit trail (ops.pipeline_runs)."""
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table
 
     from lakebox.warehouse import open_warehouse
-    from lakebox.warehouse.ops import recent_runs
+    from lakebox.warehouse.ops import quarantine, recent_runs
 
     try:
         settings = _settings()
         with open_warehouse(settings) as warehouse:
             rows = recent_runs(warehouse, limit)
+            waiting = quarantine.items(warehouse)
             where = warehouse.describe()
     except LakeboxError as exc:
         _fail(exc)
@@ -151,6 +170,14 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
                       f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
                       (error or "").splitlines()[0][:120] if error else "")
     console.print(table)
+    if not waiting:
+        console.print("No open quarantined items.")
+        return
+    console.print(f"[yellow]{len(waiting)} open quarantined item(s)[/] (lakebox quarantine show ID | dismiss ID "
+                  "--reason ...):", highlight=False)
+    for item in waiting:
+        console.print(f"  {item.id}  {item.pipeline}  {item.source}  {item.item}  batch {item.batch_id}  "
+                      f"opened {str(item.opened_at)[:19]}", highlight=False, soft_wrap=True)
 
 
 @app.command()

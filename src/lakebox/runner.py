@@ -2,14 +2,17 @@
 
 A pipeline is an ordered list of stages; a stage is a plain function of a `RunContext`.
 A scheduler adapter can wrap the same stages; no business logic lives here.
-Quarantined input does not stop the stage that found it (good batches keep flowing) but
-stops the pipeline before the next stage, so marts are never rebuilt from a failed gate.
+Quarantined input does not stop the run: good input keeps flowing into the marts, and the
+run ends `partial` while any quarantined item of the pipeline is open (ops.quarantine),
+naming each. A gate that stops its source (policy `fail-fast`, or a whole source that
+drifted) fails the run before the next stage, so marts are never built past it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +22,11 @@ from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.lake import Lake
 from lakebox.log import Logger, get_logger, log_context
 from lakebox.settings import Settings, redact
-from lakebox.warehouse import Warehouse
-from lakebox.warehouse import ops
+from lakebox.warehouse import Warehouse, ops
+from lakebox.warehouse.ops.quarantine import QuarantineItem
+from lakebox.warehouse.ops.quarantine import items as open_items
+
+SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
 
 
 @dataclass
@@ -53,12 +59,18 @@ class RunContext:
     run_id: str
     pipeline: str
     log: Logger = field(default_factory=get_logger)
-    quarantined: list[str] = field(default_factory=list)
+    quarantined: list[QuarantineItem] = field(default_factory=list)
+    gate_stops: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def quarantine_failure(self, message: str) -> None:
-        """Note a batch or file that failed its gate; the run ends failed after this stage."""
-        self.quarantined.append(message)
+    def note_quarantined(self, item: QuarantineItem) -> None:
+        """Note input quarantined by this run; good input keeps flowing."""
+        self.quarantined.append(item)
+
+    def stop_at_gate(self, message: str) -> None:
+        """The gate stopped its source (fail-fast, whole-source drift): the run fails after
+        this stage, before any mart is built."""
+        self.gate_stops.append(message)
 
 
 @dataclass
@@ -71,6 +83,9 @@ class RunOutcome:
     rows_out: int
     error: str | None
     stages: list[tuple[str, str, float, int, int]]
+    # Every open quarantined item of the pipeline when the run ended (those this run
+    # opened have opened_run_id == run_id); a `partial` run names them.
+    quarantined: list[QuarantineItem] = field(default_factory=list)
 
 
 def new_run_id(pipeline: str) -> str:
@@ -114,8 +129,8 @@ def _run(
                 result = StageResult()
                 try:
                     result = stage.fn(ctx) or StageResult()
-                    if ctx.quarantined:
-                        raise QualityGateFailed(_gate_message(pipeline.name, ctx.quarantined, lake))
+                    if ctx.gate_stops:
+                        raise QualityGateFailed(_gate_message(pipeline.name, ctx, lake))
                 except Exception as exc:  # recorded, logged, and reported as the run's error
                     error = redact(str(exc) if isinstance(exc, LakeboxError) else f"{type(exc).__name__}: {exc}")
                     ops.record_stage(
@@ -124,7 +139,11 @@ def _run(
                     )
                     stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
                     rows_out = result.rows_out  # e.g. what a gated load still loaded
-                    log.error("stage failed", error=error, exc_info=not isinstance(exc, LakeboxError))
+                    if isinstance(exc, LakeboxError):
+                        log.error("stage failed", error=error)
+                    else:  # unexpected: keep the whole traceback
+                        log.error("stage failed", error=error, exc_info=True,
+                                  traceback=redact(traceback.format_exc()))
                     break
                 ops.record_stage(
                     warehouse, run_id, pipeline.name, stage.name, "success", s_started,
@@ -135,15 +154,47 @@ def _run(
                 rows_out = result.rows_out  # what the last stage made (marts, after snapshot)
                 log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),
                          rows_in=result.rows_in, rows_out=result.rows_out)
-        status = "failed" if error else "success"
+        waiting = open_items(warehouse, pipeline=pipeline.name)
+        status = FAILED if error else PARTIAL if waiting else SUCCESS
+        if status == PARTIAL:
+            error = _partial_message(pipeline.name, waiting, run_id, lake)
+            log.warning("run partial: quarantined input is open", open_items=[i.id for i in waiting])
         ops.end_run(warehouse, run_id, status, started, rows_in, rows_out, error)
         duration = time.perf_counter() - t0
         log.info("run finished", status=status, seconds=round(duration, 3))
-    return RunOutcome(run_id, pipeline.name, status, duration, rows_in, rows_out, error, stages)
+    return RunOutcome(run_id, pipeline.name, status, duration, rows_in, rows_out, error, stages, waiting)
 
 
-def _gate_message(pipeline: str, failures: list[str], lake: Lake) -> str:
-    head = f"{pipeline}: {len(failures)} input item(s) failed the quality gate and were quarantined; marts were not rebuilt"
-    where = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/; "
-             "fix the source and send the data again (the raw lake keeps every version)")
-    return "\n".join([head, *(f"  - {f}" for f in failures), where])
+def _gate_message(pipeline: str, ctx: RunContext, lake: Lake) -> str:
+    head = f"{pipeline}: the quality gate stopped the run; marts were not rebuilt"
+    quarantined = [f"{i.id}: source {i.source}, {i.item}, batch {i.batch_id}: {_rules_line(i.rules)}; kept at "
+                   f"{i.quarantine_path}" for i in ctx.quarantined]
+    where = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/ "
+             "(`lakebox quarantine list`); fix the source and send the data again")
+    return "\n".join([head, *(f"  - {m}" for m in ctx.gate_stops), *(f"  - quarantined {q}" for q in quarantined),
+                      where])
+
+
+def _partial_message(pipeline: str, waiting: list[QuarantineItem], run_id: str, lake: Lake) -> str:
+    new = sum(1 for i in waiting if i.opened_run_id == run_id)
+    head = (f"{pipeline}: {len(waiting)} quarantined item(s) open ({new} new in this run); good input was "
+            "loaded and the marts were built without them")
+    listed = [f"  - {i.id}: source {i.source}, {i.item}, batch {i.batch_id}: {_rules_line(i.rules)}; "
+              f"kept at {i.quarantine_path}" for i in waiting]
+    hint = (f"  the originals, each with an errors.json beside it, are in {redact(lake.url)}/quarantine/; send a "
+            "corrected version (same file name, or the same request) or `lakebox quarantine dismiss ID --reason ...`")
+    return "\n".join([head, *listed, hint])
+
+
+def _rules_line(rules: str) -> str:
+    import orjson
+
+    try:
+        found = orjson.loads(rules)
+    except orjson.JSONDecodeError:
+        return rules
+    return "; ".join(
+        f"rule {r.get('rule')}" + (f" column {r['column']}" if r.get("column") else "")
+        + (f", {r['failing_rows']} row(s)" if r.get("failing_rows") else "") + f": {r.get('detail', '')}"
+        for r in found if isinstance(r, dict)
+    )

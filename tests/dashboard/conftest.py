@@ -109,6 +109,7 @@ def expected_sales(stores: list[str], start: dt.date, end: dt.date) -> tuple[flo
 
 def _record_ops(settings: Settings, lake_url: str) -> None:
     from lakebox.lake import BatchManifest, Lake
+    from lakebox.quality.gate import CheckResult
     from lakebox.warehouse import open_warehouse, ops
 
     lake = Lake(lake_url)
@@ -119,22 +120,25 @@ def _record_ops(settings: Settings, lake_url: str) -> None:
         ops.record_stage(wh, "run-ok-1", "orders", "transform", "success", started, 10, 10, None)
         ops.end_run(wh, "run-ok-1", "success", started, 120, 120, None)
         ops.record_dq_results(wh, "run-ok-1", "batch-good", "orders", [
-            ops.CheckResult("not_null", "order_id", True, 0, []),
-            ops.CheckResult("unique", "order_id", True, 0, []),
+            CheckResult("not_null", "order_id", True, 0, []),
+            CheckResult("unique", "order_id", True, 0, []),
         ])
         ops.start_run(wh, "run-bad-2", "retail")
         ops.end_run(wh, "run-bad-2", "failed", started, 40, 0,
                     "retail: 1 input item(s) failed the quality gate and were quarantined; marts were not rebuilt")
         ops.record_dq_results(wh, "run-bad-2", "batch-bad", "retail_sales", [
-            ops.CheckResult("not_null", "store_id", False, 3, [{"row": 7}]),
-            ops.CheckResult("accepted_range", "quantity", False, 1, [{"quantity": -2}]),
+            CheckResult("not_null", "store_id", False, 3, [{"row": 7}]),
+            CheckResult("accepted_range", "quantity", False, 1, [{"quantity": -2}]),
         ])
         key = "raw/retail_sales/ingest_date=2026-01-02/batch-bad.csv"
         manifest = BatchManifest("batch-bad", "retail_sales", key, "0" * 64, 120, 40, "2026-01-02T00:00:00", "2026-01-02")
         ops.record_landed(wh, manifest, "run-bad-2")
         ops.mark_batch(wh, "batch-bad", ops.QUARANTINED, error=orjson.dumps(FAILED_RULES).decode())
-        lake.quarantine("retail_sales", "batch-bad.csv", b"store_id,quantity\n,-2\n",
-                        {"source": "retail_sales", "batch_id": "batch-bad", "failed_rules": FAILED_RULES})
+        qkey = lake.quarantine("retail_sales", "batch-bad.csv", b"store_id,quantity\n,-2\n",
+                               {"source": "retail_sales", "batch_id": "batch-bad", "rules": FAILED_RULES})
+        ops.quarantine.open_item(wh, source="retail_sales", pipeline="retail", batch_id="batch-bad",
+                                 item="sales_2026-01-02.csv", lake_path=key, quarantine_path=qkey,
+                                 rules=orjson.dumps(FAILED_RULES).decode(), run_id="run-bad-2")
 
 
 @pytest.fixture

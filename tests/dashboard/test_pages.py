@@ -143,8 +143,12 @@ def test_platform_page_shows_runs_checks_and_quarantine(warehouse_home: Path) ->
     shown = metrics(at)
     assert shown["Runs shown"] == "2"
     assert shown["Failed runs"] == "1"
-    assert shown["Quarantined batches"] == "1"
-    runs = at.dataframe[0].value
+    assert shown["Quarantined batches"] == "1" and shown["Open quarantine items"] == "1"
+    waiting = table(at, "quarantine_path")
+    assert list(waiting["item"]) == ["sales_2026-01-02.csv"] and list(waiting["pipeline"]) == ["retail"]
+    assert "not_null(store_id): 3 rows" in waiting["failed_rules"].iloc[0]
+    assert any("lakebox quarantine dismiss" in w.value for w in at.warning)
+    runs = table(at, "run_id")
     assert set(runs["run_id"]) == {"run-ok-1", "run-bad-2"}
     assert dict(zip(runs["run_id"], runs["status"], strict=True)) == {"run-ok-1": "success", "run-bad-2": "failed"}
     assert runs["run_id"].iloc[0] == "run-bad-2"  # newest first
@@ -152,7 +156,7 @@ def test_platform_page_shows_runs_checks_and_quarantine(warehouse_home: Path) ->
     failing = checks[checks["failed"] > 0]
     assert set(zip(failing["check_name"], failing["column_name"], strict=True)) == {
         ("not_null", "store_id"), ("accepted_range", "quantity")}
-    quarantined = table(at, "failed_rules")
+    quarantined = table(at, "lake_path")
     assert list(quarantined["batch_id"]) == ["batch-bad"]
     rules = quarantined["failed_rules"].iloc[0]
     assert "not_null(store_id): 3 rows — store_id is empty" in rules

@@ -152,6 +152,8 @@ def _screenshot(chromium: str, url: str, profile: Path, wait_ms: int = 45_000) -
         except subprocess.TimeoutExpired:
             browser.kill()
             browser.wait()
+        if browser.stderr is not None:
+            browser.stderr.close()
 
 
 @pytest.mark.timeout(180)

@@ -56,7 +56,7 @@ def test_schemas_and_ops_tables_exist_and_reopening_is_harmless(warehouse: Postg
     names = {r[0] for r in warehouse.query("select nspname from pg_namespace")}
     assert {"raw", "staging", "analytics", "ml", "ops"} <= names
     tables = {r[0] for r in warehouse.query("select table_name from information_schema.tables where table_schema = 'ops'")}
-    assert tables == {"pipeline_runs", "stage_runs", "dq_results", "batches", "source_state"}
+    assert tables == {"pipeline_runs", "stage_runs", "dq_results", "batches", "source_state", "quarantine"}
 
 
 def test_statements_outside_a_transaction_commit_at_once(warehouse: PostgresWarehouse, pg_url: str) -> None:

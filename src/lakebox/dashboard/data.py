@@ -1,17 +1,20 @@
-"""Read-only queries behind the dashboard pages.
+"""Read-only queries behind the dashboard pages, through the `Warehouse` interface.
 
-Every query opens its own short-lived connection: DuckDB lets one process write a file or
-several processes read it, so a dashboard that held a connection would block the next
-`lakebox run`. DuckDB files are opened read-only; PostgreSQL sessions are read-only
-transactions. Results are cached for a short while so page reloads do not hammer the
-warehouse. SQL here uses `?` placeholders and runs unchanged on both engines.
+Every query opens a read-only warehouse and lets go of it at once: DuckDB lets one
+process write a file or several processes read it, so a dashboard that held a connection
+would block the next `lakebox run`. DuckDB files are opened read-only; PostgreSQL
+sessions are read-only transactions. The ops.* tables are read through the modules that
+own them (lakebox.warehouse.ops). Results are cached for a short while so page reloads do
+not hammer the warehouse. SQL here uses `?` placeholders and runs unchanged on both engines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ import streamlit as st
 
 from lakebox.errors import WarehouseError
 from lakebox.settings import Settings, redact
+from lakebox.warehouse import Warehouse, open_warehouse
+from lakebox.warehouse.ops import audit, ledger, quarantine
 
 CACHE_SECONDS = 30
 SEVERITY_ORDER = ("high", "medium", "low")
@@ -50,52 +55,53 @@ def configured_warehouse() -> WarehouseRef:
 
 
 # ------------------------------------------------------------------ the one way in
+@contextmanager
+def reader(wh: WarehouseRef) -> Iterator[Warehouse]:
+    """The warehouse at `wh`, read-only, released when the block ends."""
+    import duckdb
+
+    settings = dataclasses.replace(Settings.load(), warehouse=wh.location)
+    try:
+        with open_warehouse(settings, read_only=True) as warehouse:
+            yield warehouse
+    except WarehouseError as exc:
+        if wh.kind == "postgres":
+            raise WarehouseError(f"cannot read the PostgreSQL warehouse {wh.describe()}: {exc}") from exc
+        if "is busy" in str(exc):
+            raise WarehouseError(f"{exc}. Press 'Refresh data' when the run has finished.") from exc
+        raise
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query on the warehouse {wh.describe()} failed: {exc}") from exc
+
+
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def fetch(wh: WarehouseRef, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """Run one read-only query; dates become datetimes and decimals floats on every engine."""
-    if wh.kind == "postgres":
-        columns, rows = _fetch_postgres(wh.location, sql, params)
-    else:
-        columns, rows = _fetch_duckdb(wh.location, sql, params)
-    return _normalise(pd.DataFrame.from_records(rows, columns=columns))
+    with reader(wh) as warehouse:
+        return _normalise(warehouse.query_arrow(sql, list(params)).to_pandas())
 
 
-def _fetch_duckdb(path: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    import duckdb
-
-    try:
-        con = duckdb.connect(path, read_only=True)
-    except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"the DuckDB warehouse {path} is busy: a pipeline run (or another writer) holds its lock, "
-                "and DuckDB lets one process write or several read. Press 'Refresh data' when the run "
-                f"has finished. ({exc})"
-            ) from exc
-        raise WarehouseError(f"cannot read the DuckDB warehouse {path}: {exc}") from exc
-    try:
-        cursor = con.execute(sql, list(params))
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
-    except duckdb.Error as exc:
-        raise WarehouseError(f"query on the DuckDB warehouse {path} failed: {exc}") from exc
-    finally:
-        con.close()
+_OPS: dict[str, tuple[Callable[..., list[tuple[Any, ...]]], tuple[str, ...]]] = {
+    "recent_runs": (audit.recent_runs, ("run_id", "pipeline", "status", "started_at", "duration_s", "rows_in",
+                                        "rows_out", "error")),
+    "stage_runs": (audit.stage_runs, ("stage", "status", "started_at", "duration_s", "rows_in", "rows_out",
+                                      "error")),
+    "dq_summary": (audit.dq_summary, ("source", "check_name", "column_name", "checks", "failed", "failing_rows",
+                                      "last_checked")),
+    "dq_failures": (audit.dq_failures, ("checked_at", "source", "batch_id", "check_name", "column_name",
+                                        "failing_rows", "sample", "run_id")),
+    "quarantined_batches": (ledger.quarantined_batches, ("batch_id", "source", "error", "rows", "quarantined_at",
+                                                         "landed_at", "lake_path", "run_id")),
+}
 
 
-def _fetch_postgres(url: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=5) as con:
-            con.read_only = True
-            cursor = con.execute(sql.replace("?", "%s"), list(params))
-            columns = [d.name for d in cursor.description or []]
-            rows = cursor.fetchall()
-            con.rollback()
-            return columns, rows
-    except psycopg.Error as exc:
-        raise WarehouseError(f"cannot read the PostgreSQL warehouse {redact(url)}: {redact(str(exc))}") from exc
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _ops(wh: WarehouseRef, what: str, args: tuple[Any, ...] = ()) -> pd.DataFrame:
+    """One ops.* read, through the module that owns the table."""
+    read, columns = _OPS[what]
+    with reader(wh) as warehouse:
+        rows = read(warehouse, *args)
+    return _normalise(pd.DataFrame.from_records(rows, columns=list(columns)))
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -274,52 +280,38 @@ def orders_daily(wh: WarehouseRef, start: dt.date, end: dt.date) -> pd.DataFrame
 
 # ------------------------------------------------------------------ platform (ops.*)
 def recent_runs(wh: WarehouseRef, limit: int = 50) -> pd.DataFrame:
-    return fetch(
-        wh,
-        "select run_id, pipeline, status, started_at, ended_at, duration_s, rows_in, rows_out, error "
-        "from ops.pipeline_runs order by started_at desc limit ?",
-        (limit,),
-    )
+    return _ops(wh, "recent_runs", (limit,))
 
 
 def stage_runs(wh: WarehouseRef, run_id: str) -> pd.DataFrame:
-    return fetch(
-        wh,
-        "select stage, status, started_at, duration_s, rows_in, rows_out, error "
-        "from ops.stage_runs where run_id = ? order by started_at",
-        (run_id,),
-    )
+    return _ops(wh, "stage_runs", (run_id,))
 
 
 def dq_summary(wh: WarehouseRef) -> pd.DataFrame:
     """Per source and check: how often it ran, failed, and when it last ran."""
-    return fetch(
-        wh,
-        "select source, check_name, column_name, count(*) as checks, "
-        "sum(case when passed then 0 else 1 end) as failed, "
-        "cast(sum(failing_rows) as bigint) as failing_rows, max(checked_at) as last_checked "
-        "from ops.dq_results group by source, check_name, column_name "
-        "order by failed desc, source, check_name, column_name",
-    )
+    return _ops(wh, "dq_summary")
 
 
 def dq_failures(wh: WarehouseRef, limit: int = 200) -> pd.DataFrame:
-    return fetch(
-        wh,
-        "select checked_at, source, batch_id, check_name, column_name, failing_rows, sample, run_id "
-        "from ops.dq_results where not passed order by checked_at desc, source, check_name limit ?",
-        (limit,),
-    )
+    return _ops(wh, "dq_failures", (limit,))
 
 
 def quarantined_batches(wh: WarehouseRef) -> pd.DataFrame:
     """Quarantined batches with their failed rules spelled out (the ledger keeps them as JSON)."""
-    df = fetch(
-        wh,
-        "select batch_id, source, error, rows, loaded_at as quarantined_at, landed_at, lake_path, run_id "
-        "from ops.batches where status = 'quarantined' order by loaded_at desc, batch_id",
-    )
+    df = _ops(wh, "quarantined_batches")
     return df.assign(error=[describe_failed_rules(e) for e in df["error"]]).rename(columns={"error": "failed_rules"})
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def open_quarantine(wh: WarehouseRef) -> pd.DataFrame:
+    """Open quarantined items (ops.quarantine), oldest first, their rules spelled out."""
+    with reader(wh) as warehouse:
+        found = quarantine.items(warehouse) if warehouse.table_exists("ops", "quarantine") else []
+    return pd.DataFrame.from_records(
+        [(i.id, i.pipeline, i.source, i.item, i.batch_id, i.opened_at, describe_failed_rules(i.rules),
+          i.quarantine_path) for i in found],
+        columns=["id", "pipeline", "source", "item", "batch_id", "opened_at", "failed_rules", "quarantine_path"],
+    )
 
 
 def describe_failed_rules(error: str | None) -> str:

@@ -20,14 +20,25 @@ if not (has_runs or has_batches):
 runs = data.recent_runs(wh) if has_runs else None
 dq = data.dq_summary(wh) if data.has_rows(wh, "ops.dq_results") else None
 quarantined = data.quarantined_batches(wh) if has_batches else None
+waiting = data.open_quarantine(wh)
 
-cols = st.columns(4)
+cols = st.columns(5)
 if runs is not None:
     latest = runs.iloc[0]
     cols[0].metric("Runs shown", f"{len(runs):,}")
     cols[1].metric("Failed runs", f"{int((runs['status'] == 'failed').sum()):,}")
     cols[2].metric("Latest run", f"{latest['pipeline']}: {latest['status']}")
 cols[3].metric("Quarantined batches", f"{0 if quarantined is None else len(quarantined):,}")
+cols[4].metric("Open quarantine items", f"{len(waiting):,}")
+
+st.subheader("Open quarantine items")
+if waiting.empty:
+    st.success("No open quarantined items: every run's input is in the marts.", icon=":material/check_circle:")
+else:
+    st.warning(f"{len(waiting)} quarantined item(s) are open, so runs of their pipelines end `partial`: send a "
+               "corrected version (same file name, or the same request), or `lakebox quarantine dismiss ID "
+               "--reason ...`.", icon=":material/warning:")
+    st.dataframe(waiting, hide_index=True, column_config={"failed_rules": st.column_config.TextColumn(width="large")})
 
 st.subheader("Recent runs")
 if runs is None:

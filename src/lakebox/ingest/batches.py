@@ -2,7 +2,9 @@
 
 A load is one warehouse transaction (rows plus the ledger's 'loaded' mark), so a crash
 leaves the batch either loaded or still pending, and the next run picks it up. A batch
-that fails its gate is copied to quarantine with errors.json and is never loaded.
+that fails its gate goes through `quality.gate.quarantine` and is never loaded; under
+the `fail-fast` policy the first one stops the source (later batches stay pending), and
+when every batch of the run drifted from the contract the run fails.
 """
 
 from __future__ import annotations
@@ -13,41 +15,24 @@ import orjson
 
 from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
-from lakebox.quality.checks import literal, quote
 from lakebox.quality.contract import Contract
+from lakebox.quality.gate import (
+    FAIL_FAST,
+    CheckResult,
+    describe_failure,
+    policy_for,
+    quarantine,
+    settle_superseded,
+    whole_source_drifted,
+)
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
-from lakebox.warehouse.ops import CheckResult
+from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
     from lakebox.runner import RunContext
 
 BATCH_RELATION = "lakebox_batch"
-
-
-def describe_failure(source: str, batch: str, result: CheckResult) -> str:
-    column = f", column {result.column_name}" if result.column_name else ""
-    rows = f", {result.failing_rows} row(s)" if result.failing_rows else ""
-    return f"source {source}, batch {batch}: rule {result.check_name}{column}{rows}: {result.detail}"
-
-
-def errors_document(source: str, batch_id: str, lake_path: str, results: list[CheckResult], hint: str) -> dict[str, Any]:
-    return {
-        "source": source,
-        "batch_id": batch_id,
-        "lake_path": lake_path,
-        "failed_rules": [
-            {
-                "rule": r.check_name,
-                "column": r.column_name,
-                "failing_rows": r.failing_rows,
-                "detail": r.detail,
-                "sample": r.sample,
-            }
-            for r in failed(results)
-        ],
-        "what_to_do": hint,
-    }
 
 
 def ensure_raw_table(ctx: RunContext, contract: Contract) -> None:
@@ -75,8 +60,10 @@ def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReade
     import duckdb
 
     wh, source = ctx.warehouse, contract.source
+    policy = policy_for(ctx.settings, ctx.pipeline)
     ensure_raw_table(ctx, contract)
     rows_in = rows_out = 0
+    checked: list[list[CheckResult]] = []
     pending = ops.pending_batches(wh, source)
     con = wh.scratch()
     ctx.lake.register_with(con)
@@ -94,14 +81,24 @@ def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReade
             else:
                 results = check_relation(con, BATCH_RELATION, contract)
             rows_in += 0 if results[0].check_name == "parse" else _count(con)
+            checked.append(results)
             with wh.transaction():  # the batch's check results, rows and ledger mark commit together
                 ops.record_dq_results(wh, ctx.run_id, batch_id, source, results)
                 if failed(results):
-                    _quarantine(ctx, source, batch_id, key, results, hint)
+                    quarantine(ctx, source=source, batch_id=batch_id, lake_key=key, results=results, hint=hint)
                 else:
                     rows_out += _load(ctx, contract, batch_id, key, orjson.loads(meta or "{}"))
             con.execute(f"drop table if exists {BATCH_RELATION}")
             bar.advance(1)
+            if failed(results) and policy == FAIL_FAST:
+                ctx.stop_at_gate(
+                    f"fail-fast policy: stopped at batch {batch_id} of source {source}; "
+                    f"{len(pending) - position - 1} later batch(es) stay pending: "
+                    + "; ".join(describe_failure(source, f"batch {batch_id}", r) for r in failed(results)))
+                break
+    if whole_source_drifted(checked):
+        ctx.stop_at_gate(f"source {source}: every batch of this run ({len(checked)}) broke the contract's schema; "
+                         "the source changed shape: fix it, or change the contract if the change is intended")
     return StageResult(rows_in=rows_in, rows_out=rows_out)
 
 
@@ -120,6 +117,7 @@ def _load(ctx: RunContext, contract: Contract, batch_id: str, key: str, meta: di
     with wh.transaction():
         rows = wh.load_from_scratch(select, contract.table, contract.raw_columns)
         ops.mark_batch(wh, batch_id, ops.LOADED, rows=rows)
+        settle_superseded(ctx, contract.source, [batch_id])
     ctx.log.info("batch loaded", source=contract.source, batch_id=batch_id, rows=rows, table=contract.table)
     return rows
 
@@ -139,15 +137,3 @@ def _skip_versions_already_loaded(ctx: RunContext, contract: Contract, overlap: 
     scratch.register("lakebox_seen_versions", seen)
     return (f" where not exists (select 1 from lakebox_seen_versions as s "
             f"where s.{key} = t.{key} and s.{version} = t.{version})")
-
-
-def _quarantine(ctx: RunContext, source: str, batch_id: str, key: str, results: list[CheckResult], hint: str) -> None:
-    item = key.rsplit("/", 1)[-1]
-    doc = errors_document(source, batch_id, key, results, hint)
-    qkey = ctx.lake.quarantine(source, item, ctx.lake.read_bytes(key), doc)
-    ops.mark_batch(ctx.warehouse, batch_id, ops.QUARANTINED, error=orjson.dumps(doc["failed_rules"], default=str).decode()[:4000])
-    for r in failed(results):
-        message = describe_failure(source, batch_id, r)
-        ctx.log.error("batch quarantined", source=source, batch_id=batch_id, rule=r.check_name,
-                      column=r.column_name, failing_rows=r.failing_rows, quarantine=qkey)
-        ctx.quarantine_failure(message)

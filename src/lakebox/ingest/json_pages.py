@@ -11,7 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from lakebox.errors import ConfigError
-from lakebox.quality.checks import literal, quote
+from lakebox.warehouse.sql import literal, quote
 
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
 _PATH = re.compile(r"\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?")

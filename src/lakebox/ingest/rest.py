@@ -419,17 +419,15 @@ def _minus(cursor: str, overlap: dt.timedelta | None) -> str:
 
 def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest, reason: str, hint: str) -> None:
     """Keep a response that is not a readable page in quarantine, with why, and note it on
-    the run; the fetch asks again (the one place that quarantines what a REST source sent)."""
-    from lakebox.ingest.batches import describe_failure, errors_document
-    from lakebox.warehouse.ops import CheckResult
+    the run; the fetch asks again, and the item resolves once the same request loads (the
+    one place that quarantines what a REST source sent)."""
+    from lakebox.quality.gate import CheckResult, quarantine
 
     result = CheckResult("parse", None, False, 0, [], reason)
-    doc = errors_document(source, manifest.batch_id, manifest.key, [result], hint)
-    item = manifest.key.rsplit("/", 1)[-1]
-    ctx.lake.quarantine(source, item, ctx.lake.read_bytes(manifest.key), doc)
     wh = ctx.warehouse
-    if ops.record_landed(wh, manifest, ctx.run_id):
-        ops.mark_batch(wh, manifest.batch_id, ops.QUARANTINED, error=reason)
-    ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, source, [result])
+    with wh.transaction():
+        if not ops.record_landed(wh, manifest, ctx.run_id):
+            return  # the same bytes were judged before
+        ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, source, [result])
+        quarantine(ctx, source=source, batch_id=manifest.batch_id, lake_key=manifest.key, results=[result], hint=hint)
     ctx.log.error("unreadable response quarantined", batch_id=manifest.batch_id, reason=reason)
-    ctx.quarantine_failure(describe_failure(source, manifest.batch_id, result))

@@ -10,24 +10,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from lakebox.quality.contract import COMPATIBLE_INFERRED, DUCKDB_CAST_TYPES, Column, Contract
-from lakebox.warehouse.ops import CheckResult
+from lakebox.quality.gate import CheckResult
+from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
     import duckdb
 
 SAMPLE_ROWS = 5
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def failed(results: list[CheckResult]) -> list[CheckResult]:
-    return [r for r in results if not r.passed]
 
 
 def relation_columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:

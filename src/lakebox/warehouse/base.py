@@ -17,33 +17,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from lakebox.settings import Settings
-
 SCHEMAS = ("raw", "staging", "analytics", "ml", "ops")
-
-OPS_DDL = (
-    """create table if not exists ops.pipeline_runs (
-        run_id varchar primary key, pipeline varchar not null, status varchar not null,
-        started_at timestamp not null, ended_at timestamp, duration_s double precision,
-        rows_in bigint, rows_out bigint, error varchar)""",
-    """create table if not exists ops.stage_runs (
-        run_id varchar not null, pipeline varchar not null, stage varchar not null,
-        status varchar not null, started_at timestamp not null, ended_at timestamp,
-        duration_s double precision, rows_in bigint, rows_out bigint, error varchar)""",
-    """create table if not exists ops.dq_results (
-        run_id varchar, batch_id varchar not null, source varchar not null,
-        check_name varchar not null, column_name varchar, passed boolean not null,
-        failing_rows bigint not null, sample varchar, checked_at timestamp not null)""",
-    """create table if not exists ops.batches (
-        batch_id varchar primary key, source varchar not null, lake_path varchar not null,
-        sha256 varchar not null, bytes bigint, rows bigint, status varchar not null,
-        landed_at timestamp not null, loaded_at timestamp, run_id varchar, error varchar,
-        meta varchar)""",
-    """create table if not exists ops.source_state (
-        source varchar not null, state_key varchar not null, value varchar,
-        updated_at timestamp not null, primary key (source, state_key))""",
-)
-
 
 class Warehouse(ABC):
     kind: str
@@ -104,9 +78,11 @@ class Warehouse(ABC):
         self.release()
 
     def ensure_schemas(self) -> None:
+        from lakebox.warehouse.ops import DDL
+
         for schema in SCHEMAS:
             self.execute(f"create schema if not exists {schema}")
-        for ddl in OPS_DDL:
+        for ddl in DDL:
             self.execute(ddl)
 
     def table_exists(self, schema: str, table: str) -> bool:
@@ -121,17 +97,3 @@ class Warehouse(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The configured warehouse, with its schemas and ops tables in place."""
-    if settings.warehouse_kind == "postgres":
-        from lakebox.warehouse.postgres import PostgresWarehouse
-
-        warehouse: Warehouse = PostgresWarehouse(settings.warehouse, env=settings.env)
-    else:
-        from lakebox.warehouse.duckdb import DuckDBWarehouse
-
-        warehouse = DuckDBWarehouse(settings.warehouse)
-    warehouse.ensure_schemas()
-    return warehouse

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import time
 
 import duckdb as _duckdb
 
@@ -25,8 +24,9 @@ LOCK_WAIT_S = 10.0
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = path.removeprefix("duckdb://").removeprefix("file://")
+        self.read_only = read_only
         self._con: _duckdb.DuckDBPyConnection | None = None
 
     @property
@@ -38,7 +38,9 @@ class DuckDBWarehouse(Warehouse):
 
     def _connect(self) -> _duckdb.DuckDBPyConnection:
         """Open the file; a reader holding it for a moment (the dashboard) is waited out,
-        within LOCK_WAIT_S, rather than failing the run."""
+        within LOCK_WAIT_S, rather than failing the run. A reader does not wait for a run."""
+        if self.read_only:
+            return self._connect_reader()
         deadline, pause = time.monotonic() + LOCK_WAIT_S, 0.05
         while True:
             try:
@@ -52,14 +54,37 @@ class DuckDBWarehouse(Warehouse):
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
+    def _connect_reader(self) -> _duckdb.DuckDBPyConnection:
+        try:
+            return _duckdb.connect(self.path, read_only=True)
+        except _duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                raise WarehouseError(
+                    f"the DuckDB warehouse {self.path} is busy: a pipeline run (or another writer) holds its "
+                    f"lock, and DuckDB lets one process write or several read; try again when the run has "
+                    f"finished ({exc})"
+                ) from exc
+            raise WarehouseError(f"cannot read the DuckDB warehouse {self.path}: {exc}") from exc
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self.con.execute(sql, params or [])
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or []).fetchall()
+        try:
+            return self.con.execute(sql, params or []).fetchall()
+        finally:
+            self._release_reader()
 
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return self.con.sql(sql, params=list(params or [])).to_arrow_table()
+        try:
+            return self.con.sql(sql, params=list(params or [])).to_arrow_table()
+        finally:
+            self._release_reader()
+
+    def _release_reader(self) -> None:
+        """A reader lets go of the file after each query, so it never blocks the next run."""
+        if self.read_only:
+            self.release()
 
     @contextmanager
     def _outer_transaction(self) -> Iterator[None]:

@@ -21,7 +21,7 @@ import psycopg
 
 from lakebox.errors import WarehouseError
 from lakebox.settings import redact
-from lakebox.warehouse.base import OPS_DDL, SCHEMAS, Warehouse
+from lakebox.warehouse.base import SCHEMAS, Warehouse
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,9 +52,10 @@ def translate_placeholders(sql: str) -> str:
 class PostgresWarehouse(Warehouse):
     kind = "postgres"
 
-    def __init__(self, url: str, env: Mapping[str, str]) -> None:
+    def __init__(self, url: str, env: Mapping[str, str], read_only: bool = False) -> None:
         self.url = url
         self.env = env
+        self.read_only = read_only
         self._con: psycopg.Connection[Any] | None = None
         self._scratch: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
@@ -72,7 +73,7 @@ class PostgresWarehouse(Warehouse):
             "autocommit": True,
             "connect_timeout": int(self.env.get("LAKEBOX_PG_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)),
             "application_name": "lakebox",
-            "options": "-c TimeZone=UTC",
+            "options": "-c TimeZone=UTC" + (" -c default_transaction_read_only=on" if self.read_only else ""),
         }
         if not urlsplit(self.url).password and self.env.get("PGPASSWORD"):
             kwargs["password"] = self.env["PGPASSWORD"]
@@ -155,6 +156,8 @@ class PostgresWarehouse(Warehouse):
 
     def ensure_schemas(self) -> None:
         """Create only what is missing, so a role without CREATE can still open the warehouse."""
+        from lakebox.warehouse.ops import DDL
+
         present = {row[0] for row in self.query(
             "select nspname from pg_namespace where nspname = any(?)", [list(SCHEMAS)])}
         for schema in SCHEMAS:
@@ -162,7 +165,7 @@ class PostgresWarehouse(Warehouse):
                 self.execute(f"create schema if not exists {schema}")
         tables = {row[0] for row in self.query(
             "select table_name from information_schema.tables where table_schema = 'ops'")}
-        for ddl in OPS_DDL:
+        for ddl in DDL:
             name = ddl.split("ops.", 1)[1].split(None, 1)[0]
             if name not in tables:
                 self.execute(ddl)

@@ -175,12 +175,14 @@ def test_each_bad_file_is_quarantined_with_rule_column_and_lines(matrix: Any, ca
     kept, errors = drop.quarantined(name)
     assert kept == (drop.landing / name).read_bytes(), "quarantine keeps the original bytes"
     assert drop.raw_copies(name) == [kept], "raw keeps the original bytes"
-    failed = {(r["rule"], r["column"]): r for r in errors["failed_rules"]}
-    assert (rule, column) in failed, errors["failed_rules"]
+    failed = {(r["rule"], r["column"]): r for r in errors["rules"]}
+    assert (rule, column) in failed, errors["rules"]
     if lines is not None:
         assert failed[(rule, column)]["rows"] == lines
-    assert errors["file"] == name and errors["what_to_do"]
+    assert errors["item"] == name and errors["batch_id"] and errors["what_to_do"]
+    assert errors["quarantine_path"].endswith(f"/{errors['batch_id']}/{name}")
     assert name in (outcome.error or "")
+    assert name in {i.item for i in outcome.quarantined}
     for table in RAW_TABLES:
         assert drop.query(f"select count(*) from {table} where file_name = '{name}'") == [(0,)]
 
@@ -189,16 +191,18 @@ def test_each_bad_file_is_quarantined_with_rule_column_and_lines(matrix: Any, ca
 def test_future_and_unknown_files_are_quarantined(matrix: Any, case: str, rule: str) -> None:
     drop, _, chosen = matrix
     _, errors = drop.quarantined(chosen[case])
-    assert [r["rule"] for r in errors["failed_rules"]] == [rule]
+    assert [r["rule"] for r in errors["rules"]] == [rule]
 
 
-def test_good_files_still_load_and_the_run_fails(matrix: Any) -> None:
+def test_good_files_still_load_and_the_run_is_partial(matrix: Any) -> None:
     drop, outcome, chosen = matrix
     bad = set(chosen.values())
     statuses = drop.status()
     assert {n for n, s in statuses.items() if s != "loaded"} == bad
-    assert outcome.status == "failed"
-    assert [s[0] for s in outcome.stages] == ["land", "load"] and outcome.stages[1][1] == "failed"
+    assert outcome.status == "partial"
+    assert [s[:2] for s in outcome.stages] == [("land", "success"), ("load", "success")]
+    assert sorted(i.item for i in outcome.quarantined) == sorted(bad)
+    assert drop.query("select count(*) from ops.quarantine where status = 'open'") == [(len(bad),)]
     loaded_sales = drop.query("select count(distinct file_name) from raw.retail_daily_sales")[0][0]
     assert loaded_sales == sum(1 for n in statuses if n.startswith("daily_sales_") and n not in bad)
     assert drop.query("select count(*) from raw.retail_stores") == [(3,)]
@@ -231,11 +235,16 @@ def test_a_clean_drop_loads_every_row(tmp_path: Path) -> None:
 def test_a_corrected_file_is_a_new_version(tmp_path: Path) -> None:
     drop = Drop(tmp_path)
     drop.put(f"daily_sales_{day(3)}.csv", set_field(2, 3, "-1")(drop.files[f"daily_sales_{day(3)}.csv"]))
-    assert drop.run().status == "failed"
+    assert drop.run().status == "partial"
+    assert drop.run().status == "partial", "nothing new, but the item is still open"
     fixed = set_field(2, 3, "123.45")(drop.files[f"daily_sales_{day(3)}.csv"])
     drop.put(f"daily_sales_{day(3)}.csv", fixed)
     outcome = drop.run()
     assert outcome.status == "success", outcome.error
+    (loaded_batch,), = drop.query(f"select batch_id from ops.batches where status = 'loaded' "
+                                  f"and meta like '%daily_sales_{day(3)}%'")
+    assert drop.query("select item, status, superseded_by_batch from ops.quarantine") == [
+        (f"daily_sales_{day(3)}.csv", "resolved", loaded_batch)]
     versions = drop.query(
         "select status from ops.batches where meta like '%daily_sales_" + day(3) + "%' order by landed_at")
     assert versions == [("quarantined",), ("loaded",)]
@@ -257,6 +266,7 @@ def test_fail_fast_stops_at_the_first_bad_file_and_loads_nothing_of_its_day(tmp_
     drop.put(f"daily_sales_{day(20)}.csv", b"")  # a later bad file is not even reached
     outcome = drop.run(LAKEBOX_RETAIL_POLICY="fail-fast")
     assert outcome.status == "failed" and "fail-fast" in (outcome.error or "")
+    assert outcome.stages[1][:2] == ("load", "failed")
     statuses = drop.status()
     assert statuses[bad_name] == "quarantined"
     assert statuses[f"daily_sales_{day(20)}.csv"] == "landed"
@@ -275,6 +285,7 @@ def test_fail_fast_stops_at_the_first_bad_file_and_loads_nothing_of_its_day(tmp_
     versions = drop.query("select status from ops.batches where meta like '%daily_sales_" + day(20) + "%' "
                           "order by landed_at")
     assert versions == [("superseded",), ("loaded",)], "a pending version replaced before loading is skipped"
+    assert drop.query("select item, status from ops.quarantine") == [(bad_name, "resolved")]
     assert drop.query(f"select count(*) from raw.retail_inventory where file_name = '{bad_name}'")[0][0] > 0
 
 
@@ -296,9 +307,9 @@ def test_crlf_bom_and_quoted_files_load_and_an_open_quote_harms_only_its_file(tm
     outcome = drop.run()
     statuses = drop.status()
     assert {n for n, s in statuses.items() if s != "loaded"} == {open_quote, ragged_then_misdated}, outcome.error
-    rules = {(r["rule"], r["column"]): r["rows"] for r in drop.quarantined(ragged_then_misdated)[1]["failed_rules"]}
+    rules = {(r["rule"], r["column"]): r["rows"] for r in drop.quarantined(ragged_then_misdated)[1]["rules"]}
     assert rules == {("ragged_rows", None): [3], ("file_date", "date"): [7]}, "lines stay right after a reject"
-    assert [r["rule"] for r in drop.quarantined(open_quote)[1]["failed_rules"]] == ["parse"]
+    assert [r["rule"] for r in drop.quarantined(open_quote)[1]["rules"]] == ["parse"]
     assert drop.query(f"select count(*) from raw.retail_inventory where file_name in ('{crlf}', '{bom}', '{quoted}')"
                       ) == [(3 * 18,)]
 

@@ -28,6 +28,8 @@ SPEC = PipelineSpec(
         Setting("page_size", "10000", "records asked for per page (the API's `limit`)"),
         Setting("demo_orders", "5000", "orders the bundled API serves (seed 42), in `lakebox demo` and when "
                 "api_url is unset", env="LAKEBOX_DEMO_ORDERS"),
+        Setting("policy", "quarantine", "`quarantine`: quarantine a page that fails its gate, load the good ones; "
+                "`fail-fast`: stop at the first bad page and leave the rest pending"),
     ),
     dbt_selector="path:models/orders",
     marts=("analytics.daily_order_metrics",),

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 
 from lakebox.quality.contract import Contract
-from lakebox.warehouse.ops import CheckResult
+from lakebox.quality.gate import CheckResult
 
 _BLANK_LINE = re.compile(rb"\n[ \t]*\r?(?=\n)")
 MAX_LINES_REPORTED = 20

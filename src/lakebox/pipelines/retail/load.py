@@ -12,10 +12,14 @@ is checked and loaded first, on its own, since it decides which store ids are kn
 pending version that a newer version of the same file replaced is never loaded
 ('superseded' in the ledger).
 
-Policies (env `LAKEBOX_RETAIL_POLICY`):
-  quarantine  (default) quarantine bad files, load the good ones, fail the run at the end
+Bad files go through the shared gate (`quality.gate.quarantine`). Policies (env
+`LAKEBOX_RETAIL_POLICY`):
+  quarantine  (default) quarantine bad files, load the good ones; the run builds the marts
+              and ends `partial` while quarantined files are open
   fail-fast   stop at the first bad file (in day order): quarantine it, load the days
-              before it, and leave its day and later days pending
+              before it, leave its day and later days pending, and fail the run
+When every file of a run broke its header (the source changed shape) the run fails.
+A loaded file resolves the open quarantined versions of the same file name.
 """
 
 from __future__ import annotations
@@ -27,25 +31,23 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lakebox.errors import ConfigError, SourceFailedError
+from lakebox.errors import SourceFailedError
 from lakebox.ingest.batches import ensure_raw_table
 from lakebox.pipelines.retail.contract import CONTRACTS, KIND_BY_NAME, KINDS, SOURCE, FileKind
 from lakebox.pipelines.retail.filechecks import check_file_bytes
 from lakebox.quality import check_relation, failed, typed_select
-from lakebox.quality.checks import SAMPLE_ROWS, literal, quote
+from lakebox.quality.checks import SAMPLE_ROWS
 from lakebox.quality.contract import Column
+from lakebox.quality.gate import FAIL_FAST, CheckResult, policy_for, quarantine, settle_superseded, whole_source_drifted
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
-from lakebox.warehouse.ops import CheckResult
+from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
     import duckdb
 
     from lakebox.runner import RunContext
 
-QUARANTINE, FAIL_FAST = "quarantine", "fail-fast"
-SUPERSEDED = "superseded"  # ledger status of a pending version replaced before it was loaded
-POLICY_ENV = "LAKEBOX_RETAIL_POLICY"
 HINT = (
     "fix the file at the store system and drop it again under the same name: a corrected file is "
     "a new version and replaces this one. The original bytes are kept here and in raw/."
@@ -76,14 +78,6 @@ class DropFile:
         return self.kind is not None and not failed(self.results)
 
 
-def policy_from(settings: Any) -> str:
-    """LAKEBOX_RETAIL_POLICY, or `[lakebox.retail] policy` in lakebox.toml; quarantine by default."""
-    policy = (settings.pipeline(SOURCE)["policy"] or QUARANTINE).strip().lower()
-    if policy not in (QUARANTINE, FAIL_FAST):
-        raise ConfigError(f"{POLICY_ENV}={policy!r} is not a policy; use '{QUARANTINE}' (default) or '{FAIL_FAST}'")
-    return policy
-
-
 def pending_files(ctx: RunContext) -> list[DropFile]:
     files = []
     for batch_id, key, meta_json in ops.pending_batches(ctx.warehouse, SOURCE):
@@ -99,7 +93,7 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
     """Gate and load every pending retail file; bad ones go to quarantine (see module doc)."""
     import duckdb
 
-    policy = policy or policy_from(ctx.settings)
+    policy = policy or policy_for(ctx.settings, SOURCE)
     for contract in CONTRACTS:
         ensure_raw_table(ctx, contract)
     files = _supersede_older_versions(ctx, pending_files(ctx))
@@ -119,7 +113,8 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
                 raise SourceFailedError(
                     f"source {SOURCE}: no stores.csv has been loaded yet, so store ids cannot be checked; "
                     f"{len(group)} file(s) stay pending until a valid stores.csv is dropped into {SOURCE}/ "
-                    "in the landing folder" + "".join(f"\n  - {q}" for q in ctx.quarantined)
+                    "in the landing folder" + "".join(f"\n  - quarantined {q.item}: {q.quarantine_path}"
+                                                      for q in ctx.quarantined)
                 )
             for kind in KINDS:
                 _check_kind(ctx, con, kind, [f for f in group if f.kind is kind], known, today)
@@ -131,6 +126,9 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
             stopped = _load_or_quarantine(ctx, con, group, policy, result, decided)
             if stopped:
                 break
+        if whole_source_drifted([f.results for f in decided]):
+            ctx.stop_at_gate(f"source {SOURCE}: every file of this run ({len(decided)}) broke its header or "
+                             "schema; the store system changed its export: fix it and drop the files again")
     finally:
         _record_dq(ctx, decided)
         con.close()
@@ -145,7 +143,7 @@ def _supersede_older_versions(ctx: RunContext, files: list[DropFile]) -> list[Dr
             newest[f.name] = f
     older = [f for f in files if newest[f.name] is not f]
     if older:
-        ops.mark_batches(ctx.warehouse, [f.batch_id for f in older], SUPERSEDED)
+        ops.mark_batches(ctx.warehouse, [f.batch_id for f in older], ops.SUPERSEDED)
         ctx.log.info("older pending versions superseded", files=sorted({f.name for f in older}))
     return [f for f in files if newest[f.name] is f]
 
@@ -422,7 +420,7 @@ def _load_or_quarantine(
         decided.extend(loadable + [first])
         ctx.log.error("fail-fast: stopped at the first bad file", file=first.name, day=first.day or "stores",
                       pending=waiting)
-        ctx.quarantine_failure(
+        ctx.stop_at_gate(
             f"fail-fast policy: stopped at {first.name}; nothing of the {first.day or 'stores'} drop was loaded "
             f"and {waiting} file(s) stay pending until it is fixed"
         )
@@ -464,6 +462,7 @@ def _load(ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile]
             finally:
                 scratch.unregister(view)
         ops.mark_batches(wh, [f.batch_id for f in files], ops.LOADED)
+        settle_superseded(ctx, SOURCE, [f.batch_id for f in files])
     days = sorted({f.day for f in files if f.day})
     ctx.log.info("retail files loaded", files=len(files), rows=total,
                  days=f"{days[0]}..{days[-1]}" if days else "stores")
@@ -472,41 +471,11 @@ def _load(ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile]
 
 
 def _quarantine(ctx: RunContext, f: DropFile, result: StageResult) -> None:
-    """Original bytes and errors.json to quarantine; the ledger and the run say why."""
-    rules = failed(f.results)
+    """Through the shared gate: original bytes and errors.json to quarantine, the ledger
+    and ops.quarantine say why."""
     result.rows_in += f.rows
-    doc = {
-        "source": SOURCE,
-        "file": f.name,
-        "kind": f.kind.name if f.kind else None,
-        "batch_id": f.batch_id,
-        "lake_path": f.key,
-        "failed_rules": [
-            {
-                "rule": r.check_name,
-                "column": r.column_name,
-                "failing_rows": r.failing_rows,
-                "rows": [s["_line"] for s in r.sample if isinstance(s, dict) and "_line" in s],
-                "detail": r.detail,
-                "sample": r.sample,
-            }
-            for r in rules
-        ],
-        "what_to_do": HINT,
-    }
-    qkey = ctx.lake.quarantine(SOURCE, f"{f.batch_id}/{f.name}", ctx.lake.read_bytes(f.key), doc)
-    summary = "; ".join(_describe(r) for r in rules)
-    ops.mark_batch(ctx.warehouse, f.batch_id, ops.QUARANTINED, error=summary[:4000])
-    ctx.log.error("retail file quarantined", file=f.name, batch_id=f.batch_id, quarantine=qkey,
-                  rules=[r.check_name for r in rules])
-    ctx.quarantine_failure(f"{f.name} (batch {f.batch_id}, quarantined at {qkey}): {summary}")
-
-
-def _describe(r: CheckResult) -> str:
-    column = f" column {r.column_name}" if r.column_name else ""
-    lines = [s["_line"] for s in r.sample if isinstance(s, dict) and "_line" in s]
-    at = f" (line {', '.join(map(str, lines))})" if lines else ""
-    return f"rule {r.check_name}{column}: {r.detail}{at}"
+    with ctx.warehouse.transaction():
+        quarantine(ctx, source=SOURCE, batch_id=f.batch_id, lake_key=f.key, results=f.results, hint=HINT, item=f.name)
 
 
 def _record_dq(ctx: RunContext, files: list[DropFile]) -> None:

@@ -74,7 +74,7 @@ def land_drops(ctx: RunContext) -> StageResult:
         return StageResult()
     wh = ctx.warehouse
     seen: dict[str, str] = orjson.loads(ops.get_state(wh, SOURCE, SEEN_STATE) or "{}")
-    known = {r[0] for r in wh.query("select batch_id from ops.batches where source = ?", [SOURCE])}
+    known = ops.ledger.known_batches(wh, SOURCE)
     now = dt.datetime.now(dt.UTC)
     manifests = []
     skipped = 0

@@ -1,0 +1,138 @@
+"""`lakebox ml train|predict|drift|models PIPELINE`: the lifecycle by hand.
+
+Registered on the main app with `app.add_typer(ml_app, name="ml")`. MLflow and
+scikit-learn are imported inside the commands, so `lakebox --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from lakebox.errors import LakeboxError
+
+ml_app = typer.Typer(help="The ML lifecycle: train, register (champion rule), predict, drift.",
+                     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+PipelineArg = Annotated[str, typer.Argument(help="pipeline whose models to use, e.g. github_commits")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="only this model (default: every model of the pipeline)")]
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Any, Any]]:
+    """Settings and an open warehouse; a LakeboxError exits with its code and a redacted message."""
+    from lakebox.log import configure_logging
+    from lakebox.settings import Settings, redact
+    from lakebox.warehouse import open_warehouse
+
+    try:
+        settings = Settings.load()
+        configure_logging(settings.logs_dir, settings.log_level)
+        with open_warehouse(settings) as warehouse:
+            yield settings, warehouse
+    except LakeboxError as exc:
+        typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _each(pipeline: str, model: str | None, action: Callable[[Any, Any, Any], None]) -> None:
+    from lakebox.ml.specs import spec_named
+
+    with _session() as (settings, warehouse):
+        for spec in spec_named(pipeline, model):
+            action(settings, warehouse, spec)
+
+
+@ml_app.command()
+def train(pipeline: PipelineArg, model: ModelOpt = None) -> None:
+    """Train every candidate, log the runs in MLflow, register the best under the champion rule."""
+    from lakebox.ml.train import train as run_train
+
+    def action(settings: Any, warehouse: Any, spec: Any) -> None:
+        result = run_train(settings, warehouse, spec)
+        typer.echo(result.message)
+        for run in result.candidates:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(run.metrics.items()))
+            typer.echo(f"  {run.name:22} {shown}  (run {run.run_id}, {run.seconds:.1f} s)")
+        if result.decision:
+            typer.echo(f"  v{result.decision.version} -> {result.decision.decision}: {result.decision.reason}")
+
+    _each(pipeline, model, action)
+
+
+@ml_app.command()
+def predict(pipeline: PipelineArg, model: ModelOpt = None) -> None:
+    """Score rows not scored yet with the current champion."""
+    from lakebox.ml.predict import predict as run_predict
+
+    def action(settings: Any, warehouse: Any, spec: Any) -> None:
+        result = run_predict(settings, warehouse, spec)
+        rate = f" ({result.rows_scored / result.seconds:,.0f} rows/s)" if result.rows_scored else ""
+        typer.echo(f"{result.message} in {result.seconds:.2f} s{rate}")
+
+    _each(pipeline, model, action)
+
+
+@ml_app.command()
+def drift(
+    pipeline: PipelineArg, model: ModelOpt = None,
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
+) -> None:
+    """Compare the newest window's features with the rows before it (KS, PSI); write ml.drift_report."""
+    from lakebox.ml.drift import drift as run_drift
+
+    flagged: list[str] = []
+
+    def action(settings: Any, warehouse: Any, spec: Any) -> None:
+        result = run_drift(settings, warehouse, spec)
+        typer.echo(result.message)
+        for f in result.features:
+            p = "" if f.p_value is None else f" p={f.p_value:.3g}"
+            typer.echo(f"  {'DRIFT' if f.drifted else 'ok':5} {f.feature:32} {f.method} {f.statistic:.4f}{p} "
+                       f"(threshold {f.threshold})")
+        if result.drifted:
+            flagged.append(spec.name)
+
+    _each(pipeline, model, action)
+    if flagged and fail_on_drift:
+        raise typer.Exit(1)
+
+
+@ml_app.command()
+def models(pipeline: PipelineArg, model: ModelOpt = None) -> None:
+    """Registered versions, their aliases and the decisions that placed them."""
+    from lakebox.ml import tracking
+
+    def action(settings: Any, warehouse: Any, spec: Any) -> None:
+        from mlflow.exceptions import MlflowException
+
+        client = tracking.connect(settings)
+        try:
+            versions = client.search_model_versions(f"name = '{spec.name}'")
+            aliases = client.get_registered_model(spec.name).aliases
+        except MlflowException:
+            typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
+            return
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        decisions = _decisions(warehouse, spec.name)
+        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.tracking_uri(settings)})")
+        for mv in sorted(versions, key=lambda v: int(v.version)):
+            decided = decisions.get(str(mv.version))
+            value = f"{spec.metric} {decided[0]:.4f}" if decided and decided[0] is not None else ""
+            typer.echo(f"  v{mv.version:<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
+                       f"{value:20} {decided[1] if decided else ''}")
+
+    _each(pipeline, model, action)
+
+
+def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:
+    if not warehouse.table_exists("ml", "model_decisions"):
+        return {}
+    rows = warehouse.query("select version, value, reason from ml.model_decisions where model_name = ? "
+                           "order by decided_at", [name])
+    return {str(v): (value, reason) for v, value, reason in rows}

@@ -1,0 +1,76 @@
+"""The ml.* tables the lifecycle writes, and the one bulk path into them.
+
+Rows go in as Arrow tables through the warehouse's scratch DuckDB (`load_from_scratch`):
+INSERT ... SELECT on DuckDB, COPY on PostgreSQL; never a row at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakebox.warehouse import Warehouse
+
+MODEL_DECISIONS = "ml.model_decisions"
+DRIFT_REPORT = "ml.drift_report"
+
+DDL = {
+    MODEL_DECISIONS: """create table if not exists ml.model_decisions (
+        model_name varchar not null, version varchar not null, decision varchar not null,
+        metric varchar not null, value double precision, champion_value double precision,
+        reason varchar not null, decided_at timestamp not null, run_id varchar)""",
+    DRIFT_REPORT: """create table if not exists ml.drift_report (
+        model_name varchar not null, feature varchar not null, method varchar not null,
+        statistic double precision, p_value double precision, threshold double precision,
+        drifted boolean not null, window_start timestamp, window_end timestamp,
+        computed_at timestamp not null)""",
+}
+
+
+def ensure(warehouse: Warehouse, table: str) -> None:
+    warehouse.execute("create schema if not exists ml")
+    warehouse.execute(DDL[table])
+
+
+def sql_type(arrow_type: pa.DataType) -> str:
+    """A portable column type for an Arrow type (DuckDB and PostgreSQL)."""
+    import pyarrow as pa
+
+    checks = (
+        (pa.types.is_boolean, "boolean"), (pa.types.is_integer, "bigint"),
+        (pa.types.is_floating, "double precision"), (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_date, "date"), (pa.types.is_decimal, "double precision"),
+    )
+    for check, name in checks:
+        if check(arrow_type):
+            return name
+    return "varchar"
+
+
+def ensure_like(warehouse: Warehouse, table: str, schema: pa.Schema) -> None:
+    """Create `table` with columns typed after `schema`, unless it exists."""
+    ns, name = table.split(".", 1)
+    if warehouse.table_exists(ns, name):
+        return
+    columns = ", ".join(f"{field.name} {sql_type(field.type)}" for field in schema)
+    warehouse.execute(f"create schema if not exists {ns}")
+    warehouse.execute(f"create table if not exists {table} ({columns})")
+
+
+def append(warehouse: Warehouse, table: str, rows: pa.Table, columns: Sequence[str] | None = None) -> int:
+    """Bulk-append an Arrow table in one transaction; returns the rows written."""
+    if rows.num_rows == 0:
+        return 0
+    cols = list(columns or rows.column_names)
+    view = f"ml_rows_{uuid.uuid4().hex[:12]}"
+    scratch = warehouse.scratch()
+    scratch.register(view, rows)
+    try:
+        with warehouse.transaction():
+            return warehouse.load_from_scratch(f"select {', '.join(cols)} from {view}", table, cols)
+    finally:
+        scratch.unregister(view)

@@ -1,0 +1,191 @@
+"""Train every candidate of a model on the same time-based split, log each as an MLflow
+run, and hand the best to the registry's champion rule."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from lakebox.log import get_logger
+from lakebox.ml import data, metrics, tracking
+
+if TYPE_CHECKING:
+    from lakebox.ml.registry import Decision
+    from lakebox.ml.spec import MLModelSpec
+    from lakebox.settings import Settings
+    from lakebox.warehouse import Warehouse
+
+# Types skops must trust to load what the candidates are made of (MLflow 3.17 refuses to
+# log a tree model otherwise); a spec adds its own in `skops_trusted_types`.
+TRUSTED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "numpy.float32", "numpy.float64", "numpy.int32", "numpy.int64", "numpy.dtype",
+    "builtins.str", "builtins.int", "builtins.float",
+)
+_REQUIREMENTS = ("scikit-learn", "skops", "cloudpickle", "numpy", "scipy", "pandas")
+_SIGNATURE_ROWS = 50
+
+
+@dataclass
+class CandidateRun:
+    name: str
+    run_id: str
+    metrics: dict[str, float]
+    model_uri: str
+    model_id: str | None
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model_name: str
+    status: str  # "trained" | "skipped"
+    message: str
+    labelled_rows: int = 0
+    fingerprint: str = ""
+    candidates: list[CandidateRun] = field(default_factory=list)
+    best: CandidateRun | None = None
+    decision: Decision | None = None
+    seconds: float = 0.0
+
+
+def pip_requirements() -> list[str]:
+    """Pinned to what trained the model, so logging skips MLflow's slow inference of them."""
+    pins = []
+    for dist in _REQUIREMENTS:
+        try:
+            pins.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def train(
+    settings: Settings, warehouse: Warehouse, spec: MLModelSpec, *, register: bool = True,
+    lakebox_run_id: str | None = None,
+) -> TrainResult:
+    """Fit each candidate, log it, and register the best (champion rule) unless told not to.
+
+    Too few labelled rows (or a single class) is not an error: the result is `skipped`
+    with a message saying how many there are and how many are needed."""
+    log = get_logger()
+    t0 = time.perf_counter()
+    rows = data.labelled(data.read_rows(warehouse, spec), spec)
+    skipped = _why_skip(rows, spec)
+    if skipped:
+        log.warning("training skipped", model=spec.name, reason=skipped)
+        return TrainResult(spec.name, "skipped", skipped, labelled_rows=rows.num_rows,
+                           seconds=time.perf_counter() - t0)
+    fingerprint = data.fingerprint(rows)
+    split = data.time_split(rows, spec)
+    client = tracking.connect(settings)
+    experiment_id = tracking.experiment_id(client, settings, spec.experiment_name)
+    common = {
+        "data_rows": rows.num_rows, "data_sha256": fingerprint,
+        "train_rows": len(split.train), "holdout_rows": len(split.holdout),
+        "train_end": str(split.train_end), "holdout_start": str(split.holdout_start),
+        "holdout_fraction": spec.holdout_fraction, "features": ",".join(spec.features),
+    }
+    base = metrics.baseline(spec, split.train, split.holdout)
+    runs = [
+        _fit_and_log(spec, name, estimator, split, experiment_id, common, base, lakebox_run_id)
+        for name, estimator in spec.candidates().items()
+    ]
+    sign = 1 if spec.greater_is_better else -1
+    best = max(runs, key=lambda r: sign * r.metrics[spec.metric])
+    result = TrainResult(spec.name, "trained", f"best of {len(runs)}: {best.name} "
+                         f"({spec.metric} {best.metrics[spec.metric]:.4f})", rows.num_rows, fingerprint, runs, best)
+    client.set_tag(best.run_id, "lakebox.best_candidate", "true")
+    if register:
+        from lakebox.ml.registry import register as register_best
+
+        result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client)
+        result.message += f"; registered v{result.decision.version} as {result.decision.decision}"
+    result.seconds = time.perf_counter() - t0
+    log.info("trained", model=spec.name, best=best.name, metric=spec.metric,
+             value=round(best.metrics[spec.metric], 4), seconds=round(result.seconds, 2),
+             decision=result.decision.decision if result.decision else None)
+    return result
+
+
+def _why_skip(rows: Any, spec: MLModelSpec) -> str | None:
+    if rows.num_rows < spec.min_labelled:
+        return (f"model {spec.name}: only {rows.num_rows} labelled rows, at least {spec.min_labelled} are "
+                "needed to train; training skipped (the pipeline goes on)")
+    if spec.task == "classification" and len(set(rows[spec.label_column].to_pylist())) < 2:
+        return f"model {spec.name}: every labelled row has the same label; nothing to learn, training skipped"
+    return None
+
+
+def _fit_and_log(
+    spec: MLModelSpec, name: str, estimator: Any, split: data.Split, experiment_id: str,
+    common: dict[str, Any], base: dict[str, float], lakebox_run_id: str | None,
+) -> CandidateRun:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from lakebox import __version__
+
+    t0 = time.perf_counter()
+    features = list(spec.features)
+    x_train, y_train = split.train[features], split.train[spec.label_column]
+    x_hold, y_hold = split.holdout[features], split.holdout[spec.label_column]
+    tags = {"lakebox.pipeline": spec.pipeline, "lakebox.model": spec.name, "lakebox.candidate": name,
+            "lakebox.version": __version__, "lakebox.git_commit": tracking.git_commit() or "unknown",
+            "lakebox.data_sha256": common["data_sha256"], "lakebox.data_rows": str(common["data_rows"])}
+    if lakebox_run_id:
+        tags["lakebox.run_id"] = lakebox_run_id
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{name}", tags=tags) as run:
+        estimator.fit(x_train, y_train)
+        predicted = estimator.predict(x_hold)
+        scores = metrics.score(spec, y_hold, predicted)
+        if spec.cv_folds:
+            scores.update(_cross_validate(spec, estimator, x_train, y_train))
+        mlflow.log_params({"candidate": name, **common, **_scalar_params(estimator)})
+        mlflow.log_metrics({**scores, **base})
+        if spec.task == "classification":
+            import matplotlib.pyplot as plt
+
+            figure = metrics.confusion_figure(y_hold, predicted, f"{spec.name} / {name}: holdout")
+            mlflow.log_figure(figure, "confusion_matrix.png")
+            plt.close(figure)
+        importances = metrics.feature_importances(estimator)
+        if importances:
+            mlflow.log_text("feature,importance\n" + "".join(f"{f},{v:.6g}\n" for f, v in importances),
+                            "feature_importances.csv")
+        sample = x_train.head(_SIGNATURE_ROWS)
+        with warnings.catch_warnings():  # its hint on integer columns: lakebox loads the sklearn flavor
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(sample, estimator.predict(sample))
+        info = mlflow.sklearn.log_model(
+            estimator, name="model", signature=signature,
+            pip_requirements=pip_requirements(), serialization_format=spec.serialization,
+            skops_trusted_types=(sorted({*TRUSTED_TYPES, *spec.skops_trusted_types})
+                                 if spec.serialization == "skops" else None),
+        )
+    return CandidateRun(name, run.info.run_id, scores, info.model_uri, getattr(info, "model_id", None),
+                        time.perf_counter() - t0)
+
+
+def _cross_validate(spec: MLModelSpec, estimator: Any, x: Any, y: Any) -> dict[str, float]:
+    """Time-series cross-validation on the training part (folds never look back in time)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import TimeSeriesSplit
+
+    folds = min(spec.cv_folds, len(x) // 10)
+    if folds < 2:
+        return {}
+    values = []
+    for train_idx, test_idx in TimeSeriesSplit(n_splits=folds).split(x):
+        fold = clone(estimator).fit(x.iloc[train_idx], y.iloc[train_idx])
+        values.append(metrics.score(spec, y.iloc[test_idx], fold.predict(x.iloc[test_idx]))[spec.metric])
+    return {f"cv_{spec.metric}_mean": float(sum(values) / len(values)), "cv_folds": float(len(values))}
+
+
+def _scalar_params(estimator: Any) -> dict[str, Any]:
+    """The estimator's settings that fit in an MLflow param (no nested estimators)."""
+    params = estimator.get_params(deep=True)
+    return {k[:250]: v for k, v in params.items() if isinstance(v, str | int | float | bool) or v is None}

@@ -1,0 +1,121 @@
+"""`lakebox quarantine`: list, show and dismiss quarantined input (ops.quarantine)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lakebox.errors import ConfigError, LakeboxError
+
+app = typer.Typer(help="Quarantined input: list open items, show why one failed, dismiss one with a reason.",
+                  no_args_is_help=True)
+
+
+def _fail(exc: BaseException) -> None:
+    from lakebox.settings import redact
+
+    typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def _settings():  # noqa: ANN202 - typer introspects annotations
+    from lakebox.log import configure_logging
+    from lakebox.settings import Settings
+
+    settings = Settings.load()
+    configure_logging(settings.logs_dir, settings.log_level)
+    return settings
+
+
+@app.command("list")
+def list_items(
+    all_items: Annotated[bool, typer.Option("--all", help="also resolved and dismissed items")] = False,
+    pipeline: Annotated[str | None, typer.Option(help="only this pipeline's items")] = None,
+) -> None:
+    """Quarantined items, open ones unless --all."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import quarantine
+
+    try:
+        with open_warehouse(_settings()) as warehouse:
+            found = quarantine.items(warehouse, pipeline=pipeline, include_closed=all_items)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    console = Console()
+    if not found:
+        console.print("No open quarantined items." if not all_items else "Nothing was ever quarantined.")
+        return
+    table = Table(title="quarantined items" + ("" if all_items else " (open)"))
+    for col in ("id", "pipeline", "item", "batch", "status", "opened (UTC)", "rules", "settled"):
+        table.add_column(col, no_wrap=col in ("id", "status"), overflow="fold")
+    for i in found:
+        settled = f"{i.resolved_by or ''}: {i.reason or ''}" if i.status != "open" else ""
+        table.add_row(i.id, i.pipeline, f"{i.source}/{i.item}", i.batch_id, i.status, str(i.opened_at)[:19],
+                      _rule_names(i.rules), settled)
+    console.print(table)
+
+
+@app.command()
+def show(item_id: Annotated[str, typer.Argument(help="the item's id, from `lakebox quarantine list`")]) -> None:
+    """The item's errors.json: every failed rule, its rows and samples, and what to do."""
+    from lakebox.lake import Lake
+
+    try:
+        settings = _settings()
+        item = _get(settings, item_id)
+        document = Lake.from_settings(settings).read_bytes(f"{item.quarantine_path}.errors.json")
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(document.decode())
+
+
+@app.command()
+def dismiss(
+    item_id: Annotated[str, typer.Argument(help="the item's id, from `lakebox quarantine list`")],
+    reason: Annotated[str, typer.Option(help="why the data is not coming back (kept in ops.quarantine)")],
+) -> None:
+    """Close an open item without a corrected version; runs stop ending `partial` for it."""
+    import getpass
+
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import quarantine
+
+    try:
+        if not reason.strip():
+            raise ConfigError("--reason must say why the item is dismissed")
+        settings = _settings()
+        item = _get(settings, item_id)
+        if item.status != quarantine.OPEN:
+            raise ConfigError(f"quarantined item {item_id} is already {item.status}; nothing to dismiss")
+        with open_warehouse(settings) as warehouse:
+            quarantine.dismiss(warehouse, item_id, reason=reason.strip(), by=getpass.getuser())
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"dismissed {item_id} ({item.source} {item.item}): {reason.strip()}")
+
+
+def _get(settings, item_id: str):  # noqa: ANN001, ANN202
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import quarantine
+
+    with open_warehouse(settings) as warehouse:
+        item = quarantine.get(warehouse, item_id)
+    if item is None:
+        raise ConfigError(f"no quarantined item {item_id!r}; see `lakebox quarantine list --all`")
+    return item
+
+
+def _rule_names(rules: str) -> str:
+    import orjson
+
+    try:
+        return ", ".join(f"{r['rule']}({r['column']})" if r.get("column") else r["rule"] for r in orjson.loads(rules))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return rules

@@ -1,0 +1,115 @@
+"""The ingestion ledger, ops.batches: every landed batch and what became of it.
+
+Status: landed (pending), loaded, quarantined, or superseded (a newer version of the same
+file replaced it before it loaded). `error` holds the failed rules as JSON text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lakebox.warehouse.ops._rows import append_arrow, utcnow
+
+if TYPE_CHECKING:
+    from lakebox.lake import BatchManifest
+    from lakebox.warehouse.base import Warehouse
+
+LANDED, LOADED, QUARANTINED, SUPERSEDED = "landed", "loaded", "quarantined", "superseded"
+
+DDL = (
+    """create table if not exists ops.batches (
+        batch_id varchar primary key, source varchar not null, lake_path varchar not null,
+        sha256 varchar not null, bytes bigint, rows bigint, status varchar not null,
+        landed_at timestamp not null, loaded_at timestamp, run_id varchar, error varchar,
+        meta varchar)""",
+)
+
+
+def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
+    """Add a landed batch to the ledger. False when the ledger already knows it."""
+    return record_landed_many(wh, [manifest], run_id) == 1
+
+
+def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id: str) -> int:
+    """Add many landed batches in one bulk insert (not a statement per batch); batches the
+    ledger already knows are skipped. Returns how many were added. Call inside a transaction
+    to make it atomic with other ledger writes."""
+    import pyarrow as pa
+
+    known = set(batch_meta(wh, [m.batch_id for m in manifests]))
+    fresh = list({m.batch_id: m for m in manifests if m.batch_id not in known}.values())
+    if not fresh:
+        return 0
+    now = utcnow()
+    table = pa.table({
+        "batch_id": [m.batch_id for m in fresh],
+        "source": [m.source for m in fresh],
+        "lake_path": [m.key for m in fresh],
+        "sha256": [m.sha256 for m in fresh],
+        "bytes": pa.array([m.bytes for m in fresh], pa.int64()),
+        "rows": pa.array([m.rows for m in fresh], pa.int64()),
+        "status": [LANDED] * len(fresh),
+        "landed_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+        "run_id": [run_id] * len(fresh),
+        "meta": [orjson.dumps(m.meta).decode() for m in fresh],
+    })
+    append_arrow(wh, "ops.batches", table)
+    return len(fresh)
+
+
+def batch_meta(wh: Warehouse, batch_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The meta each known batch was landed with (file name, request, ...), by batch id."""
+    found: dict[str, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(batch_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        marks = ", ".join("?" for _ in chunk)
+        for batch_id, meta in wh.query(f"select batch_id, meta from ops.batches where batch_id in ({marks})", chunk):
+            found[batch_id] = orjson.loads(meta or "{}")
+    return found
+
+
+def known_batches(wh: Warehouse, source: str) -> set[str]:
+    return {r[0] for r in wh.query("select batch_id from ops.batches where source = ?", [source])}
+
+
+def pending_batches(wh: Warehouse, source: str) -> list[tuple[str, str, str]]:
+    """(batch_id, lake_path, meta) of landed batches not yet loaded or quarantined, oldest first."""
+    return [
+        (r[0], r[1], r[2])
+        for r in wh.query(
+            "select batch_id, lake_path, meta from ops.batches where source = ? and status = 'landed' "
+            "order by landed_at, batch_id",
+            [source],
+        )
+    ]
+
+
+def mark_batch(wh: Warehouse, batch_id: str, status: str, rows: int | None = None, error: str | None = None) -> None:
+    wh.execute(
+        "update ops.batches set status = ?, loaded_at = ?, rows = coalesce(?, rows), error = ? where batch_id = ?",
+        [status, utcnow(), rows, error, batch_id],
+    )
+
+
+def mark_batches(wh: Warehouse, batch_ids: Sequence[str], status: str) -> None:
+    """`mark_batch` for many batches at once (rows keep the count recorded when landed)."""
+    now = utcnow()
+    for start in range(0, len(batch_ids), 1000):
+        chunk = list(batch_ids[start:start + 1000])
+        marks = ", ".join("?" for _ in chunk)
+        wh.execute(
+            f"update ops.batches set status = ?, loaded_at = ?, error = null where batch_id in ({marks})",
+            [status, now, *chunk],
+        )
+
+
+def quarantined_batches(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(batch_id, source, error, rows, quarantined_at, landed_at, lake_path, run_id), newest first."""
+    return wh.query(
+        "select batch_id, source, error, rows, loaded_at as quarantined_at, landed_at, lake_path, run_id "
+        "from ops.batches where status = 'quarantined' order by loaded_at desc, batch_id"
+    )
