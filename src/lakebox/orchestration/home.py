@@ -1,7 +1,8 @@
 """DAGSTER_HOME under $LAKEBOX_HOME, with the dagster.yaml lakebox needs.
 
 Telemetry off; runs queued with one run per pipeline at a time (the `lakebox/pipeline` tag,
-as lakebox's own lock also enforces); a code server given time to load the definitions on
+as lakebox's own lock also enforces), and one run at all on an embedded DuckDB warehouse
+(one writing process at a time; PostgreSQL takes several); a code server given time to load the definitions on
 a busy machine (DAGSTER_GRPC_TIMEOUT_SECONDS, `code_servers.local_startup_timeout`).
 """
 
@@ -15,13 +16,13 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
 
 STARTUP_TIMEOUT_S = 180
-DAGSTER_YAML = f"""\
+DAGSTER_YAML = """\
 # written by lakebox (orchestration/home.py); rewritten on each `lakebox serve`
 telemetry:
   enabled: false
 concurrency:
   runs:
-    max_concurrent_runs: 4
+    max_concurrent_runs: {max_runs}
     tag_concurrency_limits:
       - key: lakebox/pipeline
         value:
@@ -31,10 +32,10 @@ run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
 code_servers:
-  local_startup_timeout: {STARTUP_TIMEOUT_S}
+  local_startup_timeout: {timeout}
 run_monitoring:
   enabled: true
-  start_timeout_seconds: {STARTUP_TIMEOUT_S}
+  start_timeout_seconds: {timeout}
 """
 
 
@@ -43,8 +44,9 @@ def dagster_home(settings: Settings) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() != DAGSTER_YAML and "written by lakebox" in config.read_text():
-        config.write_text(DAGSTER_YAML)
+    wanted = DAGSTER_YAML.format(max_runs=1 if settings.warehouse_kind == "duckdb" else 4, timeout=STARTUP_TIMEOUT_S)
+    if not config.exists() or "written by lakebox" in config.read_text():  # a hand-written one is left alone
+        config.write_text(wanted)
     return home
 
 
