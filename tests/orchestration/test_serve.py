@@ -219,7 +219,8 @@ def test_the_asset_graph_shows_lakebox_assets_in_a_browser(served: Served, tmp_p
             target = tools.call("Target.createTarget", url="about:blank")["targetId"]
             page = _DevTools(ws, tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"])
             page.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False)
-            page.call("Page.navigate", url=f"http://127.0.0.1:{served.ports['dagster']}/locations/lakebox/asset-groups/retail/lineage")
+            group = "locations/lakebox/asset-groups/retail/lineage"
+            page.call("Page.navigate", url=f"http://127.0.0.1:{served.ports['dagster']}/{group}")
             result = page.call("Runtime.evaluate", expression=_GRAPH_READY % json.dumps(list(ASSET_NAMES)),
                                awaitPromise=True, returnByValue=True)
             png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
