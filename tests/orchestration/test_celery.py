@@ -40,18 +40,18 @@ def workers(rabbitmq: str, lakebox_env: dict[str, str], pg_url: str, tmp_path: P
     env = {**lakebox_env, "LAKEBOX_WAREHOUSE": pg_url, "LAKEBOX_EXECUTOR": "celery", "LAKEBOX_CELERY_BROKER": rabbitmq,
            "DAGSTER_HOME": str(home / "dagster"), "LAKEBOX_DEMO_ORDERS": "500"}
     names = [f"w{i}-{uuid.uuid4().hex[:6]}" for i in (1, 2)]
-    procs = []
-    for name in names:
-        log = (tmp_path / f"{name}.log").open("w")
-        procs.append(subprocess.Popen([sys.executable, "-m", "lakebox.cli", "worker", "--name", name], env=env,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        deadline = time.monotonic() + 120
-        while not all("ready." in (tmp_path / f"{n}.log").read_text() for n in names):
-            assert all(p.poll() is None for p in procs), [(tmp_path / f"{n}.log").read_text() for n in names]
-            assert time.monotonic() < deadline, "workers not ready in 120 s"
-            time.sleep(0.2)
+        for name in names:  # one after the other, as a user would start them
+            log = tmp_path / f"{name}.log"
+            with log.open("w") as out:
+                procs.append(subprocess.Popen([sys.executable, "-m", "lakebox.cli", "worker", "--name", name], env=env,
+                                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            deadline = time.monotonic() + 120
+            while "ready." not in log.read_text():
+                assert procs[-1].poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"worker {name} not ready in 120 s:\n{log.read_text()}"
+                time.sleep(0.2)
         yield {**env, "WORKER_LOGS": ",".join(str(tmp_path / f"{n}.log") for n in names)}
     finally:
         for p in procs:

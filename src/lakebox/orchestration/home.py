@@ -50,6 +50,15 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
+def init_storage(home: Path) -> None:
+    """Create the instance's storage once, before several processes open it at the same time
+    (each would otherwise try to create the same SQLite tables and one would fail)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+
+
 def dagster_environment(settings: Settings) -> dict[str, str]:
     """The environment for Dagster's processes: this home's settings, resolved, and DAGSTER_HOME."""
     env = dict(os.environ)

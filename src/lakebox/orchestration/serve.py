@@ -136,12 +136,13 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
                  stop: threading.Event) -> int:
     """Start everything, print the URLs once all answer, and wait for `stop` or a child's end."""
     from lakebox.errors import LakeboxError
-    from lakebox.orchestration.home import dagster_environment
+    from lakebox.orchestration.home import dagster_environment, init_storage
 
     env = dagster_environment(settings)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # else ~2.5 GB and stray job workers
     chosen = services(settings, host, dagster_port, mlflow_port, dashboard_port, Path(env["DAGSTER_HOME"]))
     check_ports(host, chosen)
+    init_storage(Path(env["DAGSTER_HOME"]))
     supervisor = Supervisor(env, settings.logs_dir)
     t0 = time.monotonic()
     try:

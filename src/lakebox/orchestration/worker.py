@@ -55,11 +55,12 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="steps run at once by this worker")] = 1,
 ) -> None:
     """Start a Dagster Celery worker for LAKEBOX_EXECUTOR=celery runs (broker: LAKEBOX_CELERY_BROKER)."""
-    from lakebox.orchestration.home import dagster_environment
+    from lakebox.orchestration.home import dagster_environment, init_storage
     from lakebox.settings import Settings, redact
 
     settings = Settings.load()
     env = dagster_environment(settings)
+    init_storage(Path(env["DAGSTER_HOME"]))
     folder = write_celery_config(Path(env["DAGSTER_HOME"]) / "celery" / name)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH", "")) if p)
     typer.echo(f"lakebox worker {name}: broker {redact(celery_config()['broker'])}", err=True)
