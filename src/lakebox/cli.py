@@ -39,6 +39,9 @@ def _settings() -> Settings:
 
     settings = Settings.load()
     configure_logging(settings.logs_dir, settings.log_level)
+    from lakebox.observability import configure as observe  # Loki shipping (issue 12)
+
+    observe(settings)
     return settings
 
 
@@ -68,6 +71,9 @@ def run(
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
+            from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
+
+            after_runs(settings, outcomes, warehouse)
     except LakeboxError as exc:
         _fail(exc)
         return
@@ -118,6 +124,7 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
+    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal
@@ -134,7 +141,11 @@ def watch(
     try:
         settings = _settings()
         chosen = _chosen(pipelines)
-        runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop)
+        from lakebox.observability import watching  # /metrics and freshness checks
+
+        with watching(settings, metrics_port) as observer:
+            runs = watch_pipelines(settings, chosen, every=every, poll=poll, max_runs=max_runs or None, stop=stop,
+                                   on_run=observer.on_run)
     except LakeboxError as exc:
         _fail(exc)
         return
@@ -262,6 +273,11 @@ def demo() -> None:
         _fail(exc)
         return
     raise typer.Exit(code)
+
+
+from lakebox.observability.gc import gc  # noqa: E402 - after the core commands
+
+app.command("gc")(gc)
 
 
 def _add_pipeline_commands() -> None:

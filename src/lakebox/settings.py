@@ -32,7 +32,7 @@ _KEYS = {
     "log_level": "LAKEBOX_LOG_LEVEL",
     "cache_dir": "LAKEBOX_CACHE_DIR",
 }
-_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$)", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$|WEBHOOK)", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 
 

@@ -127,6 +127,9 @@ def get_with_retry(
             break
         log.warning("transient source fault, retrying", source=source, attempt=attempt,
                     error=hide(last), wait_s=round(delay, 3))
+        from lakebox.observability import note_http_retry
+
+        note_http_retry(source, delay, rate_limited=retry_after is not None)
         sleep(delay)
     raise SourceFailedError(
         f"source {source}: {hide(url)} still failing after {attempt} attempts in "

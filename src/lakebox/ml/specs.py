@@ -1,21 +1,11 @@
-"""Which models each pipeline has.
-
-Pipelines name their specs here as "module:attribute" (imported only when asked for), or
-call `register_spec` from their own module; the lead's pipeline discovery may fill this
-from each `PipelineSpec` instead.
-"""
+"""Which models each pipeline has: the `ml_models` its spec declares (imported only when
+asked for), plus any registered at run time with `register_spec` (tests, notebooks)."""
 
 from __future__ import annotations
-
-import importlib
 
 from lakebox.errors import ConfigError
 from lakebox.ml.spec import MLModelSpec
 
-# pipeline -> "module:attribute" of each MLModelSpec
-SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "github_commits": ("lakebox.ml.commit_classifier:SPEC",),
-}
 _registered: dict[str, dict[str, MLModelSpec]] = {}
 
 
@@ -24,15 +14,22 @@ def register_spec(spec: MLModelSpec) -> MLModelSpec:
     return spec
 
 
+def _declared(pipeline: str) -> list[MLModelSpec]:
+    from lakebox.pipelines import discover
+
+    spec = discover().get(pipeline)
+    return [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+
+
 def specs_for(pipeline: str) -> list[MLModelSpec]:
     """Every model of `pipeline`; a ConfigError naming the pipelines that have models if none."""
+    from lakebox.pipelines import discover
+
     found = dict(_registered.get(pipeline, {}))
-    for path in SPEC_PATHS.get(pipeline, ()):
-        module, attribute = path.split(":", 1)
-        spec = getattr(importlib.import_module(module), attribute)
+    for spec in _declared(pipeline):
         found.setdefault(spec.name, spec)
     if not found:
-        known = sorted({*SPEC_PATHS, *_registered})
+        known = sorted({*(name for name, s in discover().items() if s.ml_models), *_registered})
         raise ConfigError(f"pipeline {pipeline!r} has no ML models; pipelines with models: {', '.join(known) or 'none'}")
     return list(found.values())
 

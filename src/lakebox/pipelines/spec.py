@@ -101,6 +101,8 @@ class PipelineSpec:
     waiting_input  Ref to `fingerprint(settings) -> object`: what is waiting for it (e.g. a
                    landing folder's listing), for `lakebox watch` to run it when that changed
                    and stayed still; None: fed by polling a source, run every --every seconds
+    ml_models      Refs to its `lakebox.ml.MLModelSpec`s: what `lakebox ml ... PIPELINE` and
+                   the stages from `lakebox.ml.stages` (predict, train, drift) work on
     """
 
     name: str
@@ -114,6 +116,7 @@ class PipelineSpec:
     commands: tuple[Command, ...] = ()
     demo_feed: Ref | None = None
     waiting_input: Ref | None = None
+    ml_models: tuple[Ref, ...] = ()
     package: str = ""  # where relative references resolve; discovery sets it
 
     def __post_init__(self) -> None:
@@ -138,6 +141,7 @@ class PipelineSpec:
         if SNAPSHOT.name in names and not self.marts:
             problems.append("the snapshot stage needs marts")
         refs = [s.fn for s in self.stages] + [c.fn for c in self.commands] + [self.demo_feed, self.waiting_input]
+        refs += list(self.ml_models)
         problems += [f"reference {r!r} is not 'module:attribute'" for r in refs
                      if isinstance(r, str) and not re.fullmatch(r"\.?[\w.]+:\w+", r)]
         if problems:
