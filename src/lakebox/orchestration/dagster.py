@@ -103,8 +103,11 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse
 
+    from lakebox.observability import after_runs, configure, flush_alerts
+
     settings = Settings.load()
     configure_logging(settings.logs_dir, settings.log_level)
+    configure(settings)  # log shipping, as for `lakebox run`
     options: dict[str, Any] = {"dagster_run_id": context.run_id}
     if context.has_partition_key:
         options["partition"] = context.partition_key  # a partition run lands that day's files
@@ -112,6 +115,8 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
         with log_context(dagster_run_id=context.run_id), open_warehouse(settings) as warehouse:
             outcome = run_pipeline(spec.pipeline(), settings, Lake.from_settings(settings), warehouse, options)
             reached = g.evaluate(graph, outcome, warehouse, spec.sources)
+            after_runs(settings, [outcome], warehouse)  # metrics and run alerts, as for `lakebox run`
+        flush_alerts()
     except LakeboxError as exc:  # busy (another run of it), or the warehouse cannot be opened
         raise dg.Failure(description=str(exc)) from exc
     context.instance.add_run_tags(context.run_id, {RUN_ID_TAG: outcome.run_id})

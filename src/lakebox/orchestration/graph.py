@@ -26,6 +26,9 @@ LAYERS = (STAGING, MARTS, ML)  # model sub-folders, in lineage order
 GATE_CHECK, DBT_CHECK = "quality_gate", "dbt_tests"
 _REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
 _SOURCE = re.compile(r"""\bsource\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)""")
+_CONFIG_SCHEMA = re.compile(r"""\bconfig\([^)]*\bschema\s*=\s*['"](\w+)['"]""")
+_TABLE = re.compile(r"\b(\w+)\.(\w+)\b")
+_LAYER_SCHEMA = {STAGING: "staging", MARTS: "analytics", ML: "ml"}
 _OK = ("success", "partial")
 
 
@@ -92,7 +95,9 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
     names: dict[str, tuple[str, str]] = {}
     for layer in LAYERS:
         for sql in sorted((folder / layer).rglob("*.sql")) if folder else []:
-            names[sql.stem] = (schemas.get(layer, layer), sql.stem)
+            configured = _CONFIG_SCHEMA.search(sql.read_text())
+            schema = configured.group(1) if configured else schemas.get(layer, _LAYER_SCHEMA[layer])
+            names[sql.stem] = (schema, sql.stem)
     for layer in LAYERS:
         for sql in sorted((folder / layer).rglob("*.sql")) if folder else []:
             text = sql.read_text()
@@ -102,9 +107,7 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
                                stage="transform"))
     models = _in_lineage_order(models)
     marts = [m.key for m in models if m.layer == MARTS] or [tuple(m.split(".", 1)) for m in spec.marts]
-    steps = _ml_stages(spec)
-    ml = [Node((ML, f"{spec.name}_{s}"), ML, tuple(marts), description=f"built by the {s} stage", stage=s)  # type: ignore[arg-type]
-          for s in steps]
+    ml = _ml_models(spec, [n.key for n in raw + models], marts)  # type: ignore[arg-type]
     return PipelineGraph(spec.name, spec.description, spec.waiting_input is not None,
                          tuple(sources + raw + models + ml))
 
@@ -207,11 +210,25 @@ def _load_stage_of(graph: PipelineGraph) -> str:
     return graph.layer(RAW)[0].stage
 
 
-def _ml_stages(spec: PipelineSpec) -> list[str]:
+def _ml_models(spec: PipelineSpec, tables: list[tuple[str, str]], marts: list[tuple[str, str]]) -> list[Node]:
+    """The pipeline's ML models (spec.ml_models: one asset each, reading the tables its
+    source_sql names), built by the stages after transform; without declared models, one
+    asset per such stage."""
     names = [s.name for s in spec.stages]
-    if "transform" not in names:
+    after = [n for n in names[names.index("transform") + 1:] if n != "snapshot"] if "transform" in names else []
+    if not after:
         return []
-    return [n for n in names[names.index("transform") + 1:] if n != "snapshot"]
+    declared = [spec.resolve(ref) for ref in getattr(spec, "ml_models", ())]
+    if not declared:
+        return [Node((ML, f"{spec.name}_{stage}"), ML, tuple(marts), description=f"built by the {stage} stage",
+                     stage=stage) for stage in after]
+    nodes = []
+    for model in declared:
+        reads = [t for t in dict.fromkeys(_TABLE.findall(model.source_sql)) if t in tables]
+        nodes.append(Node((ML, model.name.replace("-", "_")), ML, tuple(reads or marts), stage=after[-1],
+                          description=f"the {model.name} model in MLflow ({', '.join(after)} stages), "
+                                      f"predictions in {model.predictions_table}"))
+    return nodes
 
 
 # ------------------------------------------------------------------ check outcomes
