@@ -206,9 +206,9 @@ _GRAPH_READY = """new Promise((resolve, reject) => {
 
 
 def test_the_asset_graph_shows_lakebox_assets_in_a_browser(served: Served, tmp_path: Path) -> None:
-    from tests.dashboard.test_screenshot import _chromium, _DevTools
-
     from websockets.sync.client import connect
+
+    from tests.dashboard.test_screenshot import _chromium, _DevTools
 
     chromium = _chromium()
     browser = subprocess.Popen(

@@ -18,7 +18,7 @@ def alert(title: str, **fields: Any) -> None:
 
     settings = Settings.load()
     configure_logging(settings.logs_dir, settings.log_level)
-    shown = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+    shown: dict[str, Any] = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
     get_logger().error(f"alert: {title}", alert=title, **shown)
     url = settings.env.get("LAKEBOX_ALERT_WEBHOOK_URL")
     if url:

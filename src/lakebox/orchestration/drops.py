@@ -44,7 +44,7 @@ def new_drops(fingerprint: object, cursor: str | None) -> tuple[list[DropRun], s
         return [], json.dumps({"seen": listing, "taken": taken}, sort_keys=True)
     fresh = {name: stamp for name, stamp in listing.items() if taken.get(name) != stamp}
     days: dict[str, list[str]] = {}
-    undated = []
+    undated: list[str] = []
     for name in sorted(fresh):
         found = _DAY.search(name)
         (days.setdefault(found.group(1), []) if found else undated).append(name)

@@ -106,8 +106,8 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
             models.append(Node(names[sql.stem], layer, tuple(dict.fromkeys(deps)), tuple(tests.get(sql.stem, ())),
                                stage="transform"))
     models = _in_lineage_order(models)
-    marts = [m.key for m in models if m.layer == MARTS] or [tuple(m.split(".", 1)) for m in spec.marts]
-    ml = _ml_models(spec, [n.key for n in raw + models], marts)  # type: ignore[arg-type]
+    marts = [m.key for m in models if m.layer == MARTS] or [_table(m) for m in spec.marts]
+    ml = _ml_models(spec, [n.key for n in raw + models], marts)
     return PipelineGraph(spec.name, spec.description, spec.waiting_input is not None,
                          tuple(sources + raw + models + ml))
 
@@ -137,7 +137,7 @@ def _model_folder(project: Path, spec: PipelineSpec) -> Path | None:
 
 
 def _yaml(path: Path) -> dict[str, Any]:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     return yaml.safe_load(path.read_text()) or {}
 
@@ -193,6 +193,11 @@ def _in_lineage_order(models: list[Node]) -> list[Node]:
 
 def _test_name(test: object) -> str:
     return next(iter(test)) if isinstance(test, Mapping) else str(test)
+
+
+def _table(name: str) -> tuple[str, str]:
+    schema, _, table = name.partition(".")
+    return schema, table
 
 
 def _first_stage(spec: PipelineSpec) -> str:
