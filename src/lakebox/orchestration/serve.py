@@ -83,6 +83,20 @@ def check_ports(host: str, chosen: list[Service]) -> None:
         raise ConfigError("nothing was started:\n  " + "\n  ".join(taken))
 
 
+def _check_installed() -> None:
+    """The UIs' packages, named with the command that installs them, before anything starts."""
+    import importlib.util
+
+    from lakebox.errors import ConfigError
+
+    missing = [m for m in ("dagster_webserver", "mlflow.server", "streamlit") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"nothing was started: {', '.join(missing)} not installed. Install the serve extra "
+            "(pip install -c constraints.txt -e '.[serve]') and the MLflow UI (pip install --no-deps "
+            "mlflow==3.17.2 mlflow-tracing==3.17.2 gunicorn==26.2.0 huey==3.5.4)")
+
+
 def _answers(url: str) -> bool:
     import httpx
 
@@ -142,6 +156,7 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # else ~2.5 GB and stray job workers
     chosen = services(settings, host, dagster_port, mlflow_port, dashboard_port, Path(env["DAGSTER_HOME"]))
     check_ports(host, chosen)
+    _check_installed()
     init_storage(Path(env["DAGSTER_HOME"]))
     supervisor = Supervisor(env, settings.logs_dir)
     t0 = time.monotonic()
