@@ -89,7 +89,10 @@ def _check_installed() -> None:
 
     from lakebox.errors import ConfigError
 
-    missing = [m for m in ("dagster_webserver", "mlflow.server", "streamlit") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("dagster_webserver", "streamlit") if importlib.util.find_spec(m) is None]
+    found = importlib.util.find_spec("mlflow")  # mlflow-skinny has no UI: look for its files, importing nothing
+    if found is None or not found.origin or not (Path(found.origin).parent / "server" / "js" / "build").is_dir():
+        missing.append("the MLflow UI (the full mlflow package)")
     if missing:
         raise ConfigError(
             f"nothing was started: {', '.join(missing)} not installed. Install the serve extra "
