@@ -128,11 +128,7 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str
     home = Path(lakebox_env["LAKEBOX_HOME"])
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
-    sales = landing / "daily_sales_2025-03-06.csv"
-    lines = sales.read_text().splitlines()
-    fields = lines[1].split(",")
-    fields[3] = "-5.00"  # negative sales: the contract's range rule fails
-    sales.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
 
     instance = dg.DagsterInstance.ephemeral()
     result = _defs().resolve_job_def("retail_job").execute_in_process(
@@ -158,6 +154,43 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str
     assert alerts[0]["lakebox_run_id"] == lakebox_run and alerts[0]["dagster_run_id"] == result.run_id
     assert "raw/retail_daily_sales:quality_gate" in alerts[0]["failed_checks"]
     assert "daily_sales_2025-03-06.csv" in alerts[0]["error"]
+
+
+@pytest.mark.slow
+def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(lakebox_env: dict[str, str], generated_drop: Path) -> None:
+    import dagster as dg
+
+    from lakebox.orchestration.dagster import failed_check_alert
+
+    home = Path(lakebox_env["LAKEBOX_HOME"])
+    landing = home / "landing" / "retail"
+    drop_days(generated_drop, landing, "2025-03-06")
+    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
+    instance = dg.DagsterInstance.ephemeral()
+    result = _defs().resolve_job_def("retail_job").execute_in_process(instance=instance, partition_key="2025-03-06")
+    assert result.success  # good input reached the marts; the bad file waits in quarantine
+    run = instance.get_run_by_id(result.run_id)
+    assert query(home, "select status from ops.pipeline_runs where run_id = ?", [run.tags["lakebox/run_id"]]) == [
+        ("partial",)]
+    gate = {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()
+            if e.check_name == g.GATE_CHECK}
+    assert gate["raw/retail_daily_sales"] is False and gate["raw/retail_inventory"] is True
+    assert "analytics/store_insights" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+    success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
+    failed_check_alert(dg.build_run_status_sensor_context(
+        sensor_name="lakebox_failed_check_alert", dagster_event=success, dagster_instance=instance, dagster_run=run))
+    alerts = [json.loads(line) for f in (home / "logs").glob("*.jsonl") for line in f.read_text().splitlines()
+              if '"alert"' in line]
+    assert [a["alert"] for a in alerts] == ["checks failed"]
+    assert alerts[0]["failed_checks"] == ["raw/retail_daily_sales:quality_gate"]
+
+
+def _break_first_sale(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[3] = "-5.00"  # negative sales: the contract's range rule fails
+    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
 
 
 @pytest.mark.slow
