@@ -31,6 +31,8 @@ concurrency:
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 code_servers:
   local_startup_timeout: {timeout}
 run_monitoring:
