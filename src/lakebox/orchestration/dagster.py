@@ -134,7 +134,7 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
                          metadata={"lakebox_run_id": outcome.run_id})
 
 
-def pipeline_job(spec: PipelineSpec, graph: g.PipelineGraph, assets: list[Any]) -> dg.UnresolvedAssetJobDefinition:
+def pipeline_job(spec: PipelineSpec, graph: g.PipelineGraph) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         f"{spec.name}_job", selection=dg.AssetSelection.assets(*[_key(n) for n in graph.built]),
         description=f"lakebox run {spec.name}", tags={PIPELINE_TAG: spec.name},
@@ -222,7 +222,7 @@ def build_definitions() -> dg.Definitions:
     for spec in _pipelines():
         graph = g.build_graph(spec)
         mine = pipeline_assets(spec, graph)
-        job = pipeline_job(spec, graph, mine)
+        job = pipeline_job(spec, graph)
         assets += mine
         jobs.append(job)
         partitions = _partitions(graph)

@@ -34,8 +34,8 @@ def celery_config() -> dict[str, str]:
             "backend": os.environ.get("LAKEBOX_CELERY_BACKEND") or "rpc://"}
 
 
-def worker_command(config_dir: Path, name: str, concurrency: int) -> list[str]:
-    """What `dagster-celery worker start` runs, with lakebox's broker settings on the path."""
+def worker_command(name: str, concurrency: int) -> list[str]:
+    """What `dagster-celery worker start` runs (the broker settings come on PYTHONPATH)."""
     return [sys.executable, "-m", "celery", "-A", "dagster_celery.app", "worker", "--prefetch-multiplier=1",
             "--loglevel", "INFO", "-n", f"{name}@%h", "--concurrency", str(concurrency), "--without-gossip",
             "--without-mingle"]
@@ -64,4 +64,4 @@ def worker(
     folder = write_celery_config(Path(env["DAGSTER_HOME"]) / "celery" / name)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH", "")) if p)
     typer.echo(f"lakebox worker {name}: broker {redact(celery_config()['broker'])}", err=True)
-    os.execvpe(sys.executable, worker_command(folder, name, concurrency), env)
+    os.execvpe(sys.executable, worker_command(name, concurrency), env)
