@@ -137,7 +137,7 @@ def _model_folder(project: Path, spec: PipelineSpec) -> Path | None:
 
 
 def _yaml(path: Path) -> dict[str, Any]:
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
     return yaml.safe_load(path.read_text()) or {}
 
