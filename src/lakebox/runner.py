@@ -20,25 +20,16 @@ from typing import Any
 
 from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.lake import Lake
-from lakebox.log import Logger, get_logger, log_context
+from lakebox.log import log_context
 from lakebox.settings import Settings, redact
+from lakebox.stage import RunContext, Stage, StageResult
 from lakebox.warehouse import Warehouse, ops
 from lakebox.warehouse.ops.quarantine import QuarantineItem
 from lakebox.warehouse.ops.quarantine import items as open_items
 
+__all__ = ["Pipeline", "RunContext", "RunOutcome", "Stage", "StageResult", "run_pipeline"]
+
 SUCCESS, PARTIAL, FAILED = "success", "partial", "failed"
-
-
-@dataclass
-class StageResult:
-    rows_in: int = 0
-    rows_out: int = 0
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    fn: Callable[[RunContext], StageResult | None]
 
 
 @dataclass(frozen=True)
@@ -49,28 +40,6 @@ class Pipeline:
     # A cheap fingerprint of the input waiting for the pipeline (e.g. its landing folder's
     # listing), for `lakebox watch` to run it when that changes; None: run it on a schedule.
     waiting_input: Callable[[Settings], object] | None = None
-
-
-@dataclass
-class RunContext:
-    settings: Settings
-    lake: Lake
-    warehouse: Warehouse
-    run_id: str
-    pipeline: str
-    log: Logger = field(default_factory=get_logger)
-    quarantined: list[QuarantineItem] = field(default_factory=list)
-    gate_stops: list[str] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def note_quarantined(self, item: QuarantineItem) -> None:
-        """Note input quarantined by this run; good input keeps flowing."""
-        self.quarantined.append(item)
-
-    def stop_at_gate(self, message: str) -> None:
-        """The gate stopped its source (fail-fast, whole-source drift): the run fails after
-        this stage, before any mart is built."""
-        self.gate_stops.append(message)
 
 
 @dataclass

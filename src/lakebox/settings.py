@@ -13,7 +13,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,16 @@ _KEYS = {
 _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$|WEBHOOK)", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 
+
+# The pipelines whose settings are read, by name: set to pipeline discovery by the package
+# root (lakebox/__init__.py), so settings never imports the layers above it.
+_declared_pipelines: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]] = lambda env: {}
+
+
+def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]]) -> None:
+    """Where `Settings.load` finds the pipelines that declare settings (their specs)."""
+    global _declared_pipelines
+    _declared_pipelines = found_in
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -77,11 +87,9 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
-        from lakebox.pipelines import discover
-
         env = dict(os.environ if env is None else env)
         cwd = cwd or Path.cwd()
-        specs = discover(env)
+        specs = _declared_pipelines(env)
         file_values, pipeline_files = _read_toml(Path(env.get("LAKEBOX_CONFIG", cwd / "lakebox.toml")), specs)
         values = {k: env.get(name) or file_values.get(k) for k, name in _KEYS.items()}
         home = Path(values["home"] or ".lakebox")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from lakebox.lake import Lake
 from lakebox.ml import drift_stage, predict_stage, specs, train_stage
-from lakebox.ml.cli import ml_app
+from lakebox.ml_cli import ml_app
 from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.runner import RunContext
 

@@ -88,20 +88,20 @@ def test_a_freshness_breach_is_checked_by_watch_and_sent_once(alerting: Settings
 
 
 def ml_tables(settings: Settings, version: int, drifted: dict[str, bool]) -> None:
-    """ml.model_decisions and ml.drift_report, as the ML lifecycle writes them."""
+    """ml.model_decisions and ml.drift_report, in the tables the ML lifecycle writes."""
+    from lakebox.ml import tables
+
     with open_warehouse(settings) as wh:
-        wh.execute("create table if not exists ml.model_decisions (model_name varchar, model_version varchar, "
-                   "decision varchar, f1 double precision, accuracy double precision, decided_at timestamp)")
-        wh.execute("create table if not exists ml.drift_report (model_name varchar, feature varchar, "
-                   "psi double precision, drifted boolean, computed_at timestamp)")
+        tables.ensure(wh, tables.MODEL_DECISIONS)
+        tables.ensure(wh, tables.DRIFT_REPORT)
         at = dt.datetime(2026, 11, 1) + dt.timedelta(days=version)
-        wh.execute("insert into ml.model_decisions values ('commit_classifier', ?, 'promoted', ?, 0.9, ?)",
-                   [str(version), 0.7 + version / 100, at])
-        wh.execute("insert into ml.model_decisions values ('commit_classifier', ?, 'rejected', 0.1, 0.2, ?)",
-                   [str(version + 100), at + dt.timedelta(hours=1)])
+        wh.execute("insert into ml.model_decisions values ('commit_classifier', ?, 'champion', 'f1_macro', ?, "
+                   "null, 'better', ?, 'r')", [str(version), 0.7 + version / 100, at])
+        wh.execute("insert into ml.model_decisions values ('commit_classifier', ?, 'challenger', 'f1_macro', 0.1, "
+                   "0.7, 'worse', ?, 'r')", [str(version + 100), at + dt.timedelta(hours=1)])
         for feature, flag in drifted.items():
-            wh.execute("insert into ml.drift_report values ('commit_classifier', ?, ?, ?, ?)",
-                       [feature, 0.3 if flag else 0.01, flag, at])
+            wh.execute("insert into ml.drift_report values ('commit_classifier', ?, 'psi', ?, null, 0.2, ?, "
+                       "null, null, ?)", [feature, 0.3 if flag else 0.01, flag, at])
 
 
 def test_drift_and_promotions_alert_once_each(alerting: Settings, receiver: Receiver) -> None:
@@ -110,7 +110,7 @@ def test_drift_and_promotions_alert_once_each(alerting: Settings, receiver: Rece
     got = {a["kind"]: a for a in alerts(receiver)}
     assert set(got) == {"drift", "promoted"}
     assert got["drift"]["features"] == ["files_changed"] and got["drift"]["model"] == "commit_classifier"
-    assert got["promoted"]["version"] == "1" and got["promoted"]["metrics"] == {"f1": 0.71, "accuracy": 0.9}
+    assert got["promoted"]["version"] == "1" and got["promoted"]["metrics"] == {"f1_macro": 0.71}
     report(alerting, run_script(alerting, [("github_commits", False)]))
     assert len(alerts(receiver)) == 2, "same drift, same champion: nothing new"
     ml_tables(alerting, 2, {"files_changed": False, "message_len": False})

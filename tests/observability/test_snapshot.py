@@ -23,22 +23,14 @@ def test_a_new_home_without_a_warehouse_reads_as_empty(settings: Settings) -> No
     assert not settings.home.joinpath("warehouse.duckdb").exists(), "reading metrics creates nothing"
 
 
-@pytest.mark.parametrize("open_when", ["status", "resolved_at", "ledger"])
-def test_open_quarantine_items_are_counted_by_source(settings: Settings, open_when: str) -> None:
+def test_open_quarantine_items_are_counted_by_source(settings: Settings) -> None:
+    from lakebox.warehouse.ops import quarantine
+
     with open_warehouse(settings) as wh:
-        if open_when == "status":
-            wh.execute("create table ops.quarantine (item_id varchar, source varchar, status varchar)")
-            wh.execute("insert into ops.quarantine values ('a', 'orders', 'open'), ('b', 'orders', 'dismissed'), "
-                       "('c', 'retail', 'open'), ('d', 'orders', 'open')")
-        elif open_when == "resolved_at":
-            wh.execute("create table ops.quarantine (item_id varchar, source varchar, resolved_at timestamp)")
-            wh.execute("insert into ops.quarantine values ('a', 'orders', null), ('b', 'orders', now()), "
-                       "('c', 'retail', null), ('d', 'orders', null)")
-        else:  # before ops.quarantine exists: quarantined batches in the ledger
-            for i, (source, status) in enumerate([("orders", "quarantined"), ("orders", "loaded"),
-                                                  ("retail", "quarantined"), ("orders", "quarantined")]):
-                wh.execute("insert into ops.batches (batch_id, source, lake_path, sha256, status, landed_at) "
-                           "values (?, ?, 'k', 's', ?, now())", [str(i), source, status])
+        opened = [quarantine.open_item(wh, source=source, pipeline=source, batch_id=f"b{i}", item=f"i{i}",
+                                       lake_path="k", quarantine_path="q", rules="[]", run_id="r")
+                  for i, source in enumerate(["orders", "orders", "retail", "orders"])]
+        quarantine.dismiss(wh, opened[1].id, reason="known bad export", by="test")
         snap = read_snapshot(wh)
     assert snap.quarantine_open == {"orders": 2, "retail": 1}
 
@@ -52,19 +44,21 @@ def test_runs_checks_models_and_drift_become_series(settings: Settings, engine: 
     with open_warehouse(settings) as wh:
         wh.execute("insert into ops.dq_results values ('r', 'b1', 'orders', 'not_null', 'id', false, 3, null, ?),"
                    " ('r', 'b1', 'orders', 'unique', 'id', true, 0, null, ?)", [dt.datetime(2026, 1, 1)] * 2)
-        wh.execute("create table ml.model_decisions (model_name varchar, model_version integer, promoted boolean, "
-                   "metrics varchar, decided_at timestamp)")
-        wh.execute("insert into ml.model_decisions values ('gho_le', 3, true, '{\"rmse\": 1.5, \"r2\": 0.8}', ?), "
-                   "('gho_le', 4, false, '{\"rmse\": 9.0}', ?)", [dt.datetime(2026, 1, 1), dt.datetime(2026, 2, 1)])
+        from lakebox.ml import tables
+
+        tables.ensure(wh, tables.MODEL_DECISIONS)
+        wh.execute("insert into ml.model_decisions values ('gho_le', '3', 'champion', 'mae', 1.5, null, 'first', ?, 'r'), "
+                   "('gho_le', '4', 'challenger', 'mae', 9.0, 1.5, 'worse', ?, 'r')",
+                   [dt.datetime(2026, 1, 1), dt.datetime(2026, 2, 1)])
         snap = read_snapshot(wh)
     assert snap.runs == {("alpha", "success"): 1, ("alpha", "failed"): 1}
     assert snap.last_status == {"alpha": "failed"} and set(snap.last_success) == {"alpha"}
-    assert snap.model_metrics == {("gho_le", "rmse"): 1.5, ("gho_le", "r2"): 0.8}, "the champion's, not the latest"
+    assert snap.model_metrics == {("gho_le", "mae"): 1.5}, "the champion's, not the latest"
     assert snap.promotions["gho_le"].version == "3"
     text = generate_latest(registry_for(lambda: snap, {"LAKEBOX_ALPHA_SLA": "2h"})).decode()
     assert 'lakebox_quality_checks_failed_total{check="not_null",source="orders"} 1.0' in text
     assert 'lakebox_quality_checks_failed_total{check="unique",source="orders"} 0.0' in text
-    assert 'lakebox_model_metric{metric="rmse",model="gho_le"} 1.5' in text
+    assert 'lakebox_model_metric{metric="mae",model="gho_le"} 1.5' in text
     assert 'lakebox_pipeline_freshness_sla_seconds{pipeline="alpha"} 7200.0' in text
 
 

@@ -96,7 +96,7 @@ def test_every_pipeline_command_is_on_lakebox() -> None:
 
 def test_dashboard_pages_come_from_the_specs_default_first() -> None:
     pages = dashboard_pages()
-    assert [p.url_path for p in pages] == ["retail", "github_commits", "orders"]
+    assert [p.url_path for p in pages] == ["retail", "github_commits", "orders", "who_gho"]
     assert all(p.path.is_file() for p in pages)
 
 

@@ -227,16 +227,14 @@ def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: li
 
 
 def _last_run_stages(env: dict[str, str]) -> list[dict[str, Any]]:
-    import duckdb
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import audit
 
-    con = duckdb.connect(str(Path(env["LAKEBOX_HOME"]) / "warehouse.duckdb"), read_only=True)
-    try:
-        rows = con.execute(
-            "select stage, duration_s, greatest(rows_in, rows_out) from ops.stage_runs where run_id = "
-            "(select run_id from ops.pipeline_runs order by started_at desc limit 1) order by started_at"
-        ).fetchall()
-    finally:
-        con.close()
+    with open_warehouse(Settings.load(env=env), read_only=True) as wh:
+        latest = audit.recent_runs(wh, 1)
+        stages = audit.stage_runs(wh, latest[0][0]) if latest else []
+    rows = [(stage, seconds, max(rows_in or 0, rows_out or 0)) for stage, _, _, seconds, rows_in, rows_out, _ in stages]
     return [{"stage": s, "seconds": d, "rows": r} for s, d, r in rows]
 
 

@@ -25,12 +25,12 @@ from lakebox.quality.gate import (
     settle_superseded,
     whole_source_drifted,
 )
-from lakebox.runner import StageResult
+from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext
+    from lakebox.stage import RunContext
 
 BATCH_RELATION = "lakebox_batch"
 

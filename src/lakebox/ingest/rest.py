@@ -38,7 +38,7 @@ from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetryPolicy, get_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
 from lakebox.log import progress
-from lakebox.runner import StageResult
+from lakebox.stage import StageResult
 from lakebox.settings import redact
 from lakebox.warehouse import ops
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
     from lakebox.lake import BatchManifest
-    from lakebox.runner import RunContext
+    from lakebox.stage import RunContext
 
 Params = dict[str, Any]
 

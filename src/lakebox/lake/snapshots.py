@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext, Stage
+    from lakebox.stage import RunContext
 
 
 def snapshot_marts(ctx: RunContext, models: Sequence[str]) -> int:
@@ -27,14 +27,3 @@ def snapshot_marts(ctx: RunContext, models: Sequence[str]) -> int:
         ctx.log.info("snapshot written", model=model, rows=table.num_rows, key=key)
         total += table.num_rows
     return total
-
-
-def snapshot_stage(marts: Sequence[str]) -> Stage:
-    """A pipeline's `snapshot` stage: its marts as parquet, after a good run."""
-    from lakebox.runner import Stage, StageResult
-
-    def snapshot(ctx: RunContext) -> StageResult:
-        rows = snapshot_marts(ctx, marts)
-        return StageResult(rows_in=rows, rows_out=rows)
-
-    return Stage("snapshot", snapshot)

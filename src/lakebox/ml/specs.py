@@ -1,7 +1,10 @@
-"""Which models each pipeline has: the `ml_models` its spec declares (imported only when
-asked for), plus any registered at run time with `register_spec` (tests, notebooks)."""
+"""Which models a pipeline has: those its spec declares (`ml_models`, passed in by the
+caller that looked the pipeline up), plus any registered at run time with `register_spec`
+(tests, notebooks)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from lakebox.errors import ConfigError
 from lakebox.ml.spec import MLModelSpec
@@ -14,29 +17,18 @@ def register_spec(spec: MLModelSpec) -> MLModelSpec:
     return spec
 
 
-def _declared(pipeline: str) -> list[MLModelSpec]:
-    from lakebox.pipelines import discover
-
-    spec = discover().get(pipeline)
-    return [spec.resolve(ref) for ref in spec.ml_models] if spec else []
-
-
-def specs_for(pipeline: str) -> list[MLModelSpec]:
-    """Every model of `pipeline`; a ConfigError naming the pipelines that have models if none."""
-    from lakebox.pipelines import discover
-
+def specs_for(pipeline: str, declared: Sequence[MLModelSpec] = ()) -> list[MLModelSpec]:
+    """Every model of `pipeline`: `declared` and the registered ones; a ConfigError if none."""
     found = dict(_registered.get(pipeline, {}))
-    for spec in _declared(pipeline):
+    for spec in declared:
         found.setdefault(spec.name, spec)
     if not found:
-        known = sorted({*(name for name, s in discover().items() if s.ml_models), *_registered})
-        raise ConfigError(f"pipeline {pipeline!r} has no ML models; pipelines with models: {', '.join(known) or 'none'}")
+        raise ConfigError(f"pipeline {pipeline!r} has no ML models (its spec declares no ml_models)")
     return list(found.values())
 
-
-def spec_named(pipeline: str, model: str | None) -> list[MLModelSpec]:
+def spec_named(pipeline: str, model: str | None, declared: Sequence[MLModelSpec] = ()) -> list[MLModelSpec]:
     """The pipeline's models, or just the one named `model`."""
-    specs = specs_for(pipeline)
+    specs = specs_for(pipeline, declared)
     if model is None:
         return specs
     chosen = [s for s in specs if s.name == model]

@@ -17,7 +17,7 @@ from lakebox.ml import data
 
 if TYPE_CHECKING:
     from lakebox.ml.spec import MLModelSpec
-    from lakebox.runner import RunContext, StageResult
+    from lakebox.stage import RunContext, StageResult
 
 _AT_START = "ml_champion_at_start"  # ctx.extras: model -> champion version when predict ran
 
@@ -25,7 +25,7 @@ _AT_START = "ml_champion_at_start"  # ctx.extras: model -> champion version when
 def predict_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
     def predict(ctx: RunContext) -> StageResult:
         from lakebox.ml.predict import predict as run_predict
-        from lakebox.runner import StageResult
+        from lakebox.stage import StageResult
 
         if _not_built(ctx, spec):
             return StageResult()
@@ -40,7 +40,7 @@ def train_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
     def train(ctx: RunContext) -> StageResult:
         from lakebox.ml.predict import predict as run_predict
         from lakebox.ml.train import train as run_train
-        from lakebox.runner import StageResult
+        from lakebox.stage import StageResult
 
         if _not_built(ctx, spec):
             return StageResult()
@@ -61,7 +61,7 @@ def train_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
 def drift_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
     def drift(ctx: RunContext) -> StageResult:
         from lakebox.ml.drift import drift as run_drift
-        from lakebox.runner import StageResult
+        from lakebox.stage import StageResult
 
         if _not_built(ctx, spec):
             return StageResult()

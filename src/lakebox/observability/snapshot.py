@@ -1,33 +1,25 @@
 """What the ops.* and ml.* tables say right now, read in a handful of small queries.
 
 Metrics and alerts both look at the same snapshot, so a scrape costs no SQL while it is
-fresh. Every table is optional (a new home has no ml.* tables; ops.quarantine arrives
-with the gate), and the ML tables are read by the meaning of their columns rather than an
-exact schema, so a column added later does not break a scrape.
+fresh. Every table is optional: a new home has no ml.* tables until a model is trained.
+A pipeline is fresh as of its last run that built its marts: `success`, or `partial`
+(quarantined input set aside, the good input built).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
+from lakebox.warehouse.ops import audit, quarantine
 
 if TYPE_CHECKING:
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
 RUN_STATUSES = ("success", "partial", "failed")
-_PROMOTED_WORDS = {"promote", "promoted", "champion", "accept", "accepted"}
-_MODEL_COLS = ("model_name", "model", "registered_model")
-_VERSION_COLS = ("model_version", "version", "champion_version", "candidate_version")
-_TIME_COLS = ("decided_at", "computed_at", "checked_at", "created_at", "evaluated_at", "scored_at", "run_at", "ts")
-_FEATURE_COLS = ("feature", "feature_name", "column_name", "column")
-_FLAG_COLS = ("drifted", "drift_flag", "is_drift", "flagged", "drift")
-_NUMERIC = ("int", "double", "float", "real", "numeric", "decimal")
 
 
 @dataclass(frozen=True)
@@ -82,15 +74,10 @@ def read_snapshot(wh: Warehouse) -> OpsSnapshot:
     if ("ops", "pipeline_runs") in tables:
         _read_runs(wh, snap)
     if ("ops", "dq_results") in tables:
-        for source, check, passed, count in wh.query(
-                "select source, check_name, passed, count(*) from ops.dq_results group by 1, 2, 3"):
+        for source, check, passed, count in audit.dq_counts(wh):
             snap.checks[(source, check, bool(passed))] = int(count)
     if ("ops", "quarantine") in tables:
-        _read_quarantine(wh, snap)
-    elif ("ops", "batches") in tables:  # before ops.quarantine: quarantined batches in the ledger
-        for source, count in wh.query(
-                "select source, count(*) from ops.batches where status = 'quarantined' group by 1"):
-            snap.quarantine_open[source] = int(count)
+        snap.quarantine_open.update(quarantine.open_counts(wh))
     if ("ml", "model_decisions") in tables:
         _read_decisions(wh, snap)
     if ("ml", "drift_report") in tables:
@@ -99,123 +86,39 @@ def read_snapshot(wh: Warehouse) -> OpsSnapshot:
 
 
 def _read_runs(wh: Warehouse, snap: OpsSnapshot) -> None:
-    for pipeline, status, count, rows_in, rows_out in wh.query(
-            "select pipeline, status, count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_out), 0) "
-            "from ops.pipeline_runs where status <> 'running' group by 1, 2"):
+    for pipeline, status, count, rows_in, rows_out in audit.run_totals(wh):
         snap.runs[(pipeline, status)] = int(count)
         snap.rows_in[pipeline] = snap.rows_in.get(pipeline, 0) + int(rows_in)
         snap.rows_out[pipeline] = snap.rows_out.get(pipeline, 0) + int(rows_out)
-    for pipeline, ended in wh.query(
-            "select pipeline, max(ended_at) from ops.pipeline_runs where status = 'success' group by 1"):
+    for pipeline, ended in audit.last_built(wh):
         if ended is not None:
             snap.last_success[pipeline] = _epoch(ended)
-    for pipeline, status, duration in wh.query(
-            "select r.pipeline, r.status, r.duration_s from ops.pipeline_runs r join ("
-            " select pipeline, max(started_at) as started_at from ops.pipeline_runs"
-            " where status <> 'running' group by pipeline) l"
-            " on r.pipeline = l.pipeline and r.started_at = l.started_at where r.status <> 'running'"):
+    for pipeline, status, duration in audit.last_finished(wh):
         snap.last_status[pipeline] = status
         if duration is not None:
             snap.last_duration[pipeline] = float(duration)
 
 
-def _columns(wh: Warehouse, schema: str, table: str) -> dict[str, str]:
-    return {name.lower(): kind.lower() for name, kind in wh.query(
-        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ?",
-        [schema, table])}
-
-
-def _pick(columns: dict[str, str], names: Sequence[str]) -> str | None:
-    return next((n for n in names if n in columns), None)
-
-
-def _read_quarantine(wh: Warehouse, snap: OpsSnapshot) -> None:
-    cols = _columns(wh, "ops", "quarantine")
-    if "status" in cols:
-        where = "status = 'open'"
-    elif "resolved_at" in cols:
-        where = "resolved_at is null"
-    else:
-        where = "true"
-    group = _pick(cols, ("source", "pipeline"))
-    key = group or "'all'"
-    for source, count in wh.query(f"select {key}, count(*) from ops.quarantine where {where} group by 1"):
-        snap.quarantine_open[str(source)] = int(count)
-
-
-def _rows(wh: Warehouse, schema: str, table: str, cols: dict[str, str], time_col: str | None) -> list[dict[str, Any]]:
-    order = f" order by {time_col} desc" if time_col else ""
-    names = list(cols)
-    return [dict(zip(names, row, strict=True)) for row in wh.query(
-        f"select {', '.join(names)} from {schema}.{table}{order} limit 5000")]
-
-
-def _metrics_of(row: dict[str, Any], cols: dict[str, str], skip: set[str]) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for name, kind in cols.items():
-        value = row.get(name)
-        if name in skip or value is None or isinstance(value, bool):
-            continue
-        if any(word in kind for word in _NUMERIC) and "interval" not in kind:
-            metrics[name] = float(value)
-        elif name in ("metrics", "metrics_json") and isinstance(value, str):
-            try:
-                parsed = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(parsed, dict):
-                metrics.update({str(k): float(v) for k, v in parsed.items()
-                                if isinstance(v, int | float) and not isinstance(v, bool)})
-    return metrics
-
-
 def _read_decisions(wh: Warehouse, snap: OpsSnapshot) -> None:
-    """The champion's metrics per model: the latest promoting decision (or the latest row)."""
-    cols = _columns(wh, "ml", "model_decisions")
-    model_col, version_col = _pick(cols, _MODEL_COLS), _pick(cols, _VERSION_COLS)
-    if model_col is None:
-        return
-    skip = {c for c in cols if "version" in c or c.endswith("_id") or c.endswith("_at")}
-    latest: dict[str, dict[str, Any]] = {}
-    for row in _rows(wh, "ml", "model_decisions", cols, _pick(cols, _TIME_COLS)):
-        model = str(row[model_col])
-        if _promoted(row):
-            snap.promotions.setdefault(model, Promotion(
-                model, str(row.get(version_col) if version_col else ""), _metrics_of(row, cols, skip)))
-        latest.setdefault(model, row)
-    for model, row in latest.items():
-        promotion = snap.promotions.get(model)
-        metrics = promotion.metrics if promotion else _metrics_of(row, cols, skip)
-        for metric, value in metrics.items():
-            snap.model_metrics[(model, metric)] = value
-
-
-def _promoted(row: dict[str, Any]) -> bool:
-    if isinstance(row.get("promoted"), bool):
-        return bool(row["promoted"])
-    for name in ("decision", "action", "outcome", "alias"):
-        value = row.get(name)
-        if isinstance(value, str) and value.strip().lower() in _PROMOTED_WORDS:
-            return True
-    return False
+    """Each model's champion (its latest `champion` decision) and that decision's metric."""
+    for model, version, metric, value in wh.query(
+            "select d.model_name, d.version, d.metric, d.value from ml.model_decisions d join ("
+            " select model_name, max(decided_at) as decided_at from ml.model_decisions"
+            " where decision = 'champion' group by model_name) c"
+            " on d.model_name = c.model_name and d.decided_at = c.decided_at where d.decision = 'champion'"):
+        metrics = {str(metric): float(value)} if value is not None else {}
+        snap.promotions[str(model)] = Promotion(str(model), str(version), metrics)
+        snap.model_metrics.update({(str(model), name): v for name, v in metrics.items()})
 
 
 def _read_drift(wh: Warehouse, snap: OpsSnapshot) -> None:
-    """Flags of each model's latest drift report."""
-    cols = _columns(wh, "ml", "drift_report")
-    model_col, feature_col, time_col = _pick(cols, _MODEL_COLS), _pick(cols, _FEATURE_COLS), _pick(cols, _TIME_COLS)
-    flag_col = _pick(cols, _FLAG_COLS) or next((c for c, k in cols.items() if k.startswith("bool")), None)
-    if flag_col is None:
-        return
-    newest: dict[str, Any] = {}
-    for row in _rows(wh, "ml", "drift_report", cols, time_col):
-        model = str(row[model_col]) if model_col else "model"
-        stamp = row.get(time_col) if time_col else None
-        if newest.setdefault(model, stamp) != stamp:
-            continue  # an older report of this model
-        feature = str(row[feature_col]) if feature_col else ""
-        key = (model, feature)
-        snap.drift[key] = snap.drift.get(key, False) or bool(row[flag_col])
+    """Flags of each model's latest drift report, per feature."""
+    for model, feature, drifted in wh.query(
+            "select r.model_name, r.feature, r.drifted from ml.drift_report r join ("
+            " select model_name, max(computed_at) as computed_at from ml.drift_report group by model_name) l"
+            " on r.model_name = l.model_name and r.computed_at = l.computed_at"):
+        key = (str(model), str(feature))
+        snap.drift[key] = snap.drift.get(key, False) or bool(drifted)
 
 
 def read_settings_snapshot(settings: Settings) -> OpsSnapshot:

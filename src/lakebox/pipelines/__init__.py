@@ -16,7 +16,7 @@ import os
 import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lakebox.errors import ConfigError
 from lakebox.pipelines.spec import PipelineSpec
@@ -78,6 +78,12 @@ def get_spec(name: str, env: Mapping[str, str] | None = None) -> PipelineSpec:
         raise ConfigError(f"unknown pipeline {name!r}; pipelines found: {', '.join(specs) or 'none'} "
                           f"(one folder each under lakebox/pipelines/ or {PATH_ENV})")
     return specs[name]
+
+
+def ml_models(name: str, env: Mapping[str, str] | None = None) -> list[Any]:
+    """The `lakebox.ml.MLModelSpec`s pipeline `name` declares, imported now."""
+    spec = get_spec(name, env)
+    return [spec.resolve(ref) for ref in spec.ml_models]
 
 
 def get_pipeline(name: str, env: Mapping[str, str] | None = None) -> Pipeline:

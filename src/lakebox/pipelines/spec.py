@@ -175,7 +175,7 @@ class PipelineSpec:
 
             assert self.dbt_selector is not None  # check() made sure
             return transform_stage(self.dbt_selector, self.sources, self.marts)
-        from lakebox.lake.snapshots import snapshot_stage
+        from lakebox.transform import snapshot_stage
 
         return snapshot_stage(self.marts)
 

@@ -26,7 +26,7 @@ from lakebox.warehouse import ops
 from lakebox.warehouse.ops import quarantine as items
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext
+    from lakebox.stage import RunContext
     from lakebox.settings import Settings
 
 QUARANTINE, FAIL_FAST = "quarantine", "fail-fast"
@@ -162,8 +162,9 @@ def _input_key(meta: dict[str, Any]) -> str | None:
     """What makes two batches versions of the same input."""
     if meta.get("file"):
         return f"file:{meta['file']}"
-    if meta.get("request") is not None:
-        return "request:" + orjson.dumps(meta["request"], option=orjson.OPT_SORT_KEYS).decode()
+    if meta.get("request") is not None:  # the same query of another resource (repo, indicator) is another input
+        request = {"resource": meta.get("resource"), "params": meta["request"]}
+        return "request:" + orjson.dumps(request, option=orjson.OPT_SORT_KEYS).decode()
     return None
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lakebox.runner import RunContext, Stage, StageResult
+    from lakebox.stage import RunContext, Stage, StageResult
     from lakebox.warehouse import Warehouse
 
 
@@ -19,16 +19,12 @@ def marts_up_to_date(wh: Warehouse, pipeline: str, sources: Sequence[str], marts
     """True when every mart exists and no batch of `sources` loaded since the last good build."""
     if not all(wh.table_exists(*m.split(".")) for m in marts):
         return False
-    built = wh.query(
-        "select max(ended_at) from ops.stage_runs where pipeline = ? and stage = 'transform' and status = 'success'",
-        [pipeline],
-    )[0][0]
+    from lakebox.warehouse.ops import audit, ledger
+
+    built = audit.last_stage_success(wh, pipeline, "transform")
     if built is None:
         return False
-    marks = ", ".join("?" for _ in sources)
-    loaded = wh.query(
-        f"select max(loaded_at) from ops.batches where status = 'loaded' and rows > 0 and source in ({marks})", list(sources)
-    )[0][0]
+    loaded = ledger.last_loaded_at(wh, sources)
     return loaded is None or loaded <= built
 
 
@@ -49,7 +45,7 @@ def build_marts(ctx: RunContext, selector: str, sources: Sequence[str], marts: S
     """dbt build of `selector`, skipped when nothing arrived since the last good build
     (a no-op run then costs no dbt start-up); views are re-created only when the project
     changed since they were built. `lakebox run --full-refresh` rebuilds everything."""
-    from lakebox.runner import StageResult
+    from lakebox.stage import StageResult
     from lakebox.transform.dbt import project_signature, run_dbt
     from lakebox.warehouse import ops
 
@@ -67,6 +63,18 @@ def build_marts(ctx: RunContext, selector: str, sources: Sequence[str], marts: S
 
 def transform_stage(selector: str, sources: Sequence[str], marts: Sequence[str]) -> Stage:
     """A pipeline's `transform` stage: build its dbt models (see build_marts)."""
-    from lakebox.runner import Stage
+    from lakebox.stage import Stage
 
     return Stage("transform", lambda ctx: build_marts(ctx, selector, sources, marts))
+
+
+def snapshot_stage(marts: Sequence[str]) -> Stage:
+    """A pipeline's `snapshot` stage: its marts as parquet in the lake, after a good build."""
+    from lakebox.lake.snapshots import snapshot_marts
+    from lakebox.stage import Stage, StageResult
+
+    def snapshot(ctx: RunContext) -> StageResult:
+        rows = snapshot_marts(ctx, marts)
+        return StageResult(rows_in=rows, rows_out=rows)
+
+    return Stage("snapshot", snapshot)

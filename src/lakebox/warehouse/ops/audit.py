@@ -101,6 +101,44 @@ def recent_runs(wh: Warehouse, limit: int = 20) -> list[tuple[Any, ...]]:
     )
 
 
+def last_stage_success(wh: Warehouse, pipeline: str, stage: str) -> Any:
+    """When `stage` of `pipeline` last ended well (None: never)."""
+    return wh.query(
+        "select max(ended_at) from ops.stage_runs where pipeline = ? and stage = ? and status = 'success'",
+        [pipeline, stage],
+    )[0][0]
+
+
+def run_totals(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(pipeline, status, runs, rows in, rows out) of every finished run, by pipeline and status."""
+    return wh.query(
+        "select pipeline, status, count(*), coalesce(sum(rows_in), 0), coalesce(sum(rows_out), 0) "
+        "from ops.pipeline_runs where status <> 'running' group by 1, 2"
+    )
+
+
+def last_built(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(pipeline, ended_at) of each pipeline's last run that built its marts (success or partial)."""
+    return wh.query(
+        "select pipeline, max(ended_at) from ops.pipeline_runs where status in ('success', 'partial') group by 1"
+    )
+
+
+def last_finished(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(pipeline, status, duration_s) of each pipeline's latest finished run."""
+    return wh.query(
+        "select r.pipeline, r.status, r.duration_s from ops.pipeline_runs r join ("
+        " select pipeline, max(started_at) as started_at from ops.pipeline_runs"
+        " where status <> 'running' group by pipeline) l"
+        " on r.pipeline = l.pipeline and r.started_at = l.started_at where r.status <> 'running'"
+    )
+
+
+def dq_counts(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(source, check, passed, how many) over every recorded quality check."""
+    return wh.query("select source, check_name, passed, count(*) from ops.dq_results group by 1, 2, 3")
+
+
 def stage_runs(wh: Warehouse, run_id: str) -> list[tuple[Any, ...]]:
     return wh.query(
         "select stage, status, started_at, duration_s, rows_in, rows_out, error "

@@ -88,6 +88,15 @@ def pending_batches(wh: Warehouse, source: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def last_loaded_at(wh: Warehouse, sources: Sequence[str]) -> Any:
+    """When a batch with rows of any of `sources` was last loaded (None: never)."""
+    marks = ", ".join("?" for _ in sources)
+    return wh.query(
+        f"select max(loaded_at) from ops.batches where status = 'loaded' and rows > 0 and source in ({marks})",
+        list(sources),
+    )[0][0]
+
+
 def mark_batch(wh: Warehouse, batch_id: str, status: str, rows: int | None = None, error: str | None = None) -> None:
     wh.execute(
         "update ops.batches set status = ?, loaded_at = ?, rows = coalesce(?, rows), error = ? where batch_id = ?",

@@ -91,6 +91,12 @@ def items(
     return [QuarantineItem(*row) for row in rows]
 
 
+def open_counts(wh: Warehouse) -> dict[str, int]:
+    """Open items per source."""
+    return {str(source): int(count) for source, count in
+            wh.query("select source, count(*) from ops.quarantine where status = 'open' group by 1")}
+
+
 def get(wh: Warehouse, item_id: str) -> QuarantineItem | None:
     rows = wh.query(f"select {_COLUMNS} from ops.quarantine where id = ?", [item_id])
     return QuarantineItem(*rows[0]) if rows else None

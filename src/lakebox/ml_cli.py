@@ -40,9 +40,10 @@ def _session() -> Iterator[tuple[Any, Any]]:
 
 def _each(pipeline: str, model: str | None, action: Callable[[Any, Any, Any], None]) -> None:
     from lakebox.ml.specs import spec_named
+    from lakebox.pipelines import ml_models
 
     with _session() as (settings, warehouse):
-        for spec in spec_named(pipeline, model):
+        for spec in spec_named(pipeline, model, ml_models(pipeline)):
             action(settings, warehouse, spec)
 
 

@@ -1,0 +1,39 @@
+"""who_gho: WHO Global Health Observatory life expectancy, from the GHO OData API (or its
+bundled stand-in) → raw lake → raw.who_countries, raw.who_observations → stg_who_observations
+→ life-expectancy marts and lag features → the life-expectancy model (predict, train,
+drift) in the shared ML lifecycle. See docs/who_gho.md."""
+
+from __future__ import annotations
+
+from lakebox.pipelines.spec import TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
+
+SPEC = PipelineSpec(
+    name="who_gho",
+    description="WHO GHO life expectancy: country-year marts, sex gap, trends, lag features",
+    stages=(
+        StageSpec("fetch", ".pipeline:fetch"),
+        StageSpec("load", ".pipeline:load"),
+        TRANSFORM,
+        StageSpec("predict", ".pipeline:predict"),
+        StageSpec("train", ".pipeline:train"),
+        StageSpec("drift", ".pipeline:drift"),
+    ),
+    settings=(
+        Setting("api_url", "https://ghoapi.azureedge.net/api", "the GHO OData API's root; `lakebox demo` points it "
+                "at the bundled stand-in (`lakebox who-api`)", env="LAKEBOX_WHO_API_URL"),
+        Setting("indicators", "WHOSIS_000001,WHOSIS_000002", "GHO indicator codes, comma-separated "
+                "(life expectancy and healthy life expectancy at birth)", env="LAKEBOX_WHO_INDICATORS"),
+        Setting("page_size", "5000", "records asked for per request (`$top`)", env="LAKEBOX_WHO_PAGE_SIZE"),
+        Setting("policy", "quarantine", "`quarantine`: quarantine a page that fails its gate, load the good ones; "
+                "`fail-fast`: stop at the first bad page and leave the rest pending"),
+    ),
+    dbt_selector="path:models/who_gho",
+    marts=("analytics.life_expectancy_by_country_year", "analytics.life_expectancy_sex_gap",
+           "analytics.life_expectancy_trends", "ml.life_expectancy_features"),
+    sources=("who_gho", "who_gho_countries"),
+    dashboard_page=DashboardPage("lakebox.dashboard.who_page", "WHO", ":material/public:"),
+    commands=(Command("who-api", ".commands:who_api"),),
+    demo_feed=".demo:bundled_api",
+    waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
+    ml_models=(".model:SPEC",),
+)
