@@ -6,7 +6,8 @@ own `run_pipeline` (so ops.* audit rows are those of `lakebox run`; the lakebox 
 tagged on the Dagster run and the Dagster run id is on every lakebox log line of the run),
 asset checks from the quality gate and the dbt tests, a job tagged `lakebox/pipeline` (one
 run per pipeline at a time, with the tag concurrency in dagster.yaml and lakebox's lock), a
-schedule for an API-fed pipeline, daily partitions and a new-drop sensor for a file-fed one,
+schedule for an API-fed pipeline, daily partitions (a backfill of many days is one run) and a
+new-drop sensor for a file-fed one,
 and sensors that alert on a failed run and on failed checks.
 
 Settings, read when the definitions load: `LAKEBOX_<PIPELINE>_SCHEDULE` (cron, or `off`;
@@ -86,7 +87,8 @@ def pipeline_assets(spec: PipelineSpec, graph: g.PipelineGraph) -> list[Any]:
                for n in graph.nodes if n.tests]
 
     @dg.multi_asset(name=f"{spec.name}_pipeline", specs=specs, check_specs=checks, can_subset=False,
-                    partitions_def=partitions, description=f"lakebox run {spec.name}: {spec.description}",
+                    partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+                    description=f"lakebox run {spec.name}: {spec.description}",
                     op_tags={PIPELINE_TAG: spec.name})
     def run(context):  # type: ignore[no-untyped-def]  # Dagster reads the annotation itself
         yield from _run(context, spec, graph)
@@ -108,8 +110,9 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
     configure_logging(settings.logs_dir, settings.log_level)
     configure(settings)  # log shipping, as for `lakebox run`
     options: dict[str, Any] = {"dagster_run_id": context.run_id}
-    if context.has_partition_key:
-        options["partition"] = context.partition_key  # a partition run lands that day's files
+    if context.has_partition_key_range:  # a day, or a backfill's days in one run: those days' files
+        days = context.partition_key_range
+        options["days"] = (days.start, days.end)
     try:
         with log_context(dagster_run_id=context.run_id), open_warehouse(settings) as warehouse:
             outcome = run_pipeline(spec.pipeline(), settings, Lake.from_settings(settings), warehouse, options)

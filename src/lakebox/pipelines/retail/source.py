@@ -78,11 +78,12 @@ def land_drops(ctx: RunContext) -> StageResult:
     now = dt.datetime.now(dt.UTC)
     manifests = []
     skipped = 0
-    day = ctx.extras.get("partition")  # a scheduler's day partition: that day's files (and undated ones) only
+    # a scheduler's day partitions (first, last): those days' files, and undated ones, only
+    first, last = ctx.extras.get("days") or (None, None)
     for entry in entries:
         name, stamp = posixpath.basename(entry["name"]), _stamp(entry)
         found = kind_of(name)
-        if day and found and found[1] and found[1] != day:
+        if first and found and found[1] and not first <= found[1] <= last:
             continue
         if stamp and seen.get(name) == stamp:  # listed before, unchanged: not even read
             skipped += 1
