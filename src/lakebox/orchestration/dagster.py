@@ -110,7 +110,9 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
     configure_logging(settings.logs_dir, settings.log_level)
     configure(settings)  # log shipping, as for `lakebox run`
     options: dict[str, Any] = {"dagster_run_id": context.run_id}
-    if context.has_partition_key_range:  # a day, or a backfill's days in one run: those days' files
+    if context.has_partition_key:  # a day's run: that day's files
+        options["days"] = (context.partition_key, context.partition_key)
+    elif context.has_partition_key_range:  # a backfill's days in one run: those days' files
         days = context.partition_key_range
         options["days"] = (days.start, days.end)
     try:
