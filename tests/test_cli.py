@@ -9,7 +9,7 @@ HEAVY = ("dbt", "duckdb", "pyarrow", "streamlit", "fastapi", "psycopg", "httpx",
 
 
 def test_help_imports_nothing_heavy() -> None:
-    probe = "import sys; import lakebox.cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    probe = f"import sys; import lakebox.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"`lakebox --help` would import {out}"
 

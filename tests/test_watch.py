@@ -12,8 +12,8 @@ import duckdb
 import orjson
 import pytest
 
-from lakebox.pipelines.retail.generator import build_drop, drop_files
 from lakebox.pipelines import get_pipeline
+from lakebox.pipelines.retail.generator import build_drop, drop_files
 from lakebox.runner import Pipeline, RunOutcome, Stage
 from lakebox.settings import Settings
 from lakebox.transform import dbt as dbt_runner

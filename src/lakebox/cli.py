@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakebox import quarantine_cli
-from lakebox.ml_cli import ml_app
 from lakebox.errors import ConfigError, LakeboxError
+from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
 

@@ -19,14 +19,14 @@ import orjson
 
 from lakebox.settings import redact
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("lakebox_log", default={})
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("lakebox_log")
 _LOGGER = "lakebox"
 _live_console: Any = None
 
 
 @contextmanager
 def log_context(**fields: str) -> Iterator[None]:
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**_context.get({}), **fields})
     try:
         yield
     finally:
@@ -38,12 +38,12 @@ class JsonLinesFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            **_context.get(),
+            **_context.get({}),
             "msg": record.getMessage(),
         }
         line.update(getattr(record, "fields", {}))
         if record.exc_info and record.levelno >= logging.ERROR:
-            line["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+            line["exc"] = self.formatException(record.exc_info)  # the whole traceback, still one line of JSON
         return redact(orjson.dumps(line, default=str).decode())
 
 

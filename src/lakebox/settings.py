@@ -38,7 +38,11 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s
 
 # The pipelines whose settings are read, by name: set to pipeline discovery by the package
 # root (lakebox/__init__.py), so settings never imports the layers above it.
-_declared_pipelines: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]] = lambda env: {}
+def _no_pipelines(env: Mapping[str, str]) -> Mapping[str, PipelineSpec]:
+    return {}
+
+
+_declared_pipelines: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]] = _no_pipelines
 
 
 def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]]) -> None:

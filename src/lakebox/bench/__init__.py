@@ -124,10 +124,10 @@ def bench_postgres(size: int, root: Path, admin_dsn: str) -> dict[str, Any]:
 
 
 def bench_s3(size: int, root: Path) -> dict[str, Any]:
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -190,16 +190,17 @@ def bench_retail(root: Path, stores: int = 150, months: int = 6, seed: int = 7) 
 def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: list[str]) -> dict[str, Any]:
     """Start the watcher, let it catch up, drop a day (each file renamed into place), and
     time until it reports the run that took the day to the marts."""
-    import signal
     import shutil
+    import signal
 
     watch_env = {**env, "LAKEBOX_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "watch", "retail", "--poll", "0.05"],
                             env=watch_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
+    stderr = proc.stderr
+    assert stderr is not None  # stderr=PIPE
 
     def next_run() -> dict[str, Any]:
-        for line in proc.stderr:
+        for line in stderr:
             if line.startswith("{"):
                 event = orjson.loads(line)
                 if event.get("msg") == "watch run finished":

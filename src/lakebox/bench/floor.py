@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lakebox.ingest.json_pages import MAX_PAGE_BYTES
 from lakebox.pipelines.orders.contract import STATUSES
-from lakebox.pipelines.orders.pipeline import MAX_PAGE_BYTES
-
 
 RECORD = (
     "STRUCT(order_id VARCHAR, customer_id VARCHAR, amount DOUBLE, currency VARCHAR, status VARCHAR, "

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HISTORY = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "github" / "real_history_commitlint_commits.jsonl.gz"
+HISTORY = (Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "github"
+           / "real_history_commitlint_commits.jsonl.gz")
 
 _FEATURES_SQL = r"""
 create or replace table ml.commit_features as

@@ -78,11 +78,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append((f"`lakebox run orders` with {c['size']:,} orders ≤ 10 s wall (new home)", f"{c['seconds']:.2f} s",
                      "yes" if c["seconds"] <= 10 else "no"))
         if "cold_seconds" in c:
-            rows.append((f"… the same on a machine's first run (no cached dbt parse)", f"{c['cold_seconds']:.2f} s",
+            rows.append(("… the same on a machine's first run (no cached dbt parse)", f"{c['cold_seconds']:.2f} s",
                          "yes" if c["cold_seconds"] <= 10 else "no"))
     if "retail" in results:
         r = results["retail"]
-        rows.append((f"retail {r['stores']} stores × {r['months']} months, landing to marts ≤ 10 s (`lakebox run retail`, start-up included)",
+        rows.append((f"retail {r['stores']} stores × {r['months']} months, landing to marts ≤ 10 s "
+                     "(`lakebox run retail`, start-up included)",
                      f"{r['full']['wall']:.2f} s", "yes" if r["full"]["wall"] <= 10 else "no"))
         if "watch" in r:
             w = r["watch"]["latency"]
@@ -129,7 +130,8 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", "## orders: pipeline beside its floor", ""]
     for result in results.get("orders", []):
         lines += _stage_table(result)
-    for key, title in (("http", "over HTTP (fetch included)"), ("postgres", "on PostgreSQL"), ("s3", "with the lake on S3 (moto)")):
+    variants = (("http", "over HTTP (fetch included)"), ("postgres", "on PostgreSQL"), ("s3", "with the lake on S3 (moto)"))
+    for key, title in variants:
         if key in results:
             r = results[key]
             lines += [f"## orders {title}, {_human(r['size'])} orders", "", "| stage | s | rows/s | peak RSS MB |",

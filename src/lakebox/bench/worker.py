@@ -130,12 +130,12 @@ def parse() -> dict[str, Any]:
 
 def floor(files: list[str], rows: int) -> dict[str, Any]:
     """The same work as one plain DuckDB script over the same lake files."""
+    import tempfile
+
     import duckdb
 
     from lakebox.bench.floor import floor_steps
     from lakebox.warehouse.duckdb import CONNECTION_SETTINGS
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         # The floor may use the whole 2 GB budget the pipeline is held to.
@@ -176,7 +176,9 @@ def copy_load(count: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds}
 
 
-SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"parse": parse, "prepare": prepare, "pipeline": pipeline, "floor": floor, "copy_load": copy_load}
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "parse": parse, "prepare": prepare, "pipeline": pipeline, "floor": floor, "copy_load": copy_load,
+}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](**orjson.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))

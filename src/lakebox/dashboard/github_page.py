@@ -85,11 +85,11 @@ if data.has_rows(wh, DECISIONS):
     champions = decisions[decisions["decision"] == "champion"]
     if not champions.empty:
         champion = champions.iloc[0]
-        cols = st.columns(3)
-        cols[0].metric("Champion version", str(champion["version"]))
-        cols[1].metric(f"Champion {champion['metric']}", f"{champion['value']:.3f}")
+        champion_cols = st.columns(3)
+        champion_cols[0].metric("Champion version", str(champion["version"]))
+        champion_cols[1].metric(f"Champion {champion['metric']}", f"{champion['value']:.3f}")
         if len(decisions) > 1:
-            cols[2].metric("Versions decided", f"{len(decisions)}")
+            champion_cols[2].metric("Versions decided", f"{len(decisions)}")
     st.dataframe(decisions.head(20), hide_index=True)
 else:
     st.info("No model decisions yet: the classifier trains on the first run with enough labelled commits.",

@@ -46,8 +46,8 @@ if runs is None:
 else:
     st.dataframe(runs, hide_index=True,
                  column_config={"duration_s": st.column_config.NumberColumn("seconds", format="%.2f")})
-    run_id = st.selectbox("Stages of run", runs["run_id"],
-                          format_func=lambda r: f"{r} ({runs.set_index('run_id').at[r, 'pipeline']})")
+    pipeline_of = runs.set_index("run_id")["pipeline"]
+    run_id = st.selectbox("Stages of run", runs["run_id"], format_func=lambda r: f"{r} ({pipeline_of.at[r]})")
     if run_id:
         stages = data.stage_runs(wh, run_id)
         if stages.empty:

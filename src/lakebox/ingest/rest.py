@@ -38,8 +38,8 @@ from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetryPolicy, get_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
 from lakebox.log import progress
-from lakebox.stage import StageResult
 from lakebox.settings import redact
+from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 
 if TYPE_CHECKING:

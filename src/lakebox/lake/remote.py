@@ -34,10 +34,10 @@ READ_CACHE_BYTES = 128 << 20
 def lake_for_url(url: str, env: Mapping[str, str], check: bool = True) -> Lake:
     """The lake at `url`; with `check`, fail now (LakeError) if it cannot be reached."""
     if url.startswith(("s3://", "s3a://")):
-        lake: Lake = S3Lake(url, env)
+        s3 = S3Lake(url, env)
         if check:
-            lake.check()
-        return lake
+            s3.check()
+        return s3
     try:
         return Lake(url)
     except OSError as exc:
@@ -231,7 +231,8 @@ class ImmutableReadCache(AbstractFileSystem):  # type: ignore[misc]
         self._lock = threading.Lock()
 
     def _immutable(self, path: str) -> bool:
-        return self._strip_protocol(path).startswith(self._prefix)
+        stripped: str = self._strip_protocol(path)  # fsspec is untyped
+        return stripped.startswith(self._prefix)
 
     def _data(self, path: str) -> bytes:
         path = self._strip_protocol(path)

@@ -13,6 +13,7 @@ an existing key is a no-op (so a crashed run can land again); other bytes fail.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import os
@@ -43,7 +44,7 @@ class BatchManifest:
     ingest_date: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # `bytes` is the size field in this class's scope
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
 
 
@@ -66,7 +67,9 @@ class Lake:
         import fsspec.core
 
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        fs, root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))  # fsspec is untyped
+        self.fs: Any = fs
+        self.root: str = root
         self.is_local = "file" in _protocols(self.fs)
         self._unsynced: list[str] = []  # local objects written with durable=False, not yet fsynced
         if self.is_local:

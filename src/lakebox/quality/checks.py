@@ -94,10 +94,10 @@ def check_relation(
         "row_count", None, total >= contract.min_rows, 0 if total >= contract.min_rows else 1, [],
         f"{total} rows, at least {contract.min_rows} expected",
     ))
-    for (check, col, pred, detail), failing in zip(conditions, counts[1:], strict=True):
+    for (check, column, pred, detail), failing in zip(conditions, counts[1:], strict=True):
         failing = int(failing or 0)
         sample = _sample(con, relation, pred, row_id) if failing else []
-        results.append(CheckResult(check, col.name if col else None, failing == 0, failing, sample, detail))
+        results.append(CheckResult(check, column.name if column else None, failing == 0, failing, sample, detail))
 
     key = [k for k in contract.unique_key if k in actual]
     if key and len(key) == len(contract.unique_key):
@@ -123,7 +123,7 @@ def _sample(con: duckdb.DuckDBPyConnection, relation: str, predicate: str, row_i
     cur = con.execute(f"select * from {relation} where {predicate}{order} limit {SAMPLE_ROWS}")
     names = [d[0] for d in cur.description]
     return [
-        {n: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for n, v in zip(names, row)}
+        {n: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for n, v in zip(names, row, strict=True)}
         for row in cur.fetchall()
     ]
 

@@ -26,8 +26,8 @@ from lakebox.warehouse import ops
 from lakebox.warehouse.ops import quarantine as items
 
 if TYPE_CHECKING:
-    from lakebox.stage import RunContext
     from lakebox.settings import Settings
+    from lakebox.stage import RunContext
 
 QUARANTINE, FAIL_FAST = "quarantine", "fail-fast"
 POLICIES = (QUARANTINE, FAIL_FAST)

@@ -146,7 +146,8 @@ def _close_dbt_duckdb() -> None:
 
 
 PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")  # what dbt reads; not logs/ or target/
-_SIGNATURES: dict[tuple, str] = {}  # the files' stats -> their digest, so unchanged files are not re-read
+# The files' (path, size, mtime) -> their digest, so unchanged files are not re-read.
+_SIGNATURES: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
 def project_signature() -> str:

@@ -134,7 +134,7 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise self._error(exc, sql) from exc
         description = cur.description or []
-        columns = list(zip(*rows)) if rows else [() for _ in description]
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
         arrays = [_arrow_array(values, col) for values, col in zip(columns, description, strict=True)]
         return pa.Table.from_arrays(arrays, names=[col.name for col in description])
 

@@ -102,7 +102,7 @@ def _encode_rows(batch: pa.RecordBatch, encoders: Sequence[Encoder]) -> memoryvi
         pieces += [_matrix_to_binary(_assemble(blocks, n)), values]
         blocks = []
     if not pieces:
-        return memoryview(_assemble(blocks, n)).cast("B")
+        return _assemble(blocks, n).data.cast("B")
     if blocks:
         pieces.append(_matrix_to_binary(_assemble(blocks, n)))
     rows = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
@@ -182,7 +182,8 @@ def _is_string_view(arrow_type: pa.DataType) -> bool:
 
 
 def _ints(array: pa.Array) -> np.ndarray:
-    return pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    values: np.ndarray = pc.fill_null(array, 0).to_numpy(zero_copy_only=False)  # pyarrow is untyped
+    return values.astype(np.int64)
 
 
 def _matrix_to_binary(matrix: np.ndarray) -> pa.Array:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ ORDERS = 1000
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _expected_records(table: pa.Table) -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ def test_orders_are_plausible(table: pa.Table) -> None:
     assert (updated > created).sum() > ORDERS // 10
     assert (created % 1_000_000 == 0).all(), "timestamps are whole seconds"
     assert (created.max() - created.min()) / 86_400e6 >= 30
-    keys = list(zip(updated.tolist(), ids))
+    keys = list(zip(updated.tolist(), ids, strict=True))
     assert keys == sorted(keys), "sorted by (updated_at, order_id)"
 
 

@@ -11,8 +11,8 @@ import duckdb
 import psycopg
 import pytest
 
-from lakebox.pipelines.retail.generator import generate_drops
 from lakebox.pipelines.retail import SPEC
+from lakebox.pipelines.retail.generator import generate_drops
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from lakebox.pipelines.github_commits.contract import CONTRACT
-from lakebox.warehouse.sql import literal, quote
 from lakebox.quality.contract import DUCKDB_CAST_TYPES
+from lakebox.warehouse.sql import literal, quote
 
 MAX_PAGE_BYTES = 64 << 20
 FILE_COLUMN = "lakebox_source_file"

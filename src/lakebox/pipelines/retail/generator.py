@@ -172,7 +172,7 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(np.asarray(numbers).astype(str), width))
 
 
-def _promotions(rng: np.random.Generator, stores: int, n_days: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+def _promotions(rng: np.random.Generator, stores: int, n_days: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Non-overlapping promotions per (store, category): gaps and lengths drawn in bulk."""
     n_cat = len(CATEGORIES)
     slots = n_days // 12 + 2
@@ -186,7 +186,7 @@ def _promotions(rng: np.random.Generator, stores: int, n_days: int) -> tuple[np.
     day = np.arange(n_days)
     grid = day[None, None, None, :]
     on = (grid >= starts[..., None]) & (grid <= ends[..., None]) & keep[..., None]
-    promo_on = on.any(axis=2)
+    promo_on = np.asarray(on.any(axis=2))  # numpy types a reduction as scalar-or-array
     promo_discount = (on * discounts[..., None]).sum(axis=2)
     s, c, k = np.nonzero(keep)
     seq = np.cumsum(keep, axis=2)[s, c, k]

@@ -272,7 +272,7 @@ def _place_rows(
         "_file_id": pa.array([f.file_id for f, _ in placed], pa.int64()),
         "_start": pa.array([start for _, start in placed], pa.int64()),
     }))
-    skipped = con.execute("select count(*) from rejects").fetchone()[0]
+    (skipped,) = con.execute("select count(*) from rejects").fetchone() or (0,)
     if skipped:  # rejected lines are not in the table: map row positions back to stream lines
         con.execute(
             f"""create or replace temp table stream_lines as
