@@ -17,6 +17,14 @@ from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
 pytestmark = DAGSTER_WARNINGS
 
 
+def _instance(tmp_path: Path):  # noqa: ANN202
+    """An ephemeral Dagster instance whose files live in the test's folder (Dagster's own
+    temporary folder would be cleaned up by the garbage collector, with a warning)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster"))
+
+
 def _defs():  # noqa: ANN202
     from lakebox.orchestration.dagster import build_definitions
 
@@ -70,12 +78,11 @@ def test_every_pipeline_has_its_assets_checks_and_triggers(monkeypatch: pytest.M
 
 
 @pytest.mark.slow
-def test_orders_materialize_in_process_with_lakebox_audit_rows(lakebox_env: dict[str, str],
+def test_orders_materialize_in_process_with_lakebox_audit_rows(tmp_path: Path, lakebox_env: dict[str, str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import dagster as dg
 
     monkeypatch.setenv("LAKEBOX_DEMO_ORDERS", "500")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance(tmp_path)
     result = _defs().resolve_job_def("orders_job").execute_in_process(instance=instance)
     assert result.success
     home = Path(lakebox_env["LAKEBOX_HOME"])
@@ -97,12 +104,12 @@ def test_orders_materialize_in_process_with_lakebox_audit_rows(lakebox_env: dict
 
 
 @pytest.mark.slow
-def test_a_retail_day_partition_loads_that_days_files(lakebox_env: dict[str, str], generated_drop: Path) -> None:
-    import dagster as dg
+def test_a_retail_day_partition_loads_that_days_files(tmp_path: Path, lakebox_env: dict[str, str],
+                                                      generated_drop: Path) -> None:
 
     home = Path(lakebox_env["LAKEBOX_HOME"])
     drop_days(generated_drop, home / "landing" / "retail", "2025-03-04", "2025-03-05")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance(tmp_path)
     result = _defs().resolve_job_def("retail_job").execute_in_process(instance=instance, partition_key="2025-03-05")
     assert result.success
     lakebox_run = instance.get_run_by_id(result.run_id).tags["lakebox/run_id"]
@@ -118,7 +125,7 @@ def test_a_retail_day_partition_loads_that_days_files(lakebox_env: dict[str, str
 
 
 @pytest.mark.slow
-def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str, str], generated_drop: Path,
+def test_a_failed_gate_blocks_downstream_assets_and_alerts(tmp_path: Path, lakebox_env: dict[str, str], generated_drop: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster as dg
 
@@ -130,7 +137,7 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str
     drop_days(generated_drop, landing, "2025-03-06")
     _break_first_sale(landing / "daily_sales_2025-03-06.csv")
 
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance(tmp_path)
     result = _defs().resolve_job_def("retail_job").execute_in_process(
         instance=instance, partition_key="2025-03-06", raise_on_error=False)
     assert not result.success
@@ -157,7 +164,8 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(lakebox_env: dict[str
 
 
 @pytest.mark.slow
-def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(lakebox_env: dict[str, str], generated_drop: Path) -> None:
+def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, lakebox_env: dict[str, str],
+                                                               generated_drop: Path) -> None:
     import dagster as dg
 
     from lakebox.orchestration.dagster import failed_check_alert
@@ -166,7 +174,7 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(lakebox_env: dict
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
     _break_first_sale(landing / "daily_sales_2025-03-06.csv")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance(tmp_path)
     result = _defs().resolve_job_def("retail_job").execute_in_process(instance=instance, partition_key="2025-03-06")
     assert result.success  # good input reached the marts; the bad file waits in quarantine
     run = instance.get_run_by_id(result.run_id)
@@ -194,13 +202,14 @@ def _break_first_sale(path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_drop_sensor_asks_for_one_run_per_new_drop(lakebox_env: dict[str, str], generated_drop: Path) -> None:
+def test_the_drop_sensor_asks_for_one_run_per_new_drop(tmp_path: Path, lakebox_env: dict[str, str],
+                                                       generated_drop: Path) -> None:
     import dagster as dg
 
     repo = _defs().get_repository_def()
     sensor = repo.get_sensor_def("retail_new_drop")
     landing = Path(lakebox_env["LAKEBOX_HOME"]) / "landing" / "retail"
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance(tmp_path)
     cursor = None
 
     def evaluate() -> list[dg.RunRequest]:
