@@ -79,11 +79,11 @@ def land_drops(ctx: RunContext) -> StageResult:
     manifests = []
     skipped = 0
     # a scheduler's day partitions (first, last): those days' files, and undated ones, only
-    first, last = ctx.extras.get("days") or (None, None)
+    days: tuple[str, str] | None = ctx.extras.get("days")
     for entry in entries:
         name, stamp = posixpath.basename(entry["name"]), _stamp(entry)
         found = kind_of(name)
-        if first and found and found[1] and not first <= found[1] <= last:
+        if days and found and found[1] and not days[0] <= found[1] <= days[1]:
             continue
         if stamp and seen.get(name) == stamp:  # listed before, unchanged: not even read
             skipped += 1
