@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ml]'
 	@touch $(STAMP)
 
-# The suite also needs the heavy extras the demo does without (pyspark ships Spark's jars).
+# The suite also needs the heavy extras the demo does without: pyspark (it ships Spark's
+# jars) and `lakebox serve`'s Dagster set. The MLflow UI is the full mlflow package, whose
+# metadata asks for pyarrow<26 though it runs with our pin: installed without its deps.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ml,spark]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ml,spark,serve]'
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt mlflow mlflow-tracing gunicorn huey
 	@touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -13,6 +13,8 @@ import typer
 from lakebox import quarantine_cli
 from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
+from lakebox.orchestration.serve import serve as serve_command
+from lakebox.orchestration.worker import worker as worker_command
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, RunOutcome
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 app.add_typer(quarantine_cli.app, name="quarantine")
 app.add_typer(ml_app, name="ml")
+app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 
 
 def _settings() -> Settings:

@@ -78,8 +78,13 @@ def land_drops(ctx: RunContext) -> StageResult:
     now = dt.datetime.now(dt.UTC)
     manifests = []
     skipped = 0
+    # a scheduler's day partitions (first, last): those days' files, and undated ones, only
+    days: tuple[str, str] | None = ctx.extras.get("days")
     for entry in entries:
         name, stamp = posixpath.basename(entry["name"]), _stamp(entry)
+        found = kind_of(name)
+        if days and found and found[1] and not days[0] <= found[1] <= days[1]:
+            continue
         if stamp and seen.get(name) == stamp:  # listed before, unchanged: not even read
             skipped += 1
             continue
@@ -88,7 +93,6 @@ def land_drops(ctx: RunContext) -> StageResult:
         if batch_id_for(SOURCE, data) in known:
             skipped += 1
             continue
-        found = kind_of(name)
         meta = {
             "file": name,
             "kind": found[0].name if found else None,
