@@ -227,7 +227,7 @@ def retail_homes(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
 
 def test_retail_on_spark_gives_the_marts_duckdb_gives(retail_homes: tuple[Path, Path, Path]) -> None:
-    from lakebox.pipelines.retail.pipeline import MARTS
+    MARTS = get_spec("retail").marts
 
     spark_home, duck_home, _ = retail_homes
     assert_same_marts(spark_home, duck_home, tuple(MARTS))
@@ -236,7 +236,7 @@ def test_retail_on_spark_gives_the_marts_duckdb_gives(retail_homes: tuple[Path, 
 def test_the_gate_keeps_a_bad_file_out_of_spark(retail_homes: tuple[Path, Path, Path], cluster: Any) -> None:
     """A new day's sales file with a negative sale: quarantined with its rule and column,
     none of its rows in Spark, the run fails, and the marts stay as they were."""
-    from lakebox.pipelines.retail.pipeline import MARTS
+    MARTS = get_spec("retail").marts
 
     spark_home, duck_home, landing = retail_homes
     good = (landing / "retail" / "daily_sales_2026-02-28.csv").read_text().replace("2026-02-28", "2026-03-01")

@@ -122,10 +122,10 @@ def mark_loaded(wh: Warehouse, rows_by_batch: Mapping[str, int]) -> None:
     for start in range(0, len(items), 1000):
         chunk = items[start:start + 1000]
         values = ", ".join("(?, ?)" for _ in chunk)
-        wh.execute(
-            f"update ops.batches set status = ?, loaded_at = ?, rows = v.n, error = null "
-            f"from (values {values}) as v(id, n) where batch_id = v.id",
-            [LOADED, now, *(x for pair in chunk for x in pair)],
+        wh.execute(  # a CTE, not `(values ...) as v(id, n)`: SQLite (Spark's ops store) reads only this
+            f"with v(id, n) as (values {values}) "
+            f"update ops.batches set status = ?, loaded_at = ?, rows = v.n, error = null from v where batch_id = v.id",
+            [*(x for pair in chunk for x in pair), LOADED, now],
         )
 
 
