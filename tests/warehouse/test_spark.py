@@ -22,6 +22,7 @@ import duckdb
 import orjson
 import pytest
 
+from lakebox.pipelines import get_spec
 from tests.conftest import _LAKEBOX_VARS, run_cli
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
