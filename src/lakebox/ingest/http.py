@@ -2,10 +2,14 @@
 
 Transient faults (429, 5xx, timeouts, dropped connections, a 403 with Retry-After) are
 retried until the attempt or time budget runs out; anything else fails at once. What to
-retry is read from the errors' `Transient`/`Terminal` markers, not their classes. A 403 or
+retry is read from the errors' `Transient`/`Terminal` markers, not their classes. The time
+budget is a deadline: each attempt's timeout is clipped to what is left of it. A 403 or
 429 with `X-RateLimit-Remaining: 0` waits until `X-RateLimit-Reset` when that is within
-`max_rate_limit_wait_s`, else fails at once saying when to try again. Either way the
-error names the source and the URL (secrets redacted) and what happened last.
+`max_rate_limit_wait_s` (a wait outside the time budget), else fails at once saying when to
+try again. A response the caller cannot read (`UnreadableResponse`) is asked for again
+like any transient fault, so one that a retry cures is a retry. Either way the error names
+the source and the URL (secrets redacted), which bound stopped the retries, and what
+happened last.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import email.utils
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakebox.errors import (
     LakeboxError,
@@ -29,6 +33,7 @@ from lakebox.settings import redact
 if TYPE_CHECKING:
     import httpx
 
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -76,6 +81,24 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+class UnreadableResponse(TransientSourceError):
+    """A response that is not what the caller can read (not JSON, no records): asked for
+    again; `body` is kept so that one which never comes right can be quarantined."""
+
+    def __init__(self, message: str, body: bytes) -> None:
+        super().__init__(message)
+        self.body = body
+
+
+class RetriesExhaustedError(SourceFailedError):
+    """A transient fault outlasted the retry policy: `bound` names the setting that stopped
+    the retries; `unreadable` holds the distinct unreadable bodies met on the way."""
+
+    def __init__(self, message: str, bound: str, unreadable: Sequence[bytes] = ()) -> None:
+        super().__init__(message)
+        self.bound, self.unreadable = bound, tuple(unreadable)
+
+
 def get_with_retry(
     client: httpx.Client,
     url: str,
@@ -90,6 +113,27 @@ def get_with_retry(
     """The response to a GET, retried as the policy says. Statuses in `passthrough` are
     returned for the caller to judge (e.g. 409 "empty"); `secrets` are hidden in every
     message besides what `redact` hides; `clock` is epoch seconds (rate-limit resets)."""
+    return read_with_retry(client, url, params, source, policy, _as_is, sleep, passthrough, secrets, clock)[0]
+
+
+def _as_is(response: httpx.Response) -> None:
+    return None
+
+
+def read_with_retry(
+    client: httpx.Client,
+    url: str,
+    params: Mapping[str, Any],
+    source: str,
+    policy: RetryPolicy,
+    read: Callable[[httpx.Response], T],
+    sleep: Callable[[float], None] = time.sleep,
+    passthrough: Collection[int] = (),
+    secrets: Sequence[str] = (),
+    clock: Callable[[], float] = time.time,
+) -> tuple[httpx.Response, T]:
+    """`get_with_retry`, and what `read` makes of the response; `read` raising
+    `UnreadableResponse` counts as one more transient fault."""
     import httpx
 
     def hide(text: str) -> str:
@@ -101,13 +145,15 @@ def get_with_retry(
     log = get_logger()
     started = time.monotonic()
     waited_for_reset = 0.0
-    last = ""
+    last, bound = "", "LAKEBOX_HTTP_MAX_ATTEMPTS"
+    unreadable: dict[bytes, None] = {}
     for attempt in range(1, policy.max_attempts + 1):
+        remaining = policy.max_elapsed_s - (time.monotonic() - started - waited_for_reset)
         try:
             # params=None, not {}: httpx drops the query a URL carries when given empty params
-            response = client.get(url, params=params or None, timeout=policy.timeout_s)
+            response = client.get(url, params=params or None, timeout=max(0.001, min(policy.timeout_s, remaining)))
             _judge(response, source, hide(url), policy, passthrough, clock, hide)
-            return response
+            return response, read(response)
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
             error: LakeboxError = TransientSourceError(f"{type(exc).__name__}: {exc}")
         except LakeboxError as exc:
@@ -115,6 +161,8 @@ def get_with_retry(
                 raise
             error = exc
         last = str(error)
+        if isinstance(error, UnreadableResponse):
+            unreadable[error.body] = None
         elapsed = time.monotonic() - started - waited_for_reset
         retry_after = getattr(error, "retry_after", None)
         if isinstance(error, RateLimitedError) and retry_after is not None:
@@ -122,7 +170,8 @@ def get_with_retry(
             waited_for_reset += delay
         else:
             delay = policy.delay(attempt, retry_after)
-            if elapsed + delay > policy.max_elapsed_s:
+            if elapsed + delay >= policy.max_elapsed_s:
+                bound = "LAKEBOX_HTTP_MAX_ELAPSED"
                 break
         if attempt == policy.max_attempts:
             break
@@ -132,10 +181,15 @@ def get_with_retry(
 
         note_http_retry(source, delay, rate_limited=retry_after is not None)
         sleep(delay)
-    raise SourceFailedError(
+    limit = (f"{bound}={policy.max_attempts} attempts" if bound == "LAKEBOX_HTTP_MAX_ATTEMPTS"
+             else f"{bound}={policy.max_elapsed_s:g} s")
+    advice = ("the source keeps sending unreadable responses: inspect them" if unreadable
+              else "the source may be down or rate-limiting: try again later")
+    raise RetriesExhaustedError(
         f"source {source}: {hide(url)} still failing after {attempt} attempts in "
-        f"{time.monotonic() - started:.1f}s (last: {hide(last)}); the source may be down or "
-        "rate-limiting: try again later or raise LAKEBOX_HTTP_MAX_ATTEMPTS"
+        f"{time.monotonic() - started:.1f}s, retries stopped by {limit} (last: {hide(last)}); "
+        f"{advice}, or raise {bound}",
+        bound, list(unreadable),
     )
 
 
