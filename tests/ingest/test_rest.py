@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -355,13 +356,124 @@ def test_5xx_is_retried_then_recovers(tmp_path: Path, api: str) -> None:
     assert waits == [0.01, 0.02, 0.04] and out.rows == 1
 
 
-def test_an_unreadable_response_is_quarantined_and_asked_again(tmp_path: Path, api: str) -> None:
+def test_an_unreadable_response_that_a_retry_cures_is_a_retry_not_a_quarantine(tmp_path: Path, api: str) -> None:
     Api.respond = scripted((200, {}, {"records": "not a list"}), (200, {}, {"records": [{"id": 1}]}))
-    out = fetch(tmp_path, RestSource("s", api, "/x", records="$.records"))
-    assert out.run.status == "partial" and "parse" in (out.run.error or ""), out.run.error  # open until the page loads
-    quarantined = list((tmp_path / "lake" / "quarantine" / "s").rglob("*.errors.json"))
-    assert len(quarantined) == 1 and len(Api.seen) == 2  # the bad answer kept; the page asked for again
-    assert [rows for rows, _ in out.ledger if rows] == [1]
+    waits: list[float] = []
+    out = fetch(tmp_path, RestSource("s", api, "/x", records="$.records", sleep=waits.append))
+    assert out.run.status == "success", out.run.error
+    assert len(Api.seen) == 2 and waits == [0.01]  # asked again after a backoff, like any transient fault
+    assert not (tmp_path / "lake" / "quarantine").exists()
+    assert [rows for rows, _ in out.ledger] == [1]  # only the readable page landed
+    with open_warehouse(Settings.load(env={"LAKEBOX_HOME": str(tmp_path)}, cwd=tmp_path)) as wh:
+        assert wh.query("select count(*) from ops.quarantine") == [(0,)]
+
+
+def test_responses_unreadable_through_every_retry_are_quarantined_and_fail_the_run(tmp_path: Path, api: str) -> None:
+    Api.respond = lambda h, path, q: h.send_json(200, f'{{"records": [{len(Api.seen)}'.encode())  # cut short
+    out = fetch(tmp_path, RestSource("s", api, "/x", records="$.records", sleep=lambda s: None),
+                LAKEBOX_HTTP_MAX_ATTEMPTS="3")
+    assert out.run.status == "failed" and len(Api.seen) == 3
+    error = out.run.error or ""
+    assert "source s" in error and "stopped by LAKEBOX_HTTP_MAX_ATTEMPTS=3 attempts" in error, error
+    assert "3 unreadable responses are quarantined" in error
+    kept = sorted(p.read_bytes() for p in (tmp_path / "lake" / "quarantine" / "s").rglob("*.json")
+                  if not p.name.endswith(".errors.json"))
+    assert kept == [b'{"records": [1', b'{"records": [2', b'{"records": [3']  # nothing lost
+    assert [rows for rows, _ in out.ledger] == [None, None, None]  # in the ledger, as quarantined
+    with open_warehouse(Settings.load(env={"LAKEBOX_HOME": str(tmp_path)}, cwd=tmp_path)) as wh:
+        assert wh.query("select count(*) from ops.quarantine where status = 'open'") == [(3,)]
+
+
+# ------------------------------------------------------------------ sources that never stop paging
+def endless(style: str, api: str) -> tuple[Respond, RestSource]:
+    """An API that always has a next page, repeating it (`same`) or inventing a new one."""
+    kind, _, repeat = style.partition(":")
+
+    def respond(h: Api, path: str, q: dict[str, str]) -> None:
+        n = len(Api.seen)
+        following = "1" if repeat == "same" else str(n)
+        if kind == "cursor":
+            h.json({"records": records(n * 2, 2), "next_cursor": following})
+        elif kind == "link":
+            h.json(records(n * 2, 2), headers={"Link": f'<{api}/x?page={following}>; rel="next"'})
+        elif kind == "odata":
+            h.json({"value": records(n * 2, 2), "@odata.nextLink": f"{api}/x?token={following}"})
+        else:  # page numbers or offsets, on a server that ignores them and always sends a full page
+            h.json(records(n * 2, 2))
+
+    pagination: Any = {"cursor": CursorInBody(), "link": LinkHeader(), "odata": ODataNextLink(),
+                       "pagenumber": PageNumber(size=2), "offset": Offset(size=2)}[kind]
+    return respond, RestSource("loop", api, "/x", records="$.value" if kind == "odata" else
+                               "$.records" if kind == "cursor" else "$", pagination=pagination,
+                               resources=(Resource("r1"),))
+
+
+@pytest.mark.parametrize("style", ["cursor:same", "link:same", "odata:same"])
+def test_a_repeated_cursor_or_link_fails_the_run_at_once(tmp_path: Path, api: str, style: str) -> None:
+    Api.respond, source = endless(style, api)
+    out = fetch(tmp_path, source)
+    assert out.run.status == "failed"
+    error = out.run.error or ""
+    assert "source loop (r1)" in error and "already sent" in error and "stopped after 2 pages" in error, error
+    assert len(Api.seen) == 2  # the first page, the one it pointed to, and no third ask for the same
+    assert [rows for rows, _ in out.ledger] == [2, 2]  # what landed stays, pending, for the next run's load
+
+
+@pytest.mark.parametrize("style", ["cursor:new", "link:new", "odata:new", "pagenumber", "offset"])
+def test_a_source_that_always_has_a_new_next_page_stops_at_the_page_bound(tmp_path: Path, api: str,
+                                                                           style: str) -> None:
+    Api.respond, source = endless(style, api)
+    out = fetch(tmp_path, source, LAKEBOX_HTTP_MAX_PAGES="5")
+    assert out.run.status == "failed"
+    error = out.run.error or ""
+    assert "source loop (r1)" in error and "bound of 5 pages per run (LAKEBOX_HTTP_MAX_PAGES)" in error, error
+    assert "10 records" in error and "raise LAKEBOX_HTTP_MAX_PAGES" in error
+    assert len(Api.seen) == 5 and out.rows == 10 and len(out.ledger) == 5
+
+
+def test_the_record_bound_is_per_run_over_every_resource(tmp_path: Path, api: str) -> None:
+    Api.respond, source = endless("cursor:new", api)
+    out = fetch(tmp_path, replace(source, resources=(Resource("r1"), Resource("r2"))), LAKEBOX_HTTP_MAX_RECORDS="7")
+    assert out.run.status == "failed"
+    assert "bound of 7 records per run (LAKEBOX_HTTP_MAX_RECORDS)" in (out.run.error or ""), out.run.error
+    assert len(Api.seen) == 4 and out.rows == 8  # the page that crossed the bound is kept
+
+
+def test_a_source_with_exactly_the_bound_of_pages_succeeds(tmp_path: Path, api: str) -> None:
+    Api.respond = lambda h, path, q: h.json(records(int(q["page"]) * 2, 2 if q["page"] != "3" else 1))
+    out = fetch(tmp_path, RestSource("numbers", api, "/items", pagination=PageNumber(size=2)),
+                LAKEBOX_HTTP_MAX_PAGES="3")
+    assert out.run.status == "success", out.run.error
+    assert out.rows == 5
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.getMessage(), getattr(record, "fields", {})))
+
+
+def test_progress_is_logged_while_paging(tmp_path: Path, api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakebox.ingest import rest
+
+    monkeypatch.setattr(rest, "PROGRESS_EVERY_PAGES", 2)
+    collect = Collect()
+    logger = logging.getLogger("lakebox")
+    level = logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.INFO)
+    try:
+        Api.respond, source = endless("cursor:new", api)
+        out = fetch(tmp_path, source, LAKEBOX_HTTP_MAX_PAGES="5")
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    assert out.run.status == "failed"
+    progress = [(f["pages"], f["records"], f["resource"]) for msg, f in collect.lines if msg == "fetching loop: progress"]
+    assert progress == [(2, 4, "r1"), (4, 8, "r1")]
 
 
 # ------------------------------------------------------------------ the token

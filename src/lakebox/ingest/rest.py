@@ -19,13 +19,20 @@ on the record's key (e.g. a commit's sha).
 Pagination strategies are small classes (`CursorInBody`, `LinkHeader`, `PageNumber`,
 `Offset`, `ODataNextLink`). The auth token comes from the environment variable the
 config names and is never logged, written to the lake or put in an error. A response
-that is not readable JSON with records where the config says is quarantined and asked
-for again.
+that is not readable JSON with records where the config says is asked for again like any
+transient fault; only one still unreadable when the retries run out is quarantined.
+
+A source that never stops paging is stopped: a next request the resource already made (a
+repeated cursor or link) fails the run at once, and so do more pages or records in one run
+than `PagingBounds` allow (LAKEBOX_HTTP_MAX_PAGES, LAKEBOX_HTTP_MAX_RECORDS). What landed
+before stays in the lake and loads next run. Progress is logged every
+`PROGRESS_EVERY_PAGES` pages or `PROGRESS_EVERY_S` seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,7 +42,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 import orjson
 
 from lakebox.errors import SourceFailedError
-from lakebox.ingest.http import RetryPolicy, get_with_retry
+from lakebox.ingest.http import RetriesExhaustedError, RetryPolicy, UnreadableResponse, read_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
 from lakebox.log import progress
 from lakebox.settings import redact
@@ -49,6 +56,8 @@ if TYPE_CHECKING:
     from lakebox.stage import RunContext
 
 Params = dict[str, Any]
+PROGRESS_EVERY_PAGES = 1000
+PROGRESS_EVERY_S = 5.0
 
 
 # ------------------------------------------------------------------ pages and pagination
@@ -183,6 +192,23 @@ def _same_origin(current: str, link: str) -> str:
 
 # ------------------------------------------------------------------ configuration
 @dataclass(frozen=True)
+class PagingBounds:
+    """The most pages and records one run of a source may fetch (over all its resources):
+    an API that keeps sending a next page is stopped, not followed forever. The defaults
+    are far above any bundled pipeline's run (10M orders are 1,000 pages)."""
+
+    max_pages: int = 100_000
+    max_records: int = 100_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PagingBounds:
+        """LAKEBOX_HTTP_MAX_PAGES, LAKEBOX_HTTP_MAX_RECORDS override."""
+        default = cls()
+        return cls(max_pages=int(env.get("LAKEBOX_HTTP_MAX_PAGES", default.max_pages)),
+                   max_records=int(env.get("LAKEBOX_HTTP_MAX_RECORDS", default.max_records)))
+
+
+@dataclass(frozen=True)
 class Resource:
     """One thing fetched with its own cursor: `key` names it in ops.source_state and in
     each page's meta; `path_vars` fill the path template; `params` are its own filters."""
@@ -274,7 +300,8 @@ class RestSource:
         headers = dict(self.headers)
         if self.auth and token:
             headers[self.auth.header] = self.auth.template.format(token=token)
-        run = _Fetch(self, ctx, RetryPolicy.from_env(ctx.settings.env), (token,) if token else ())
+        env = ctx.settings.env
+        run = _Fetch(self, ctx, RetryPolicy.from_env(env), PagingBounds.from_env(env), (token,) if token else ())
         with _resolve(self.base_url, ctx) as base, httpx.Client(headers=headers) as client, \
                 progress(f"fetching {self.source}") as bar:
             for resource in self.resources:
@@ -294,11 +321,13 @@ def _resolve(base_url: BaseUrl, ctx: RunContext) -> Iterator[str]:
 
 # ------------------------------------------------------------------ one run of a source
 class _Fetch:
-    """The state of one fetch: counts, the policy, the secrets to hide."""
+    """The state of one fetch: counts, the policy and bounds, the secrets to hide."""
 
-    def __init__(self, config: RestSource, ctx: RunContext, policy: RetryPolicy, secrets: tuple[str, ...]) -> None:
-        self.config, self.ctx, self.policy, self.secrets = config, ctx, policy, secrets
+    def __init__(self, config: RestSource, ctx: RunContext, policy: RetryPolicy, bounds: PagingBounds,
+                 secrets: tuple[str, ...]) -> None:
+        self.config, self.ctx, self.policy, self.bounds, self.secrets = config, ctx, policy, bounds, secrets
         self.pages = self.rows = 0
+        self.logged_at, self.logged_pages = time.monotonic(), 0
 
     def hide(self, text: str) -> str:
         text = redact(text)
@@ -324,33 +353,20 @@ class _Fetch:
         params = config.pagination.first(params) if config.pagination else params
         ctx.log.info(f"fetching {source}", url=self.hide(url), resource=resource.key or None,
                      **({inc.param: params.get(inc.param)} if inc else {}))
-        newest, malformed = stored, 0
+        newest = stored
         passthrough = {*config.statuses, *config.empty_statuses}
+        asked: set[str] = {_request_key(url, params)}
         while True:
-            response = get_with_retry(client, url, params, source, self.policy, sleep=config.sleep or _sleep,
-                                      passthrough=passthrough, secrets=self.secrets)
+            response, page = self.get_page(client, url, params, passthrough, meta)
             if response.status_code in config.empty_statuses:
                 ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None, status=response.status_code)
                 break
             if response.status_code in config.statuses:
                 raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
                     source=source, resource=resource.key, status=response.status_code, url=url)))
-            request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
-            manifest = ctx.lake.land_batch(source, response.content, "json", meta={
-                **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
-            try:
-                doc = orjson.loads(response.content)
-                records = records_at(doc, config.records)
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                malformed += 1
-                quarantine_unreadable(ctx, source, manifest, f"response is not a valid {source} page: {exc}",
-                                      config.unreadable_hint)
-                if malformed >= self.policy.max_attempts:
-                    raise SourceFailedError(
-                        f"source {source}: {self.hide(url)} sent {malformed} unreadable responses in a row; "
-                        "they are quarantined in the lake") from exc
-                continue  # ask again for the same page
-            malformed = 0
+            assert page is not None  # a status the config does not name was read as a page
+            doc, records = page
+            manifest = self.land(response.content, url, params, meta)
             self.pages, self.rows = self.pages + 1, self.rows + len(records)
             bar.advance(len(records))
             following = config.pagination.next(Page(url, params, response, doc, records)) if config.pagination else None
@@ -364,11 +380,84 @@ class _Fetch:
                     if advance and newest is not None:
                         ops.set_state(wh, source, state_key, newest)
                         stored = newest
+            self.note_progress(resource)
             if following is None:
                 break
             url, params = following
+            self.check_bounds(resource, url, params, asked)
+            asked.add(_request_key(url, params))
         ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
                      **({"cursor": stored} if inc else {}))
+
+
+    def get_page(self, client: httpx.Client, url: str, params: Params, passthrough: set[int],
+                 meta: Mapping[str, Any]) -> tuple[httpx.Response, tuple[Any, list[Any]] | None]:
+        """The response and its (doc, records); an unreadable one is asked for again, and
+        only what is still unreadable when the retries run out is quarantined."""
+        config = self.config
+        try:
+            return read_with_retry(client, url, params, config.source, self.policy, self.read_page(passthrough),
+                                   sleep=config.sleep or _sleep, passthrough=passthrough, secrets=self.secrets)
+        except RetriesExhaustedError as exc:
+            if not exc.unreadable:
+                raise
+            for body in exc.unreadable:
+                quarantine_unreadable(self.ctx, config.source, self.land(body, url, params, meta),
+                                      f"response is not a valid {config.source} page (still unreadable when "
+                                      f"retries stopped at {exc.bound})", config.unreadable_hint)
+            raise SourceFailedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are quarantined "
+                                    f"in the lake ({config.unreadable_hint})") from exc
+
+    def read_page(self, passthrough: set[int]) -> Callable[[httpx.Response], tuple[Any, list[Any]] | None]:
+        records_path, source = self.config.records, self.config.source
+
+        def read(response: httpx.Response) -> tuple[Any, list[Any]] | None:
+            if response.status_code in passthrough:
+                return None
+            try:
+                doc = orjson.loads(response.content)
+                return doc, records_at(doc, records_path)
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UnreadableResponse(f"response is not a valid {source} page: {exc}", response.content) from exc
+
+        return read
+
+    def land(self, body: bytes, url: str, params: Params, meta: Mapping[str, Any]) -> BatchManifest:
+        """`body` in the raw lake, with the request that got it (secrets hidden) in its meta."""
+        request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
+        return self.ctx.lake.land_batch(self.config.source, body, "json", meta={
+            **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
+
+    def check_bounds(self, resource: Resource, url: str, params: Params, asked: set[str]) -> None:
+        """Refuse a next request already made for this resource, or one past the run's bounds."""
+        source, bounds = self.config.source, self.bounds
+        where = f"source {self.config.source}" + (f" ({resource.key})" if resource.key else "")
+        kept = (f"the {self.pages} pages ({self.rows} records) landed so far are kept in the lake and load "
+                "with the next run")
+        if _request_key(url, params) in asked:
+            raise SourceFailedError(
+                f"{where}: the API sent a next page it had already sent ({self.hide(url)} "
+                f"{self.hide(str(params))}), so paging would never end; stopped after {self.pages} pages. {kept}; "
+                f"check the {source} API's paging (a repeated cursor or link)")
+        for count, bound, name, what in ((self.pages, bounds.max_pages, "LAKEBOX_HTTP_MAX_PAGES", "pages"),
+                                         (self.rows, bounds.max_records, "LAKEBOX_HTTP_MAX_RECORDS", "records")):
+            if count >= bound:
+                raise SourceFailedError(
+                    f"{where}: stopped at the bound of {bound} {what} per run ({name}) with the API still "
+                    f"sending a next page; {kept}. If the source really has more, raise {name}; "
+                    "else check its paging")
+
+    def note_progress(self, resource: Resource) -> None:
+        """A log line every PROGRESS_EVERY_PAGES pages or PROGRESS_EVERY_S seconds."""
+        now = time.monotonic()
+        if self.pages - self.logged_pages >= PROGRESS_EVERY_PAGES or now - self.logged_at >= PROGRESS_EVERY_S:
+            self.ctx.log.info(f"fetching {self.config.source}: progress", resource=resource.key or None,
+                              pages=self.pages, records=self.rows)
+            self.logged_at, self.logged_pages = now, self.pages
+
+
+def _request_key(url: str, params: Mapping[str, Any]) -> str:
+    return url + "?" + repr(sorted((str(k), str(v)) for k, v in params.items()))
 
 
 def _sleep(seconds: float) -> None:
@@ -418,9 +507,9 @@ def _minus(cursor: str, overlap: dt.timedelta | None) -> str:
 
 
 def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest, reason: str, hint: str) -> None:
-    """Keep a response that is not a readable page in quarantine, with why, and note it on
-    the run; the fetch asks again, and the item resolves once the same request loads (the
-    one place that quarantines what a REST source sent)."""
+    """Keep a response that stayed unreadable through the retries in quarantine, with why,
+    and note it on the run; the item resolves once the same request loads in a later run
+    (the one place that quarantines what a REST source sent)."""
     from lakebox.quality.gate import CheckResult, quarantine
 
     result = CheckResult("parse", None, False, 0, [], reason)
