@@ -254,15 +254,14 @@ def test_orders_quarantine_builds_marts_from_good_pages_then_dismiss_or_supersed
     assert done.returncode == 0 and runs(home)[-1] == "success", done.stderr[-3000:]
 
 
-def test_orders_unparseable_page_is_retried_and_superseded_in_the_same_run(
+def test_orders_unparseable_page_that_a_retry_cures_is_a_retry_not_a_quarantine(
     orders_base: Path, tmp_path: Path, api: str
 ) -> None:
     home, env = _orders_cell(orders_base, tmp_path, api, "quarantine")
     result = _run_with_fault(api, "malformed", env)
     assert result.returncode == 0, result.stderr[-3000:]
-    ((_, _, status, batch_id, by_batch),) = items(home)
-    assert status == "resolved" and by_batch != batch_id
-    assert q(home, f"select status from ops.batches where batch_id = '{batch_id}'") == [("quarantined",)]
+    assert "retrying" in result.stderr and items(home) == []
+    assert q(home, "select count(*) from ops.batches where status = 'quarantined'") == [(0,)]
     assert runs(home) == ["success", "success"]
 
 
