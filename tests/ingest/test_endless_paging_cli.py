@@ -39,7 +39,7 @@ def q(home: str, sql: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.parametrize("mode, extra, expected, pages", [
-    ("same", {}, "the API sent a next page it had already sent", 2),
+    ("same", {}, "the API's next page is one it already sent", 2),
     ("new", {"LAKEBOX_HTTP_MAX_PAGES": "20"}, "bound of 20 pages per run (LAKEBOX_HTTP_MAX_PAGES)", 20),
 ])
 def test_run_orders_against_an_endless_api_ends_failed_keeping_what_landed(

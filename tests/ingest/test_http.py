@@ -117,7 +117,8 @@ def test_unreadable_responses_that_outlast_the_retries_are_handed_back(server: s
 
     with httpx.Client() as client, pytest.raises(RetriesExhaustedError) as err:
         read_with_retry(client, server, {}, "s", RetryPolicy(max_attempts=3, base_delay_s=0), read, sleep=lambda s: None)
-    assert err.value.unreadable == (b"bad 1", b"bad 0") and err.value.bound == "LAKEBOX_HTTP_MAX_ATTEMPTS"
+    assert err.value.unreadable == {b"bad 1": "not a page", b"bad 0": "not a page"}
+    assert err.value.bound == "LAKEBOX_HTTP_MAX_ATTEMPTS"
     assert "keeps sending unreadable responses" in str(err.value) and len(Scripted.seen) == 3
 
 

@@ -380,6 +380,9 @@ def test_responses_unreadable_through_every_retry_are_quarantined_and_fail_the_r
                   if not p.name.endswith(".errors.json"))
     assert kept == [b'{"records": [1', b'{"records": [2', b'{"records": [3']  # nothing lost
     assert [rows for rows, _ in out.ledger] == [None, None, None]  # in the ledger, as quarantined
+    why = [orjson.loads(p.read_bytes()) for p in (tmp_path / "lake" / "quarantine" / "s").rglob("*.errors.json")]
+    assert all("is not a valid s page" in w["rules"][0]["detail"] and "LAKEBOX_HTTP_MAX_ATTEMPTS stopped" in
+               w["rules"][0]["detail"] for w in why) and len(why) == 3, why
     with open_warehouse(Settings.load(env={"LAKEBOX_HOME": str(tmp_path)}, cwd=tmp_path)) as wh:
         assert wh.query("select count(*) from ops.quarantine where status = 'open'") == [(3,)]
 

@@ -92,11 +92,11 @@ class UnreadableResponse(TransientSourceError):
 
 class RetriesExhaustedError(SourceFailedError):
     """A transient fault outlasted the retry policy: `bound` names the setting that stopped
-    the retries; `unreadable` holds the distinct unreadable bodies met on the way."""
+    the retries; `unreadable` maps each distinct unreadable body met on the way to why."""
 
-    def __init__(self, message: str, bound: str, unreadable: Sequence[bytes] = ()) -> None:
+    def __init__(self, message: str, bound: str, unreadable: Mapping[bytes, str] | None = None) -> None:
         super().__init__(message)
-        self.bound, self.unreadable = bound, tuple(unreadable)
+        self.bound, self.unreadable = bound, dict(unreadable or {})
 
 
 def get_with_retry(
@@ -146,7 +146,7 @@ def read_with_retry(
     started = time.monotonic()
     waited_for_reset = 0.0
     last, bound = "", "LAKEBOX_HTTP_MAX_ATTEMPTS"
-    unreadable: dict[bytes, None] = {}
+    unreadable: dict[bytes, str] = {}
     for attempt in range(1, policy.max_attempts + 1):
         remaining = policy.max_elapsed_s - (time.monotonic() - started - waited_for_reset)
         try:
@@ -162,7 +162,7 @@ def read_with_retry(
             error = exc
         last = str(error)
         if isinstance(error, UnreadableResponse):
-            unreadable[error.body] = None
+            unreadable[error.body] = hide(last)
         elapsed = time.monotonic() - started - waited_for_reset
         retry_after = getattr(error, "retry_after", None)
         if isinstance(error, RateLimitedError) and retry_after is not None:
@@ -189,7 +189,7 @@ def read_with_retry(
         f"source {source}: {hide(url)} still failing after {attempt} attempts in "
         f"{time.monotonic() - started:.1f}s, retries stopped by {limit} (last: {hide(last)}); "
         f"{advice}, or raise {bound}",
-        bound, list(unreadable),
+        bound, unreadable,
     )
 
 

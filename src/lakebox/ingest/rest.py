@@ -401,10 +401,10 @@ class _Fetch:
         except RetriesExhaustedError as exc:
             if not exc.unreadable:
                 raise
-            for body in exc.unreadable:
+            for body, reason in exc.unreadable.items():
                 quarantine_unreadable(self.ctx, config.source, self.land(body, url, params, meta),
-                                      f"response is not a valid {config.source} page (still unreadable when "
-                                      f"retries stopped at {exc.bound})", config.unreadable_hint)
+                                      f"{reason} (still unreadable when {exc.bound} stopped the retries)",
+                                      config.unreadable_hint)
             raise SourceFailedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are quarantined "
                                     f"in the lake ({config.unreadable_hint})") from exc
 
@@ -436,9 +436,9 @@ class _Fetch:
                 "with the next run")
         if _request_key(url, params) in asked:
             raise SourceFailedError(
-                f"{where}: the API sent a next page it had already sent ({self.hide(url)} "
-                f"{self.hide(str(params))}), so paging would never end; stopped after {self.pages} pages. {kept}; "
-                f"check the {source} API's paging (a repeated cursor or link)")
+                f"{where}: the API's next page is one it already sent ({self.hide(url)} {self.hide(str(params))}), "
+                f"so paging would never end; stopped after {self.pages} pages; {kept}; check the {source} API's "
+                "paging (a repeated cursor or link)")
         for count, bound, name, what in ((self.pages, bounds.max_pages, "LAKEBOX_HTTP_MAX_PAGES", "pages"),
                                          (self.rows, bounds.max_records, "LAKEBOX_HTTP_MAX_RECORDS", "records")):
             if count >= bound:
