@@ -139,6 +139,10 @@ class S3Lake(Lake):
         with self._guard("read", key):
             return super().read_bytes(key)
 
+    def digest(self, key: str) -> tuple[str, int] | None:
+        with self._guard("read", key):
+            return super().digest(key)
+
     def list(self, prefix: str) -> list[str]:
         with self._guard("list", prefix):
             return super().list(prefix)
