@@ -16,8 +16,7 @@ from lakebox.lake import BatchManifest, Lake
 from lakebox.pipelines.orders.pipeline import load
 from lakebox.runner import Pipeline, RunOutcome, Stage, run_pipeline
 from lakebox.settings import Settings
-from lakebox.warehouse import open_warehouse
-from lakebox.warehouse import ops
+from lakebox.warehouse import open_warehouse, ops
 from tests.conftest import run_cli
 
 LOAD_ONLY = Pipeline("orders", (Stage("load", load),))
@@ -182,3 +181,32 @@ def test_hashing_streams_in_chunks(tmp_path: Path) -> None:
     lake.put_once("raw/x/d=1/a.bin", data)
     assert lake.digest("raw/x/d=1/a.bin") == (hashlib.sha256(data).hexdigest(), len(data))
     assert lake.digest("raw/x/d=1/none.bin") is None
+
+
+def test_a_changed_or_deleted_pending_retail_file_is_never_loaded(tmp_path: Path) -> None:
+    from lakebox.pipelines import get_spec
+    from lakebox.pipelines.retail.pipeline import INGEST_ONLY
+    from tests.pipelines.retail.test_gate import Drop
+
+    drop = Drop(tmp_path, stores=10)
+    settings = Settings.load(env=drop.env(), cwd=drop.home)
+    with open_warehouse(settings) as wh:
+        landed = run_pipeline(get_spec("retail").pipeline(stages=("land",)), settings, Lake.from_settings(settings), wh)
+    assert landed.status == "success", landed.error
+    sales, inventory = "daily_sales_2025-03-01.csv", "inventory_2025-03-02.csv"
+    ((sales_key,),), ((inventory_key,),) = (drop.query(f"select lake_path from ops.batches where meta like '%{n}%'")
+                                            for n in (sales, inventory))
+    lines = (drop.home / "lake" / sales_key).read_bytes().decode().split("\n")
+    for n in range(1, 51):  # 50 amounts changed
+        fields = lines[n].split(",")
+        fields[3] = "1.0"
+        lines[n] = ",".join(fields)
+    (drop.home / "lake" / sales_key).write_text("\n".join(lines))
+    (drop.home / "lake" / inventory_key).unlink()
+
+    outcome = drop.run()
+    assert outcome.status == "failed"
+    assert sales_key in outcome.error and "sha256" in outcome.error
+    assert inventory_key in outcome.error and "missing" in outcome.error
+    assert set(drop.status().values()) == {"landed"}  # nothing loaded, nothing quarantined
+    assert drop.query("select count(*) from raw.retail_daily_sales") == [(0,)]

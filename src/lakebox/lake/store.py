@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import hashlib
 import errno
+import hashlib
 import os
 import socket
 import time
