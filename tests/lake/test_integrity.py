@@ -185,7 +185,6 @@ def test_hashing_streams_in_chunks(tmp_path: Path) -> None:
 
 def test_a_changed_or_deleted_pending_retail_file_is_never_loaded(tmp_path: Path) -> None:
     from lakebox.pipelines import get_spec
-    from lakebox.pipelines.retail.pipeline import INGEST_ONLY
     from tests.pipelines.retail.test_gate import Drop
 
     drop = Drop(tmp_path, stores=10)
