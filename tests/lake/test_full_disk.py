@@ -124,3 +124,23 @@ def test_verify_reports_temporary_files_left_in_the_raw_zone(tmp_path: Path) -> 
     report = verify_lake(lake, "raw", [])
     assert [(d.key, d.problem) for d in report.differences] == [(m.key + ".0123456789abcdef.tmp", "leftover")]
     assert report.unledgered == 1 and report.objects == 1
+
+
+def test_a_retail_run_on_a_full_lake_fails_naming_the_path_and_records_nothing(
+        small_disk: Path, tmp_path: Path) -> None:
+    from lakebox.pipelines import get_spec
+    from lakebox.runner import run_pipeline
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+    from tests.pipelines.retail.test_gate import Drop
+
+    drop = Drop(tmp_path)
+    drop.put("daily_sales_2025-03-09.csv", b"date,store_id\n" + b"2025-03-09,S001\n" * (160 << 10))  # 2.5 MB
+    settings = Settings.load(env=drop.env(LAKEBOX_LAKE=str(small_disk / "lake")), cwd=drop.home)
+    with open_warehouse(settings) as wh:
+        outcome = run_pipeline(get_spec("retail").pipeline(stages=("land",)), settings, Lake.from_settings(settings), wh)
+        assert outcome.status == "failed"
+        assert str(small_disk / "lake" / "raw" / "retail") in (outcome.error or "")
+        assert "LAKEBOX_LAKE" in (outcome.error or "") and "disk is full" in (outcome.error or "")
+        assert wh.query("select count(*) from ops.batches") == [(0,)]  # nothing recorded as landed
+    assert leftovers(small_disk) == []

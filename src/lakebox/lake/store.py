@@ -183,7 +183,7 @@ class Lake:
 
     def _write_error(self, key: str, exc: OSError) -> LakeError:
         """A failed local write, naming the object, the folder and the setting that chose it."""
-        where = f"{key} in the lake at {self.root} (LAKEBOX_LAKE)"
+        where = f"{self.path(key)} (lake object {key}; the lake's folder comes from LAKEBOX_LAKE)"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return LakeError(f"cannot write {where}: the disk is full ({exc.strerror}); nothing partial was "
                              "left behind; free space on that disk or point LAKEBOX_LAKE at a larger one, then run again")
