@@ -38,8 +38,9 @@ def _settings() -> Settings:
 
 @app.command()
 def verify(source: Annotated[str | None, typer.Argument(help="only this source (default: every source)")] = None) -> None:
-    """Check every manifest against its object (missing, size, sha256) and every ledger batch
-    against its object and manifest. Exit 1 on any difference."""
+    """Check every object against its manifest and the ledger (missing, size, sha256); exit 1 on any difference.
+
+    Loaded batches are checked too: a changed or deleted object is reported here."""
     from lakebox.lake import Lake
     from lakebox.lake.verify import verify_lake
     from lakebox.warehouse import open_warehouse
@@ -79,8 +80,9 @@ def forget_batch(
     batch_id: Annotated[str, typer.Argument(help="the batch's id, as the error or `lakebox lake verify` names it")],
     reason: Annotated[str, typer.Option(help="why its bytes are gone for good (kept in ops.batches)")],
 ) -> None:
-    """Mark a batch whose lake object is missing or changed as lost: it never loads, and the
-    pipeline goes on with the other batches. Refused while the object is intact."""
+    """Mark a batch whose lake object is missing or changed lost, with a reason; it never loads.
+
+    The source's other batches go on. Refused while the object is intact."""
     import getpass
 
     from lakebox.warehouse import open_warehouse
@@ -109,8 +111,9 @@ def restore(
     batch_id: Annotated[str, typer.Argument(help="the batch's id, as the error or `lakebox lake verify` names it")],
     file: Annotated[Path, typer.Argument(help="a copy of the batch's original bytes", exists=True, dir_okay=False)],
 ) -> None:
-    """Put a batch's original bytes back in the lake where its object is missing; the bytes
-    must match the sha256 the ledger recorded. A changed object is never overwritten."""
+    """Put a missing batch object's original bytes back; they must match the recorded sha256.
+
+    A changed object is never overwritten: move it aside first."""
     import hashlib
 
     from lakebox.warehouse import open_warehouse
