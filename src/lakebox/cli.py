@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lakebox import quarantine_cli
+from lakebox import lake_cli, quarantine_cli
 from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
@@ -28,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(quarantine_cli.app, name="quarantine")
+app.add_typer(lake_cli.app, name="lake")
 app.add_typer(ml_app, name="ml")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)

@@ -6,7 +6,8 @@
     │   ├── TransientSourceError    429, 5xx, timeouts: worth retrying (transient)
     │   └── SourceFailedError       retries exhausted or a 4xx (terminal)
     ├── LakeError                   the raw lake refused or failed
-    │   └── RawObjectExistsError    write-once: the key holds other bytes (terminal)
+    │   ├── RawObjectExistsError    write-once: the key holds other bytes (terminal)
+    │   └── LakeIntegrityError      a landed object is missing or changed (terminal)
     ├── WarehouseError              the warehouse refused or is unreachable (terminal)
     ├── QualityGateFailed           a batch or file broke its contract (terminal)
     ├── TransformError              dbt failed (terminal)
@@ -55,6 +56,10 @@ class LakeError(LakeboxError):
 
 
 class RawObjectExistsError(LakeError, Terminal):
+    pass
+
+
+class LakeIntegrityError(LakeError, Terminal):
     pass
 
 

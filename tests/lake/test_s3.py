@@ -167,3 +167,18 @@ def test_fs_for_url_gives_landing_filesystems(s3_bucket: str, tmp_path: Path) ->
     local, local_root = fs_for_url(str(tmp_path / "landing"), {})
     local.makedirs(f"{local_root}/retail", exist_ok=True)
     assert local_root == str(tmp_path / "landing") and local.isdir(f"{local_root}/retail")
+
+
+def test_objects_changed_or_deleted_behind_the_lake_are_found_on_s3(s3_bucket: str, s3_endpoint: str) -> None:
+    from lakebox.lake.verify import Recorded, differences, verify_lake
+
+    lake = S3Lake(f"s3://{s3_bucket}/lake", _env())
+    kept, changed, gone = (lake.land_batch("orders", f'{{"n": {i}}}'.encode(), "json") for i in range(3))
+    s3 = _boto(s3_endpoint)
+    s3.put_object(Bucket=s3_bucket, Key="lake/" + changed.key, Body=b'{"n": 9}')  # same size, other bytes
+    s3.delete_object(Bucket=s3_bucket, Key="lake/" + gone.key)
+    found = differences(lake, [Recorded(m.key, m.sha256, m.bytes, m.batch_id) for m in (kept, changed, gone)])
+    assert [(d.batch_id, d.problem) for d in found] == [(changed.batch_id, "sha256"), (gone.batch_id, "missing")]
+    report = verify_lake(lake, "raw/orders", [])
+    assert sorted((d.key, d.problem) for d in report.differences) == sorted(
+        [(changed.key, "sha256"), (gone.key, "missing")])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from lakebox.ingest.landed import check_landed
 from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.contract import Contract
@@ -81,6 +82,7 @@ def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReade
     wh, source = ctx.warehouse, contract.source
     policy = policy_for(ctx.settings, ctx.pipeline)
     ensure_raw_table(ctx, contract)
+    check_landed(ctx, source)
     result = StageResult(rows_in=0, rows_out=0)
     checked: list[list[CheckResult]] = []
     chunk: list[_Checked] = []

@@ -11,6 +11,7 @@ first raw write, with a scratch key under `_lakebox/` that it deletes again.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import threading
 import uuid
@@ -89,6 +90,7 @@ class S3Lake(Lake):
         self.conditional_mode: ConditionalWrites = mode  # type: ignore[assignment]
         self._conditional: bool | None = {"on": True, "off": False}.get(mode)
         self._options = s3_storage_options(env)
+        self._read_cache: ImmutableReadCache | None = None
         super().__init__(url, storage_options=self._options)
 
     @property
@@ -125,10 +127,18 @@ class S3Lake(Lake):
 
         DuckDB opens a file several times per query (list, open, size, modified, read),
         and a page is read twice (its shape, then its rows): over S3 that is a dozen
-        requests for one object. Raw objects never change, so one GET serves them all.
+        requests for one object. Raw objects never change, so one GET serves them all,
+        the check of its sha256 before it loads (`digest`) included.
         """
         if not con.filesystem_is_registered("s3"):
-            con.register_filesystem(ImmutableReadCache(self.fs, f"{self.root}/raw/"))
+            con.register_filesystem(self.read_cache)
+
+    @property
+    def read_cache(self) -> ImmutableReadCache:
+        """One cache of raw objects for this lake, shared by its DuckDB connections and `digest`."""
+        if self._read_cache is None:
+            self._read_cache = ImmutableReadCache(self.fs, f"{self.root}/raw/")
+        return self._read_cache
 
     # ---------------------------------------------------------------- guarded access
     def exists(self, key: str) -> bool:
@@ -138,6 +148,18 @@ class S3Lake(Lake):
     def read_bytes(self, key: str) -> bytes:
         with self._guard("read", key):
             return super().read_bytes(key)
+
+    def digest(self, key: str) -> tuple[str, int] | None:
+        """A raw object is hashed from the read cache, so the bytes checked are the bytes
+        DuckDB then loads, with one GET for both."""
+        with self._guard("read", key):
+            if not key.startswith("raw/"):
+                return super().digest(key)
+            try:
+                data = self.read_cache.read(self.path(key))
+            except FileNotFoundError:
+                return None
+            return hashlib.sha256(data).hexdigest(), len(data)
 
     def list(self, prefix: str) -> list[str]:
         with self._guard("list", prefix):
@@ -233,6 +255,10 @@ class ImmutableReadCache(AbstractFileSystem):  # type: ignore[misc]
     def _immutable(self, path: str) -> bool:
         stripped: str = self._strip_protocol(path)  # fsspec is untyped
         return stripped.startswith(self._prefix)
+
+    def read(self, path: str) -> bytes:
+        """The whole object, from the cache when it holds it."""
+        return self._data(path)
 
     def _data(self, path: str) -> bytes:
         path = self._strip_protocol(path)

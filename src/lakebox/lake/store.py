@@ -9,14 +9,21 @@ Layout (other parts rely on it):
 
 The raw zone is never overwritten or deleted by the platform. Writing the same bytes to
 an existing key is a no-op (so a crashed run can land again); other bytes fail.
+
+On disk an object is written to `_lakebox/tmp/` first and linked into place, so a reader
+never sees half an object. A failed write (a full disk) removes its temporary file; one a
+hard crash left behind is removed by the next `Lake` over the same folder.
 """
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
+import errno
 import hashlib
 import os
+import socket
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 import orjson
 
 from lakebox.errors import LakeError, RawObjectExistsError
+from lakebox.log import get_logger
 from lakebox.settings import redact
 
 
@@ -48,7 +56,10 @@ class BatchManifest:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
 
 
+DIGEST_CHUNK = 4 << 20  # bytes read at a time when hashing an object: never a whole object in memory
 SYNC_EACH_UP_TO = 64  # objects; more than this and Lake.sync() flushes the whole system once
+TMP_DIR = "_lakebox/tmp"  # temporary files of local writes, linked into place when whole
+STALE_TMP_SECONDS = 86_400  # another host's temporary file this old is a crash's leftover
 
 
 def _fsync_path(path: str) -> None:
@@ -72,8 +83,13 @@ class Lake:
         self.root: str = root
         self.is_local = "file" in _protocols(self.fs)
         self._unsynced: list[str] = []  # local objects written with durable=False, not yet fsynced
+        self.removed_leftovers: list[str] = []  # temporary files of crashed writes removed on opening
         if self.is_local:
             os.makedirs(self.root, exist_ok=True)
+            self.removed_leftovers = remove_crash_leftovers(os.path.join(self.root, TMP_DIR))
+            if self.removed_leftovers:
+                get_logger().info("removed temporary files of crashed lake writes", lake=redact(self.url),
+                                  files=len(self.removed_leftovers))
 
     @classmethod
     def from_settings(cls, settings: Any) -> Lake:
@@ -120,6 +136,18 @@ class Lake:
         root = self.root.rstrip("/") + "/"
         return sorted(p[len(root):] if p.startswith(root) else p for p in self.fs.find(base))
 
+    def digest(self, key: str) -> tuple[str, int] | None:
+        """(sha256 hex, size) of an object, read in chunks; None when it is missing."""
+        sha, size = hashlib.sha256(), 0
+        try:
+            with self.fs.open(self.path(key), "rb") as fh:
+                while chunk := fh.read(DIGEST_CHUNK):
+                    sha.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return None
+        return sha.hexdigest(), size
+
     def read_manifest(self, key: str) -> BatchManifest:
         return BatchManifest(**orjson.loads(self.read_bytes(key)))
 
@@ -135,24 +163,32 @@ class Lake:
 
     def _put_once_local(self, key: str, data: bytes, durable: bool = True) -> bool:
         final = self.path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
+        tmp = os.path.join(self.root, TMP_DIR, _tmp_name())
         try:
-            os.link(tmp, final)  # atomic, and refuses to replace: the write-once guarantee
-        except FileExistsError:
-            return self._same_or_fail(key, data)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            _write_file(tmp, data, durable)
+            try:
+                os.link(tmp, final)  # atomic, and refuses to replace: the write-once guarantee
+            except FileExistsError:
+                return self._same_or_fail(key, data)
+            if durable:
+                _fsync_path(os.path.dirname(final))
+        except OSError as exc:
+            raise self._write_error(key, exc) from exc
         finally:
-            os.unlink(tmp)
-        if durable:
-            _fsync_path(os.path.dirname(final))
-        else:
+            _remove_quietly(tmp)
+        if not durable:
             self._unsynced.append(final)
         return True
+
+    def _write_error(self, key: str, exc: OSError) -> LakeError:
+        """A failed local write, naming the object, the folder and the setting that chose it."""
+        where = f"{self.path(key)} (lake object {key}; the lake's folder comes from LAKEBOX_LAKE)"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return LakeError(f"cannot write {where}: the disk is full ({exc.strerror}); nothing partial was "
+                             "left behind; free space on that disk or point LAKEBOX_LAKE at a larger one, then run again")
+        return LakeError(f"cannot write {where}: {exc.strerror or exc}; nothing partial was left behind; "
+                         "check the folder's permissions and space, or point LAKEBOX_LAKE elsewhere")
 
     def _put_once_remote(self, key: str, data: bytes) -> bool:
         if self.exists(key):
@@ -172,9 +208,18 @@ class Lake:
         """Plain write, for derived zones (snapshots); never used for raw/."""
         if key.startswith("raw/"):
             raise LakeError(f"refusing to overwrite {key}: the raw zone is write-once")
-        if self.is_local:
+        if not self.is_local:
+            self.fs.pipe_file(self.path(key), data)
+            return
+        tmp = os.path.join(self.root, TMP_DIR, _tmp_name())
+        try:
             os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
-        self.fs.pipe_file(self.path(key), data)
+            _write_file(tmp, data, durable=False)
+            os.replace(tmp, self.path(key))  # a reader sees the old object or the new one, whole
+        except OSError as exc:
+            raise self._write_error(key, exc) from exc
+        finally:
+            _remove_quietly(tmp)
 
     def land_batch(
         self,
@@ -232,6 +277,63 @@ class Lake:
         if not self.exists(errors_key):
             self.put_once(errors_key, orjson.dumps(errors, option=orjson.OPT_INDENT_2, default=str))
         return key
+
+
+def _tmp_name() -> str:
+    """`<pid>-<random>@<host>.tmp`: whose it is, so a later run knows when its writer is gone."""
+    return f"{os.getpid()}-{uuid.uuid4().hex}@{socket.gethostname()}.tmp"
+
+
+def _write_file(path: str, data: bytes, durable: bool) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_crash_leftovers(folder: str) -> list[str]:
+    """Remove temporary files whose writer is gone: this host's whose process has ended,
+    another host's after a day. Returns the names removed."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    host, removed = socket.gethostname(), []
+    for name in names:
+        owner, _, owner_host = name.removesuffix(".tmp").rpartition("@")
+        path = os.path.join(folder, name)
+        try:
+            if owner_host == host:
+                gone = not _process_alive(int(owner.split("-", 1)[0]))
+            else:
+                gone = time.time() - os.stat(path).st_mtime > STALE_TMP_SECONDS
+            if gone:
+                os.unlink(path)
+                removed.append(name)
+        except (ValueError, OSError):
+            continue  # not ours, or removed meanwhile
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # a write of this process, perhaps on another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ import orjson
 
 from lakebox.errors import SourceFailedError
 from lakebox.ingest.batches import ensure_raw_table
+from lakebox.ingest.landed import check_landed
 from lakebox.pipelines.retail.contract import CONTRACTS, KIND_BY_NAME, KINDS, SOURCE, FileKind
 from lakebox.pipelines.retail.filechecks import check_file_bytes
 from lakebox.quality import check_relation, failed, typed_select
@@ -97,6 +98,7 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
     for contract in CONTRACTS:
         ensure_raw_table(ctx, contract)
     files = _supersede_older_versions(ctx, pending_files(ctx))
+    check_landed(ctx, SOURCE)  # after superseding: a replaced version never loads, whatever its state
     if not files:
         ctx.log.info("no pending retail files")
         return StageResult()

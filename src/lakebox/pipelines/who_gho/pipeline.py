@@ -65,12 +65,14 @@ def gate_beyond_contract(ctx: RunContext) -> bool:
     import duckdb
 
     from lakebox.ingest.json_pages import PageReader
+    from lakebox.ingest.landed import check_landed
     from lakebox.pipelines.who_gho.contract import FIELDS, SOURCE
     from lakebox.pipelines.who_gho.gate import beyond_contract, loaded_countries
     from lakebox.quality.gate import FAIL_FAST, describe_failure, failed, policy_for, quarantine
     from lakebox.warehouse import ops
 
     wh = ctx.warehouse
+    check_landed(ctx, SOURCE)
     pending = ops.pending_batches(wh, SOURCE)
     if not pending:
         return True

@@ -21,6 +21,7 @@ from lakebox.warehouse.ops.audit import (
 from lakebox.warehouse.ops.ledger import (
     LANDED,
     LOADED,
+    LOST,
     QUARANTINED,
     SUPERSEDED,
     mark_batch,
@@ -35,7 +36,7 @@ from lakebox.warehouse.ops.source_state import get_state, set_state
 DDL = audit.DDL + ledger.DDL + source_state.DDL + quarantine.DDL
 
 __all__ = [
-    "DDL", "LANDED", "LOADED", "QUARANTINED", "SUPERSEDED", "audit", "end_run", "get_state", "ledger",
+    "DDL", "LANDED", "LOADED", "LOST", "QUARANTINED", "SUPERSEDED", "audit", "end_run", "get_state", "ledger",
     "mark_batch", "mark_batches", "mark_loaded", "pending_batches", "quarantine", "record_dq_results", "record_dq_results_many",
     "record_landed", "record_landed_many", "record_stage", "recent_runs", "set_state", "source_state",
     "start_run", "utcnow",

@@ -1,7 +1,9 @@
 """The ingestion ledger, ops.batches: every landed batch and what became of it.
 
-Status: landed (pending), loaded, quarantined, or superseded (a newer version of the same
-file replaced it before it loaded). `error` holds the failed rules as JSON text.
+Status: landed (pending), loaded, quarantined, superseded (a newer version of the same
+file replaced it before it loaded), or lost (its lake object went missing or changed and a
+person said so with `lakebox lake forget-batch`). `error` holds the failed rules, or for a
+lost batch the reason, who and when, as JSON text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from lakebox.lake import BatchManifest
     from lakebox.warehouse.base import Warehouse
 
-LANDED, LOADED, QUARANTINED, SUPERSEDED = "landed", "loaded", "quarantined", "superseded"
+LANDED, LOADED, QUARANTINED, SUPERSEDED, LOST = "landed", "loaded", "quarantined", "superseded", "lost"
 
 DDL = (
     """create table if not exists ops.batches (
@@ -86,6 +88,36 @@ def pending_batches(wh: Warehouse, source: str) -> list[tuple[str, str, str]]:
             [source],
         )
     ]
+
+
+def landed_digests(wh: Warehouse, source: str) -> list[tuple[str, str, str, int | None]]:
+    """(batch_id, lake_path, sha256, bytes) of the source's pending batches: what each
+    object must still be before it loads."""
+    return [(r[0], r[1], r[2], r[3]) for r in wh.query(
+        "select batch_id, lake_path, sha256, bytes from ops.batches where source = ? and status = 'landed'", [source])]
+
+
+def recorded_batches(wh: Warehouse, source: str | None = None) -> list[tuple[Any, ...]]:
+    """(batch_id, source, lake_path, sha256, bytes, status, error) of every batch, or one source's."""
+    where, params = ("where source = ?", [source]) if source else ("", [])
+    return wh.query(f"select batch_id, source, lake_path, sha256, bytes, status, error from ops.batches {where} "
+                    "order by source, landed_at, batch_id", params)
+
+
+def get_batch(wh: Warehouse, batch_id: str) -> tuple[Any, ...] | None:
+    """(batch_id, source, lake_path, sha256, bytes, status, error) of one batch, None when unknown."""
+    rows = wh.query("select batch_id, source, lake_path, sha256, bytes, status, error from ops.batches "
+                    "where batch_id = ?", [batch_id])
+    return rows[0] if rows else None
+
+
+def mark_lost(wh: Warehouse, batch_id: str, reason: str, by: str, found: str) -> None:
+    """A person's word that a batch's lake object is gone for good: it never loads, and
+    the ledger keeps why, who, when, what was found and the status it had."""
+    status = wh.query("select status from ops.batches where batch_id = ?", [batch_id])[0][0]
+    note = {"lost": reason, "by": by, "at": utcnow().isoformat(sep=" "), "found": found, "was": status}
+    wh.execute("update ops.batches set status = ?, error = ? where batch_id = ?",
+               [LOST, orjson.dumps(note).decode(), batch_id])
 
 
 def last_loaded_at(wh: Warehouse, sources: Sequence[str]) -> Any:

@@ -1,0 +1,163 @@
+"""`lakebox lake`: check the raw lake against its manifests and the ledger, and settle a
+landed batch whose object went missing or changed (restore its bytes, or forget it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lakebox.errors import ConfigError, LakeboxError, RawObjectExistsError
+
+if TYPE_CHECKING:
+    from lakebox.lake import Lake
+    from lakebox.lake.verify import Difference
+    from lakebox.settings import Settings
+    from lakebox.warehouse import Warehouse
+
+app = typer.Typer(help="The raw lake: verify it against manifests and the ledger; restore or forget a "
+                  "landed batch whose object is missing or changed.", no_args_is_help=True)
+
+
+def _fail(exc: BaseException) -> None:
+    from lakebox.settings import redact
+
+    typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def _settings() -> Settings:
+    from lakebox.log import configure_logging
+    from lakebox.settings import Settings
+
+    settings = Settings.load()
+    configure_logging(settings.logs_dir, settings.log_level)
+    return settings
+
+
+@app.command()
+def verify(source: Annotated[str | None, typer.Argument(help="only this source (default: every source)")] = None) -> None:
+    """Check every object against its manifest and the ledger (missing, size, sha256); exit 1 on any difference.
+
+    Loaded batches are checked too: a changed or deleted object is reported here."""
+    from lakebox.lake import Lake
+    from lakebox.lake.verify import verify_lake
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import ledger
+
+    try:
+        settings = _settings()
+        lake = Lake.from_settings(settings)
+        rows: list[tuple[Any, ...]] = []
+        where = "no warehouse yet"
+        if settings.warehouse_kind != "duckdb" or Path(settings.warehouse.split("://", 1)[-1]).exists():
+            with open_warehouse(settings, read_only=True) as warehouse:
+                rows = ledger.recorded_batches(warehouse, source) if warehouse.table_exists("ops", "batches") else []
+                where = warehouse.describe()
+        prefix = f"raw/{source}" if source else "raw"
+        report = verify_lake(lake, prefix, rows)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    for d in report.differences:
+        typer.echo(f"{d.problem:10} {d.describe(lake)}")
+    for batch_id, key, reason in report.lost:
+        typer.echo(f"{'lost':10} batch {batch_id}: {lake.uri(key)} (not checked; forgotten: {reason})")
+    if report.unledgered:
+        typer.echo(f"note: {report.unledgered} manifest(s) under {prefix} belong to no batch in the ledger of {where} "
+                   "(landed by another warehouse, or by a run that stopped before recording them); checked anyway")
+    typer.echo(f"checked {report.objects} object(s) under {lake.uri(prefix)}, {report.batches} batch(es) in the "
+               f"ledger of {where}: {len(report.differences)} difference(s)")
+    if report.differences:
+        typer.echo("settle a pending batch with `lakebox lake restore BATCH_ID FILE` or `lakebox lake forget-batch "
+                   "BATCH_ID --reason TEXT`; a loaded one's rows stay in the warehouse: restore its bytes from a backup")
+        raise typer.Exit(1)
+
+
+@app.command("forget-batch")
+def forget_batch(
+    batch_id: Annotated[str, typer.Argument(help="the batch's id, as the error or `lakebox lake verify` names it")],
+    reason: Annotated[str, typer.Option(help="why its bytes are gone for good (kept in ops.batches)")],
+) -> None:
+    """Mark a batch whose lake object is missing or changed lost, with a reason; it never loads.
+
+    The source's other batches go on. Refused while the object is intact."""
+    import getpass
+
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import ledger
+
+    try:
+        if not reason.strip():
+            raise ConfigError("--reason must say why the batch's bytes are gone for good")
+        settings = _settings()
+        lake = _lake(settings)
+        with open_warehouse(settings) as warehouse:
+            batch = _batch(warehouse, batch_id)
+            found = _difference(lake, batch)
+            if found is None:
+                raise ConfigError(f"batch {batch_id}: {lake.uri(batch[2])} is intact (sha256 {batch[3]}); "
+                                  "nothing to forget")
+            ledger.mark_lost(warehouse, batch_id, reason.strip(), getpass.getuser(), f"{found.problem}: {found.detail}")
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"batch {batch_id} of {batch[1]} marked lost (was {batch[5]}; {found.detail}): {reason.strip()}")
+
+
+@app.command()
+def restore(
+    batch_id: Annotated[str, typer.Argument(help="the batch's id, as the error or `lakebox lake verify` names it")],
+    file: Annotated[Path, typer.Argument(help="a copy of the batch's original bytes", exists=True, dir_okay=False)],
+) -> None:
+    """Put a missing batch object's original bytes back; they must match the recorded sha256.
+
+    A changed object is never overwritten: move it aside first."""
+    import hashlib
+
+    from lakebox.warehouse import open_warehouse
+
+    try:
+        settings = _settings()
+        lake = _lake(settings)
+        with open_warehouse(settings, read_only=True) as warehouse:
+            batch = _batch(warehouse, batch_id)
+        data = file.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        if sha256 != batch[3]:
+            raise ConfigError(f"{file} is not batch {batch_id}: sha256 {sha256}, the ledger recorded {batch[3]}; "
+                              "nothing was written")
+        try:
+            written = lake.put_once(batch[2], data)
+        except RawObjectExistsError as exc:
+            raise ConfigError(f"batch {batch_id}: {lake.uri(batch[2])} holds other bytes; the raw zone is never "
+                              "overwritten: move that object aside yourself, then restore") from exc
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"batch {batch_id}: {lake.uri(batch[2])} " + ("restored" if written else "was already intact"))
+
+
+def _lake(settings: Settings) -> Lake:
+    from lakebox.lake import Lake
+
+    return Lake.from_settings(settings)
+
+
+def _batch(warehouse: Warehouse, batch_id: str) -> tuple[Any, ...]:
+    """(batch_id, source, lake_path, sha256, bytes, status, error) of a batch the ledger knows."""
+    from lakebox.warehouse.ops import ledger
+
+    found = ledger.get_batch(warehouse, batch_id.strip()) if warehouse.table_exists("ops", "batches") else None
+    if found is None:
+        raise ConfigError(f"no batch {batch_id!r} in the ledger (ops.batches); see `lakebox lake verify`")
+    if found[5] == ledger.LOST:
+        raise ConfigError(f"batch {batch_id} is already marked lost: {found[6]}")
+    return found
+
+
+def _difference(lake: Lake, batch: tuple[Any, ...]) -> Difference | None:
+    from lakebox.lake.verify import Recorded, compare
+
+    return compare(Recorded(batch[2], batch[3], batch[4], batch[0]), lake.digest(batch[2]))
