@@ -124,7 +124,8 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
-    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(min=0, max=65535,
+                                                     help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal
@@ -155,7 +156,7 @@ def watch(
 
 
 @app.command()
-def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
+def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20) -> None:
     """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table
@@ -196,18 +197,26 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
 
 
 @app.command()
-def config() -> None:
-    """Show the settings in force, the core's and each pipeline's (secrets redacted)."""
+def config(
+    doc: Annotated[bool, typer.Option(help="under each setting, what it does and the values it takes")] = False,
+) -> None:
+    """Show every setting in force, the core's and each pipeline's, and where each came from
+    (env, lakebox.toml, default); secrets redacted. A bad setting exits 2, naming it."""
     from lakebox.settings import Settings
 
     try:
-        described = Settings.load().describe()
+        settings = Settings.load()
     except LakeboxError as exc:
         _fail(exc)
         return
-    width = max(map(len, described))
-    for key, value in described.items():
-        typer.echo(f"{key:{width}}  {value}")
+    rows = settings.shown()
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(60, max(len(value) for _, value, _ in rows))
+    for (name, value, origin), declared in zip(rows, settings.declared, strict=True):
+        typer.echo(f"{name:{width}}  {value:{value_width}}  {origin}")
+        if doc:
+            where = f"; lakebox.toml: {declared.toml_key}" if declared.toml_key else "; environment only"
+            typer.echo(f"{'':{width}}    {declared.doc}; allowed: {declared.kind.allowed}{where}")
 
 
 @app.command()
@@ -226,7 +235,7 @@ def grants() -> None:
 @app.command()
 def dashboard(
     host: Annotated[str, typer.Option(help="address to bind (loopback unless told otherwise)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8501,
 ) -> None:
     """Start the Streamlit dashboard over the configured warehouse."""
     from lakebox.dashboard import serve
