@@ -48,7 +48,7 @@ def write_celery_config(folder: Path) -> Path:
 
 def worker(
     name: Annotated[str, typer.Option(help="worker name (unique per machine)")] = "lakebox",
-    concurrency: Annotated[int, typer.Option(help="steps run at once by this worker")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="steps run at once by this worker")] = 1,
 ) -> None:
     """Start a Dagster Celery worker for LAKEBOX_EXECUTOR=celery runs (broker: LAKEBOX_CELERY_BROKER)."""
     from lakebox.orchestration.home import dagster_environment, init_storage
