@@ -154,6 +154,7 @@ def test_a_core_setting_from_lakebox_toml_reaches_the_code_that_reads_it(tmp_pat
     origins = {name: origin for name, _, origin in settings.shown()}
     assert (origins["LAKEBOX_HTTP_MAX_ATTEMPTS"], origins["LAKEBOX_HTTP_TIMEOUT"]) == ("lakebox.toml", "env")
     assert (origins["LAKEBOX_ORDERS_SLA"], origins["LAKEBOX_HTTP_BACKOFF"]) == ("lakebox.toml", "default")
+    assert (origins["LAKEBOX_LAKE"], origins["LAKEBOX_RETAIL_SLA"]) == ("default", "unset")
 
 
 def test_a_missing_config_file_named_by_lakebox_config_is_refused(tmp_path: Path) -> None:

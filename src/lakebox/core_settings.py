@@ -11,27 +11,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakebox.setting_kinds import TEXT, Choice, Cron, Day, Declared, Duration, Number, Pairs, Url, Whole
+from lakebox.setting_kinds import Choice, Cron, Day, Declared, Duration, Number, Pairs, Text, Url, Whole
 
 # Where things live; defaults under the home are filled in by Settings.load.
-HOME = Declared("LAKEBOX_HOME", TEXT, "./.lakebox",
+HOME = Declared("LAKEBOX_HOME", Text("a folder"), "./.lakebox",
                 "where the default warehouse, lake, landing folder, logs and locks live")
-WAREHOUSE = Declared("LAKEBOX_WAREHOUSE", TEXT, None,
+WAREHOUSE = Declared("LAKEBOX_WAREHOUSE", Text("a DuckDB file, or a postgresql://, spark:// or spark+local:// URL"), None,
                      "a DuckDB file (default `$LAKEBOX_HOME/warehouse.duckdb`), `postgresql://user@host:5432/db` "
                      "(password from the environment or `PGPASSWORD`), `spark://host:7077` or `spark+local://[N]`")
-LAKE = Declared("LAKEBOX_LAKE", TEXT, None,
+LAKE = Declared("LAKEBOX_LAKE", Text("a folder or URL"), None,
                 "the raw lake (default `$LAKEBOX_HOME/lake`): a folder or `s3://bucket/prefix` "
                 "(+ `AWS_ENDPOINT_URL` for MinIO)")
-LANDING = Declared("LAKEBOX_LANDING", TEXT, None,
+LANDING = Declared("LAKEBOX_LANDING", Text("a folder or URL"), None,
                    "where file-fed pipelines find their drops, `<landing>/<pipeline>/` "
                    "(default `$LAKEBOX_HOME/landing`): a folder or `s3://`")
 LOG_LEVEL = Declared("LAKEBOX_LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO",
                      "JSON-lines logs to stderr and `$LAKEBOX_HOME/logs/`")
-CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", TEXT, None,
+CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
                      "machine-wide cache of dbt's parse, shared by every home (default "
                      "`$XDG_CACHE_HOME/lakebox` or `~/.cache/lakebox`); `off` disables")
-CONFIG = Declared("LAKEBOX_CONFIG", TEXT, "lakebox.toml", "the settings file to read", key=None)
-PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", TEXT, None,
+CONFIG = Declared("LAKEBOX_CONFIG", Text("a file"), "./lakebox.toml", "the settings file to read", key=None)
+PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", Text("folders separated by :"), None,
                           "extra folders (`:`-separated) holding one folder per pipeline, found beside the "
                           "bundled ones", key=None)
 
@@ -40,7 +40,7 @@ PG_CONNECT_TIMEOUT = Declared("LAKEBOX_PG_CONNECT_TIMEOUT", Whole(1), "10",
                               "seconds to wait for PostgreSQL to accept a connection")
 OPS_URL = Declared("LAKEBOX_OPS_URL", Url(("postgresql", "postgres", "sqlite")), None,
                    "where a Spark warehouse keeps its audit (default SQLite at `$LAKEBOX_HOME/ops.sqlite`)")
-SPARK_WAREHOUSE_DIR = Declared("LAKEBOX_SPARK_WAREHOUSE_DIR", TEXT, None,
+SPARK_WAREHOUSE_DIR = Declared("LAKEBOX_SPARK_WAREHOUSE_DIR", Text("a folder"), None,
                                "where Spark keeps its tables (default `$LAKEBOX_HOME/spark-warehouse`)")
 SPARK_CONF = Declared("LAKEBOX_SPARK_CONF", Pairs(), None, "extra Spark settings, `key=value key=value`")
 S3_CONDITIONAL_WRITES = Declared("LAKEBOX_S3_CONDITIONAL_WRITES", Choice(("auto", "on", "off")), "auto",
@@ -72,7 +72,7 @@ CELERY_BACKEND = Declared("LAKEBOX_CELERY_BACKEND", Url(()), "rpc://", "the Cele
 # Observability
 METRICS_PORT = Declared("LAKEBOX_METRICS_PORT", Whole(0, 65535), None,
                         "`lakebox watch` serves Prometheus /metrics on this port (unset: no endpoint)")
-METRICS_HOST = Declared("LAKEBOX_METRICS_HOST", TEXT, "127.0.0.1", "the address /metrics binds")
+METRICS_HOST = Declared("LAKEBOX_METRICS_HOST", Text("a host name or address"), "127.0.0.1", "the address /metrics binds")
 METRICS_REFRESH = Declared("LAKEBOX_METRICS_REFRESH", Duration(), "15", "how often /metrics re-reads the ops tables")
 PUSHGATEWAY_URL = Declared("LAKEBOX_PUSHGATEWAY_URL", Url(), None, "a Prometheus Pushgateway each run pushes to")
 LOKI_URL = Declared("LAKEBOX_LOKI_URL", Url(), None, "a Loki the logs are shipped to, besides the files")
@@ -95,10 +95,10 @@ FRESHNESS_SLA = Declared("LAKEBOX_FRESHNESS_SLA", Duration(), "1d",
                          "how stale a pipeline may get before it alerts, unless `LAKEBOX_<PIPELINE>_SLA` says")
 
 # Machine learning
-MLFLOW_ARTIFACTS = Declared("LAKEBOX_MLFLOW_ARTIFACTS", TEXT, None,
+MLFLOW_ARTIFACTS = Declared("LAKEBOX_MLFLOW_ARTIFACTS", Text("a folder or URL"), None,
                             "where MLflow keeps models (default `$LAKEBOX_HOME/mlartifacts`, or "
                             "`<lake>/mlartifacts` when the lake is on S3): a folder or `s3://`")
-GIT_COMMIT = Declared("LAKEBOX_GIT_COMMIT", TEXT, None,
+GIT_COMMIT = Declared("LAKEBOX_GIT_COMMIT", Text("a commit id"), None,
                       "the commit recorded with each model (images set it; default: asked of git)", key=None)
 
 CORE: tuple[Declared[Any], ...] = tuple(v for v in globals().values() if isinstance(v, Declared))

@@ -31,7 +31,16 @@ class Kind(Generic[T]):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
 class Text(Kind[str]):
+    """Any text; `what` says what it is for (a folder or URL, a host name)."""
+
+    what: str = "any text"
+
+    @property
+    def allowed(self) -> str:
+        return self.what
+
     def parse(self, text: str) -> str:
         return text
 

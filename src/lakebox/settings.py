@@ -37,6 +37,10 @@ _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$|WEBHOOK)", re.IG
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
 
 
+# defaults Settings.load works out (under the home, or the machine's cache folder)
+_DERIVED = (core.WAREHOUSE, core.LAKE, core.LANDING, core.CACHE_DIR)
+
+
 # The pipelines whose settings are read, by name: set to pipeline discovery by the package
 # root (lakebox/__init__.py), so settings never imports the layers above it.
 def _no_pipelines(env: Mapping[str, str]) -> Mapping[str, PipelineSpec]:
@@ -100,13 +104,13 @@ class Settings:
         cwd = cwd or Path.cwd()
         specs = _declared_pipelines(given)
         declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
-        config = Path(given.get(core.CONFIG.name) or cwd / "lakebox.toml")
+        config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
         problems = [] if config.is_file() or not given.get(core.CONFIG.name) else \
             [f"{core.CONFIG.name}={str(config)!r}: no such file; point it at a lakebox.toml or unset it"]
         from_file = _read_toml(config, specs)
         env = {**given, **{name: value for name, value in from_file.items() if not given.get(name)}}
         origins = {d.name: "env" if given.get(d.name) else config.name if d.name in from_file else
-                   "default" if d.default is not None else "unset" for d in declared}
+                   "default" if d.default is not None or d in _DERIVED else "unset" for d in declared}
         for d in declared:
             text = env.get(d.name) or d.default
             problem = d.problem(text, origins[d.name]) if text is not None else None

@@ -64,9 +64,9 @@ def test_every_mart_a_pipeline_declares_is_a_model_of_its_dbt_selector(lakebox_e
 def settings_row(spec: PipelineSpec, key: str) -> str:
     s = next(s for s in spec.settings if s.key == key)
     if s.secret:
-        return f"| `{s.env}` | — (secret) | unset | {s.doc} |"
+        return f"| `{s.env}` | — (secret) | unset | {s.kind.allowed} | {s.doc} |"
     default = f"`{s.default}`" if s.default is not None else "unset"
-    return f"| `{s.env}` | `{s.key}` | {default} | {s.doc} |"
+    return f"| `{s.env}` | `{s.key}` | {default} | {s.kind.allowed} | {s.doc} |"
 
 
 @pytest.mark.parametrize("spec", SPECS.values(), ids=list(SPECS))
