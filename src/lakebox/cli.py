@@ -212,7 +212,13 @@ def config(
     rows = settings.shown()
     width = max(len(name) for name, _, _ in rows)
     value_width = min(60, max(len(value) for _, value, _ in rows))
+    owner = {variable: f"pipeline {name}" for name, values in settings.pipelines.items()
+             for variable in values.variables.values()}
+    group = None
     for (name, value, origin), declared in zip(rows, settings.declared, strict=True):
+        if owner.get(name, "core") != group:
+            group = owner.get(name, "core")
+            typer.echo(f"# {group}")
         typer.echo(f"{name:{width}}  {value:{value_width}}  {origin}")
         if doc:
             where = f"; lakebox.toml: {declared.toml_key}" if declared.toml_key else "; environment only"

@@ -30,7 +30,7 @@ LOG_LEVEL = Declared("LAKEBOX_LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "E
 CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
                      "machine-wide cache of dbt's parse, shared by every home (default "
                      "`$XDG_CACHE_HOME/lakebox` or `~/.cache/lakebox`); `off` disables")
-CONFIG = Declared("LAKEBOX_CONFIG", Text("a file"), "./lakebox.toml", "the settings file to read", key=None)
+CONFIG = Declared("LAKEBOX_CONFIG", Text("a file"), "./lakebox.toml", "the settings file to read (none there: no file)", key=None)
 PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", Text("folders separated by :"), None,
                           "extra folders (`:`-separated) holding one folder per pipeline, found beside the "
                           "bundled ones", key=None)

@@ -105,8 +105,7 @@ class Settings:
         specs = _declared_pipelines(given)
         declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
         config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
-        problems = [] if config.is_file() or not given.get(core.CONFIG.name) else \
-            [f"{core.CONFIG.name}={str(config)!r}: no such file; point it at a lakebox.toml or unset it"]
+        problems: list[str] = []
         from_file = _read_toml(config, specs)
         env = {**given, **{name: value for name, value in from_file.items() if not given.get(name)}}
         origins = {d.name: "env" if given.get(d.name) else config.name if d.name in from_file else
