@@ -6,6 +6,7 @@ import pytest
 from lakebox import core_settings
 from lakebox.errors import ConfigError
 from lakebox.pipelines import discover
+from lakebox.pipelines.spec import PipelineSpec, Setting
 from lakebox.settings import Settings, redact
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lakebox"
@@ -137,6 +138,13 @@ def test_bad_settings_are_refused_when_settings_load_all_together_naming_what_ea
     assert "LAKEBOX_ALERT_WEBHOOK_URL=(secret value)" in message and "T0SECRET" not in message
 
 
+def test_a_bad_url_setting_is_named_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={"LAKEBOX_OPS_URL": "mysql://ops:hunter22@db/ops"}, cwd=tmp_path)
+    assert "LAKEBOX_OPS_URL='mysql://ops:***@db/ops' (from env) is not an allowed URL" in str(err.value)
+    assert "hunter22" not in str(err.value)
+
+
 def test_a_bad_value_in_lakebox_toml_says_it_came_from_the_file(tmp_path: Path) -> None:
     (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_max_attempts = 0\n[lakebox.retail]\npolicy = "bogus"\n')
     with pytest.raises(ConfigError) as err:
@@ -174,3 +182,9 @@ def test_every_core_setting_is_in_docs_settings_md_with_its_default() -> None:
         assert row is not None, f"docs/settings.md has no row for {d.name}"
         if d.default is not None:
             assert f"`{d.default}`" in row, f"docs/settings.md: {d.name}'s default is `{d.default}`"
+
+
+def test_a_pipeline_may_not_declare_a_key_the_core_reads_for_every_pipeline() -> None:
+    spec = PipelineSpec("weather", "d", stages=(), settings=(Setting("sla", None, "mine"),))
+    with pytest.raises(ConfigError, match="'sla' is one the core reads for every pipeline"):
+        spec.check()

@@ -114,7 +114,7 @@ class Settings:
             text = env.get(d.name) or d.default
             problem = d.problem(text, origins[d.name]) if text is not None else None
             if problem:
-                problems.append(problem)
+                problems.append(redact(problem, env))  # a URL's password, a secret variable's value
         home = Path(env.get(core.HOME.name) or core.HOME.default or "")
         if not home.is_absolute():
             home = (cwd / home).resolve()
