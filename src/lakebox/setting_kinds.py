@@ -25,7 +25,7 @@ class Kind(Generic[T]):
 
     @property
     def allowed(self) -> str:
-        return "any text"
+        raise NotImplementedError
 
     def parse(self, text: str) -> T:
         raise NotImplementedError
