@@ -75,7 +75,8 @@ def test_bad_settings_stop_a_run_before_anything_runs_naming_each(lakebox_env: d
                                   ["dashboard", "--port", "70000"], ["watch", "--metrics-port", "-5"],
                                   ["worker", "--concurrency", "0"], ["serve", "--dagster-port", "0"],
                                   ["retail-generate", "--stores", "0"], ["who-api", "--countries", "500"],
-                                  ["orders-api", "--orders", "-1"], ["github-api", "--repos", "0"]])
+                                  ["orders-api", "--orders", "-1"], ["github-api", "--repos", "0"],
+                                  ["bench", "--sizes", "10k,lots"], ["bench", "--cli-size", "abc"]])
 def test_a_number_option_out_of_range_is_a_usage_error(lakebox_env: dict[str, str], args: list[str]) -> None:
     result = run_cli(*args, env=lakebox_env)
     assert result.returncode == 2

@@ -252,15 +252,28 @@ def dashboard(
         _fail(exc)
 
 
+def _sizes(text: str) -> str:
+    """A usage error, not a traceback, for a size bench cannot read."""
+    from lakebox.bench import parse_size
+
+    try:
+        [parse_size(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write sizes as 2500, 10k or 1M, comma-separated (0 to skip)") from None
+    return text
+
+
 @app.command()
 def bench(
-    sizes: Annotated[str, typer.Option(help="orders sizes, lake to marts, beside the floor (0 to skip)")] = "10k,1M,10M",
-    http_size: Annotated[str, typer.Option(help="orders through the HTTP API (0 to skip)")] = "100k",
-    cli_size: Annotated[str, typer.Option(help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
-    postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
-    s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
+    sizes: Annotated[str, typer.Option(callback=_sizes,
+                                       help="orders sizes, lake to marts, beside the floor (0 to skip)")] = "10k,1M,10M",
+    http_size: Annotated[str, typer.Option(callback=_sizes, help="orders through the HTTP API (0 to skip)")] = "100k",
+    cli_size: Annotated[str, typer.Option(callback=_sizes, help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
+    postgres_size: Annotated[str, typer.Option(callback=_sizes, help="orders on PostgreSQL (0 to skip)")] = "1M",
+    s3_size: Annotated[str, typer.Option(callback=_sizes, help="orders with the lake on S3/moto (0 to skip)")] = "1M",
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
-    github_size: Annotated[str, typer.Option(help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
+    github_size: Annotated[str, typer.Option(callback=_sizes,
+                                             help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
