@@ -188,3 +188,14 @@ def test_a_pipeline_may_not_declare_a_key_the_core_reads_for_every_pipeline() ->
     spec = PipelineSpec("weather", "d", stages=(), settings=(Setting("sla", None, "mine"),))
     with pytest.raises(ConfigError, match="'sla' is one the core reads for every pipeline"):
         spec.check()
+
+
+def test_a_bad_settings_file_and_a_bad_variable_are_reported_together(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('wharehouse = "x"\n[lakebox.orders]\napi_token = "tok-in-a-file"\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={"LAKEBOX_LOKI_BATCH": "many"}, cwd=tmp_path)
+    message = str(err.value)
+    assert message.startswith("3 setting(s) cannot be used")
+    assert "unknown settings ['wharehouse (outside [lakebox])']" in message and "set LAKEBOX_ORDERS_API_TOKEN instead" in message
+    assert "LAKEBOX_LOKI_BATCH='many' (from env) is not a whole number" in message
+    assert "tok-in-a-file" not in message

@@ -106,7 +106,7 @@ class Settings:
         declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
         config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
         problems: list[str] = []
-        from_file = _read_toml(config, specs)
+        from_file = _read_toml(config, specs, problems)
         env = {**given, **{name: value for name, value in from_file.items() if not given.get(name)}}
         origins = {d.name: "env" if given.get(d.name) else config.name if d.name in from_file else
                    "default" if d.default is not None or d in _DERIVED else "unset" for d in declared}
@@ -218,37 +218,40 @@ def _absolute(location: str, cwd: Path) -> str:
     return str((cwd / location).resolve())
 
 
-def _read_toml(path: Path, specs: Mapping[str, PipelineSpec]) -> dict[str, str]:
+def _read_toml(path: Path, specs: Mapping[str, PipelineSpec], problems: list[str]) -> dict[str, str]:
     """The file's values, core and pipelines', by their environment variable, from the
-    `[lakebox]` table (or the top level)."""
+    `[lakebox]` table (or the top level); what is wrong with it goes into `problems`."""
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from exc
-    data = data.get("lakebox", data)
     values: dict[str, str] = {}
     unknown: list[str] = []
+    if isinstance(data.get("lakebox"), dict):  # then a key outside the table would be silently ignored
+        unknown += [f"{key} (outside [lakebox])" for key in data if key != "lakebox"]
+        data = data["lakebox"]
     for key, value in data.items():
         if key in _KEYS:
-            _take(path, values, _KEYS[key], value, key)
+            problems.append(_take(path, values, _KEYS[key], value, key) or "")
         elif key in specs and isinstance(value, dict):
             declared = dict(_pipeline_declared(specs[key]))
             for inner, inner_value in value.items():
                 if inner in declared:
-                    _take(path, values, declared[inner], inner_value, f"[lakebox.{key}] {inner}")
+                    problems.append(_take(path, values, declared[inner], inner_value, f"[lakebox.{key}] {inner}") or "")
                 else:
                     unknown.append(f"[lakebox.{key}] {inner}")
         elif (flat := _flat(key, specs)) is not None:
-            _take(path, values, flat, value, key)
+            problems.append(_take(path, values, flat, value, key) or "")
         else:
             unknown.append(key)
+    problems[:] = [p for p in problems if p]
     if unknown:
         declared_keys = "; ".join(f"[lakebox.{name}] {', '.join(k for k, _ in _pipeline_declared(spec))}"
                                   for name, spec in specs.items())
-        raise ConfigError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_KEYS)}"
-                          + (f", and per pipeline {declared_keys}" if declared_keys else ""))
+        problems.append(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_KEYS)}"
+                        + (f", and per pipeline {declared_keys}" if declared_keys else ""))
     return values
 
 
@@ -270,26 +273,20 @@ def _flat(key: str, specs: Mapping[str, PipelineSpec]) -> Declared[Any] | None:
     return None
 
 
-def _take(path: Path, into: dict[str, str], declared: Declared[Any], value: object, written: str) -> None:
-    """Put a value from the file into `into`, by its variable."""
+def _take(path: Path, into: dict[str, str], declared: Declared[Any], value: object, written: str) -> str | None:
+    """Put a value from the file into `into`, by its variable; else say why not."""
     if declared.secret:
-        raise ConfigError(f"{path}: '{written}' is a secret; secrets come only from the environment "
-                          f"(set {declared.name} instead)")
+        return f"{path}: '{written}' is a secret; secrets come only from the environment (set {declared.name} instead)"
     if declared.name in into:
-        raise ConfigError(f"{path}: '{written}' is given twice (flat and in its pipeline's table); keep one")
-    into[declared.name] = _file_value(path, written, value, declared.name)
-
-
-def _file_value(path: Path, written: str, value: object, variable: str) -> str:
+        return f"{path}: '{written}' is given twice (flat and in its pipeline's table); keep one"
     if isinstance(value, dict | list):
-        raise ConfigError(f"{path}: '{written}' should be a single value, not {type(value).__name__}")
+        return f"{path}: '{written}' should be a single value, not {type(value).__name__}"
     text = str(value).lower() if isinstance(value, bool) else str(value)
     if _URL_PASSWORD.search(text):
-        raise ConfigError(
-            f"{path}: '{written}' holds a password; secrets come only from the environment "
-            f"(set {variable} or PGPASSWORD instead)"
-        )
-    return text
+        return (f"{path}: '{written}' holds a password; secrets come only from the environment "
+                f"(set {declared.name} or PGPASSWORD instead)")
+    into[declared.name] = text
+    return None
 
 
 def _pipeline_settings(spec: PipelineSpec, env: Mapping[str, str]) -> PipelineSettings:
