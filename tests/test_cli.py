@@ -2,6 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_cli
 
@@ -34,10 +37,51 @@ def test_config_redacts_secrets(lakebox_env: dict[str, str]) -> None:
     result = run_cli("config", env=env)
     assert result.returncode == 0
     assert "postgresql://app:***@127.0.0.1:5432/wh" in result.stdout
-    lines = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
-    assert lines["orders.page_size"] == "250" and lines["orders.api_token"] == "***"
-    assert lines["retail.policy"] == "quarantine" and lines["orders.api_url"] == "(unset)"
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert lines["LAKEBOX_ORDERS_PAGE_SIZE"] == ["250", "env"] and lines["LAKEBOX_ORDERS_API_TOKEN"] == ["***", "env"]
+    assert lines["LAKEBOX_RETAIL_POLICY"] == ["quarantine", "default"]
+    assert lines["LAKEBOX_ORDERS_API_URL"] == ["(unset)", "unset"]
     assert "Sup3rSecret" not in result.stdout + result.stderr
+
+
+def test_config_shows_every_setting_and_where_it_came_from(lakebox_env: dict[str, str], tmp_path: Path) -> None:
+    from lakebox import core_settings
+
+    (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_timeout = 9\n[lakebox.orders]\nschedule = "*/5 * * * *"\n')
+    result = run_cli("config", "--doc", env={**lakebox_env, "LAKEBOX_HTTP_MAX_ATTEMPTS": "3", "PWD": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("LAKEBOX_")}
+    assert {d.name for d in core_settings.CORE} <= set(lines)
+    assert lines["LAKEBOX_HTTP_MAX_ATTEMPTS"][1:] == ["3", "env"]
+    assert lines["LAKEBOX_HTTP_TIMEOUT"][1:] == ["9", "lakebox.toml"]
+    assert lines["LAKEBOX_HTTP_BACKOFF"][-1] == "env"  # the fixture sets it
+    assert lines["LAKEBOX_ORDERS_SCHEDULE"][-1] == "lakebox.toml"
+    assert lines["LAKEBOX_HTTP_MAX_ELAPSED"][1:] == ["120", "default"]
+    assert "allowed: a whole number >= 1; lakebox.toml: http_max_attempts" in result.stdout
+
+
+def test_bad_settings_stop_a_run_before_anything_runs_naming_each(lakebox_env: dict[str, str]) -> None:
+    env = {**lakebox_env, "LAKEBOX_HTTP_MAX_ATTEMPTS": "abc", "LAKEBOX_RETAIL_POLICY": "bogus"}
+    for command in (["run"], ["config"]):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "LAKEBOX_HTTP_MAX_ATTEMPTS='abc' (from env) is not a whole number" in result.stderr
+        assert "LAKEBOX_RETAIL_POLICY='bogus'" in result.stderr and "quarantine, fail-fast" in result.stderr
+    assert not (Path(lakebox_env["LAKEBOX_HOME"]) / "warehouse.duckdb").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize("args", [["status", "--limit", "-1"], ["status", "--limit", "0"],
+                                  ["dashboard", "--port", "70000"], ["watch", "--metrics-port", "-5"],
+                                  ["worker", "--concurrency", "0"], ["serve", "--dagster-port", "0"],
+                                  ["retail-generate", "--stores", "0"], ["who-api", "--countries", "500"],
+                                  ["orders-api", "--orders", "-1"], ["github-api", "--repos", "0"],
+                                  ["bench", "--sizes", "10k,lots"], ["bench", "--cli-size", "abc"]])
+def test_a_number_option_out_of_range_is_a_usage_error(lakebox_env: dict[str, str], args: list[str]) -> None:
+    result = run_cli(*args, env=lakebox_env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "Invalid value" in result.stderr
+    assert args[1] in result.stderr
 
 
 def test_status_on_a_new_home_says_what_to_do(lakebox_env: dict[str, str]) -> None:

@@ -1,9 +1,18 @@
+import re
 from pathlib import Path
 
 import pytest
 
+from lakebox import core_settings
 from lakebox.errors import ConfigError
+from lakebox.pipelines import discover
+from lakebox.pipelines.spec import PipelineSpec, Setting
 from lakebox.settings import Settings, redact
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "lakebox"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+# set by lakebox itself for dbt's profile during a build, never read as a setting
+NOT_SETTINGS = {"LAKEBOX_DBT_PASSWORD"}
 
 
 def test_defaults_live_under_home(tmp_path: Path) -> None:
@@ -43,10 +52,9 @@ def test_postgres_url_selects_postgres_and_is_redacted(tmp_path: Path) -> None:
     assert s.describe()["warehouse"] == "postgresql://app:***@127.0.0.1:5432/wh"
 
 
-def test_unknown_warehouse_scheme_is_a_clear_error(tmp_path: Path) -> None:
-    s = Settings.load(env={"LAKEBOX_WAREHOUSE": "mysql://u:pw1234@h/db"}, cwd=tmp_path)
+def test_unknown_warehouse_scheme_is_a_clear_error_when_settings_load(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        _ = s.warehouse_kind
+        Settings.load(env={"LAKEBOX_WAREHOUSE": "mysql://u:pw1234@h/db"}, cwd=tmp_path)
     assert "mysql" in str(err.value) and "pw1234" not in str(err.value)
 
 
@@ -101,10 +109,9 @@ def test_a_pipeline_secret_comes_only_from_the_environment_and_is_never_shown(tm
     assert "tok-from-env" not in str(settings.describe())
 
 
-def test_a_bad_number_names_its_variable(tmp_path: Path) -> None:
-    orders = Settings.load(env={"LAKEBOX_ORDERS_PAGE_SIZE": "lots"}, cwd=tmp_path).pipeline("orders")
-    with pytest.raises(ConfigError, match="LAKEBOX_ORDERS_PAGE_SIZE='lots' is not a whole number"):
-        orders.integer("page_size")
+def test_a_bad_number_names_its_variable_when_settings_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"LAKEBOX_ORDERS_PAGE_SIZE='lots' \(from env\) is not a whole number"):
+        Settings.load(env={"LAKEBOX_ORDERS_PAGE_SIZE": "lots"}, cwd=tmp_path)
 
 
 def test_machine_cache_defaults_to_xdg_and_can_be_moved_or_turned_off(tmp_path: Path) -> None:
@@ -113,3 +120,82 @@ def test_machine_cache_defaults_to_xdg_and_can_be_moved_or_turned_off(tmp_path: 
     assert Settings.load(env={"LAKEBOX_CACHE_DIR": "c"}, cwd=tmp_path).cache_dir == tmp_path / "c"
     off = Settings.load(env={"LAKEBOX_CACHE_DIR": "off"}, cwd=tmp_path)
     assert off.cache_dir is None and off.describe()["cache_dir"] == "off"
+
+
+def test_bad_settings_are_refused_when_settings_load_all_together_naming_what_each_allows(tmp_path: Path) -> None:
+    env = {"LAKEBOX_HTTP_MAX_ATTEMPTS": "0", "LAKEBOX_HTTP_TIMEOUT": "abc", "LAKEBOX_RETAIL_POLICY": "bogus",
+           "LAKEBOX_METRICS_PORT": "70000", "LAKEBOX_ORDERS_SCHEDULE": "hourly",
+           "LAKEBOX_ALERT_WEBHOOK_URL": "hooks.example/T0SECRET"}
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env=env, cwd=tmp_path)
+    message = str(err.value)
+    assert message.startswith("6 setting(s) cannot be used")
+    assert "LAKEBOX_HTTP_MAX_ATTEMPTS='0' (from env) is out of range; allowed: a whole number >= 1" in message
+    assert "LAKEBOX_HTTP_TIMEOUT='abc' (from env) is not a number; allowed: a number > 0" in message
+    assert "LAKEBOX_RETAIL_POLICY='bogus' (from env) is not allowed; allowed: one of quarantine, fail-fast" in message
+    assert "LAKEBOX_METRICS_PORT='70000' (from env) is out of range; allowed: a whole number from 0 to 65535" in message
+    assert "LAKEBOX_ORDERS_SCHEDULE='hourly'" in message and "cron" in message
+    assert "LAKEBOX_ALERT_WEBHOOK_URL=(secret value)" in message and "T0SECRET" not in message
+
+
+def test_a_bad_url_setting_is_named_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={"LAKEBOX_OPS_URL": "mysql://ops:hunter22@db/ops"}, cwd=tmp_path)
+    assert "LAKEBOX_OPS_URL='mysql://ops:***@db/ops' (from env) is not an allowed URL" in str(err.value)
+    assert "hunter22" not in str(err.value)
+
+
+def test_a_bad_value_in_lakebox_toml_says_it_came_from_the_file(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_max_attempts = 0\n[lakebox.retail]\npolicy = "bogus"\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={}, cwd=tmp_path)
+    assert "LAKEBOX_HTTP_MAX_ATTEMPTS='0' (from lakebox.toml, key http_max_attempts) is out of range" in str(err.value)
+    assert "LAKEBOX_RETAIL_POLICY='bogus' (from lakebox.toml, key [lakebox.retail] policy)" in str(err.value)
+
+
+def test_a_core_setting_from_lakebox_toml_reaches_the_code_that_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_max_attempts = 2\n[lakebox.orders]\nsla = "2h"\n')
+    settings = Settings.load(env={"LAKEBOX_HTTP_TIMEOUT": "7"}, cwd=tmp_path)
+    assert core_settings.HTTP_MAX_ATTEMPTS.read(settings.env) == 2
+    assert core_settings.HTTP_TIMEOUT.read(settings.env) == 7.0
+    assert settings.pipeline("orders")["sla"] == "2h"
+    origins = {name: origin for name, _, origin in settings.shown()}
+    assert (origins["LAKEBOX_HTTP_MAX_ATTEMPTS"], origins["LAKEBOX_HTTP_TIMEOUT"]) == ("lakebox.toml", "env")
+    assert (origins["LAKEBOX_ORDERS_SLA"], origins["LAKEBOX_HTTP_BACKOFF"]) == ("lakebox.toml", "default")
+    assert (origins["LAKEBOX_LAKE"], origins["LAKEBOX_RETAIL_SLA"]) == ("default", "unset")
+
+
+def test_every_lakebox_variable_the_code_reads_is_declared_once() -> None:
+    declared = [d.name for d in core_settings.CORE]
+    declared += [s.env for spec in discover().values() for s in spec.settings]
+    assert len(declared) == len(set(declared)), "declared twice: " + str({n for n in declared if declared.count(n) > 1})
+    templates = [re.compile(d.name.replace("<PIPELINE>", "[A-Z0-9_]+") + "$") for d in core_settings.EVERY_PIPELINE.values()]
+    mentioned = {m for f in SRC.rglob("*.py") for m in re.findall(r"\bLAKEBOX_[A-Z0-9_]*[A-Z0-9]\b", f.read_text())}
+    undeclared = sorted(m for m in mentioned - set(declared) - NOT_SETTINGS if not any(t.match(m) for t in templates))
+    assert not undeclared, f"read but not declared in lakebox/core_settings.py or a pipeline's spec: {undeclared}"
+
+
+def test_every_core_setting_is_in_docs_settings_md_with_its_default() -> None:
+    doc = DOCS.read_text()
+    for d in (*core_settings.CORE, *core_settings.EVERY_PIPELINE.values()):
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{d.name}` |")), None)
+        assert row is not None, f"docs/settings.md has no row for {d.name}"
+        if d.default is not None:
+            assert f"`{d.default}`" in row, f"docs/settings.md: {d.name}'s default is `{d.default}`"
+
+
+def test_a_pipeline_may_not_declare_a_key_the_core_reads_for_every_pipeline() -> None:
+    spec = PipelineSpec("weather", "d", stages=(), settings=(Setting("sla", None, "mine"),))
+    with pytest.raises(ConfigError, match="'sla' is one the core reads for every pipeline"):
+        spec.check()
+
+
+def test_a_bad_settings_file_and_a_bad_variable_are_reported_together(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('wharehouse = "x"\n[lakebox.orders]\napi_token = "tok-in-a-file"\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={"LAKEBOX_LOKI_BATCH": "many"}, cwd=tmp_path)
+    message = str(err.value)
+    assert message.startswith("3 setting(s) cannot be used")
+    assert "unknown settings ['wharehouse (outside [lakebox])']" in message and "set LAKEBOX_ORDERS_API_TOKEN instead" in message
+    assert "LAKEBOX_LOKI_BATCH='many' (from env) is not a whole number" in message
+    assert "tok-in-a-file" not in message

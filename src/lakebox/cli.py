@@ -125,7 +125,8 @@ def watch(
     every: Annotated[float, typer.Option(help="seconds between runs of polled pipelines (orders)")] = 60.0,
     poll: Annotated[float, typer.Option(help="seconds between looks at file-fed pipelines' input (retail)")] = 0.5,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: until stopped)")] = 0,
-    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(min=0, max=65535,
+                                                     help="serve /metrics here (default: LAKEBOX_METRICS_PORT)")] = None,
 ) -> None:
     """Stay up and run pipelines as their input arrives, with dbt kept warm (Ctrl-C or SIGTERM stops)."""
     import signal
@@ -156,7 +157,7 @@ def watch(
 
 
 @app.command()
-def status(limit: Annotated[int, typer.Option(help="how many recent runs to show")] = 20) -> None:
+def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20) -> None:
     """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table
@@ -197,18 +198,32 @@ def status(limit: Annotated[int, typer.Option(help="how many recent runs to show
 
 
 @app.command()
-def config() -> None:
-    """Show the settings in force, the core's and each pipeline's (secrets redacted)."""
+def config(
+    doc: Annotated[bool, typer.Option(help="under each setting, what it does and the values it takes")] = False,
+) -> None:
+    """Show every setting in force, the core's and each pipeline's, and where each came from
+    (env, lakebox.toml, default); secrets redacted. A bad setting exits 2, naming it."""
     from lakebox.settings import Settings
 
     try:
-        described = Settings.load().describe()
+        settings = Settings.load()
     except LakeboxError as exc:
         _fail(exc)
         return
-    width = max(map(len, described))
-    for key, value in described.items():
-        typer.echo(f"{key:{width}}  {value}")
+    rows = settings.shown()
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(60, max(len(value) for _, value, _ in rows))
+    owner = {variable: f"pipeline {name}" for name, values in settings.pipelines.items()
+             for variable in values.variables.values()}
+    group = None
+    for (name, value, origin), declared in zip(rows, settings.declared, strict=True):
+        if owner.get(name, "core") != group:
+            group = owner.get(name, "core")
+            typer.echo(f"# {group}")
+        typer.echo(f"{name:{width}}  {value:{value_width}}  {origin}")
+        if doc:
+            where = f"; lakebox.toml: {declared.toml_key}" if declared.toml_key else "; environment only"
+            typer.echo(f"{'':{width}}    {declared.doc}; allowed: {declared.kind.allowed}{where}")
 
 
 @app.command()
@@ -227,7 +242,7 @@ def grants() -> None:
 @app.command()
 def dashboard(
     host: Annotated[str, typer.Option(help="address to bind (loopback unless told otherwise)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8501,
 ) -> None:
     """Start the Streamlit dashboard over the configured warehouse."""
     from lakebox.dashboard import serve
@@ -238,15 +253,28 @@ def dashboard(
         _fail(exc)
 
 
+def _sizes(text: str) -> str:
+    """A usage error, not a traceback, for a size bench cannot read."""
+    from lakebox.bench import parse_size
+
+    try:
+        [parse_size(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write sizes as 2500, 10k or 1M, comma-separated (0 to skip)") from None
+    return text
+
+
 @app.command()
 def bench(
-    sizes: Annotated[str, typer.Option(help="orders sizes, lake to marts, beside the floor (0 to skip)")] = "10k,1M,10M",
-    http_size: Annotated[str, typer.Option(help="orders through the HTTP API (0 to skip)")] = "100k",
-    cli_size: Annotated[str, typer.Option(help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
-    postgres_size: Annotated[str, typer.Option(help="orders on PostgreSQL (0 to skip)")] = "1M",
-    s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
+    sizes: Annotated[str, typer.Option(callback=_sizes,
+                                       help="orders sizes, lake to marts, beside the floor (0 to skip)")] = "10k,1M,10M",
+    http_size: Annotated[str, typer.Option(callback=_sizes, help="orders through the HTTP API (0 to skip)")] = "100k",
+    cli_size: Annotated[str, typer.Option(callback=_sizes, help="orders for the timed `lakebox run orders` (0 to skip)")] = "1k",
+    postgres_size: Annotated[str, typer.Option(callback=_sizes, help="orders on PostgreSQL (0 to skip)")] = "1M",
+    s3_size: Annotated[str, typer.Option(callback=_sizes, help="orders with the lake on S3/moto (0 to skip)")] = "1M",
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
-    github_size: Annotated[str, typer.Option(help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
+    github_size: Annotated[str, typer.Option(callback=_sizes,
+                                             help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 from lakebox.log import configure_logging
 from lakebox.settings import Settings
 
@@ -20,7 +18,7 @@ def run_demo() -> int:
 
     console = Console(stderr=True)
     settings = Settings.load()
-    log_file = configure_logging(settings.logs_dir, os.environ.get("LAKEBOX_LOG_LEVEL", "WARNING"))
+    log_file = configure_logging(settings.logs_dir, settings.env.get("LAKEBOX_LOG_LEVEL") or "WARNING")  # quieter than run
     lake = Lake.from_settings(settings)
     outcomes = []
     with open_warehouse(settings) as warehouse:

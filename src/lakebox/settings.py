@@ -5,6 +5,12 @@ the environment: a password written into lakebox.toml is refused, so it never en
 a committed file. The core's settings are fields of `Settings`; each pipeline's come from
 its spec (`settings.pipeline("orders")`), in the file under `[lakebox.<pipeline>]` or flat
 as `<pipeline>_<key>`. A key nobody declared is refused, so a typo is not silently ignored.
+
+Every setting is declared once with its kind (lakebox.core_settings, and each pipeline's
+spec) and checked when settings load, before anything runs: all the bad ones are reported
+together, each naming the variable and the values it allows. `Settings.env` is the
+environment over lakebox.toml's values (under their variable names), so code reading a
+setting through its declaration, `HTTP_TIMEOUT.read(settings.env)`, sees either.
 """
 
 from __future__ import annotations
@@ -16,23 +22,23 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from lakebox import core_settings as core
 from lakebox.errors import ConfigError
+from lakebox.setting_kinds import Declared
 
 if TYPE_CHECKING:
     from lakebox.pipelines.spec import PipelineSpec
 
-_KEYS = {
-    "home": "LAKEBOX_HOME",
-    "warehouse": "LAKEBOX_WAREHOUSE",
-    "lake": "LAKEBOX_LAKE",
-    "landing": "LAKEBOX_LANDING",
-    "log_level": "LAKEBOX_LOG_LEVEL",
-    "cache_dir": "LAKEBOX_CACHE_DIR",
-}
+# the core's settings by their lakebox.toml key (secrets too, to refuse them by name)
+_KEYS = {d.key or d.name.removeprefix("LAKEBOX_").lower(): d for d in core.CORE if d.key is not None}
 _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSWD|_KEY$|WEBHOOK)", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
+
+
+# defaults Settings.load works out (under the home, or the machine's cache folder)
+_DERIVED = (core.WAREHOUSE, core.LAKE, core.LANDING, core.CACHE_DIR)
 
 
 # The pipelines whose settings are read, by name: set to pipeline discovery by the package
@@ -48,6 +54,7 @@ def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, Pipel
     """Where `Settings.load` finds the pipelines that declare settings (their specs)."""
     global _declared_pipelines
     _declared_pipelines = found_in
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -87,30 +94,52 @@ class Settings:
     cache_dir: Path | None = None  # machine-wide caches shared by every home; None = off
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     pipelines: Mapping[str, PipelineSettings] = field(default_factory=dict, repr=False, compare=False)
+    declared: tuple[Declared[Any], ...] = field(default=(), repr=False, compare=False)  # every setting
+    origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # variable -> where from
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+        """The settings in force, every one checked: a ConfigError lists all the bad ones."""
+        given = dict(os.environ if env is None else env)
         cwd = cwd or Path.cwd()
-        specs = _declared_pipelines(env)
-        file_values, pipeline_files = _read_toml(Path(env.get("LAKEBOX_CONFIG", cwd / "lakebox.toml")), specs)
-        values = {k: env.get(name) or file_values.get(k) for k, name in _KEYS.items()}
-        home = Path(values["home"] or ".lakebox")
+        specs = _declared_pipelines(given)
+        declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
+        config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
+        problems: list[str] = []
+        from_file = _read_toml(config, specs, problems)
+        env = {**given, **{name: value for name, value in from_file.items() if not given.get(name)}}
+        origins = {d.name: "env" if given.get(d.name) else config.name if d.name in from_file else
+                   "default" if d.default is not None or d in _DERIVED else "unset" for d in declared}
+        for d in declared:
+            text = env.get(d.name) or d.default
+            problem = d.problem(text, origins[d.name]) if text is not None else None
+            if problem:
+                problems.append(redact(problem, env))  # a URL's password, a secret variable's value
+        home = Path(env.get(core.HOME.name) or core.HOME.default or "")
         if not home.is_absolute():
             home = (cwd / home).resolve()
-        warehouse = values["warehouse"] or str(home / "warehouse.duckdb")
+        warehouse = env.get(core.WAREHOUSE.name) or str(home / "warehouse.duckdb")
         if "://" not in warehouse and not Path(warehouse).is_absolute():
             warehouse = str((cwd / warehouse).resolve())
+        try:
+            _warehouse_kind(warehouse)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError(f"{len(problems)} setting(s) cannot be used:\n  " + "\n  ".join(problems)
+                              + "\nfix them in the environment or lakebox.toml; `lakebox config --doc` and "
+                              "docs/settings.md list every setting and the values it takes")
         return cls(
             home=home,
             warehouse=warehouse,
-            lake=_absolute(values["lake"] or str(home / "lake"), cwd),
-            landing=_absolute(values["landing"] or str(home / "landing"), cwd),
-            log_level=(values["log_level"] or "INFO").upper(),
-            cache_dir=_cache_dir(values["cache_dir"], env, cwd),
+            lake=_absolute(env.get(core.LAKE.name) or str(home / "lake"), cwd),
+            landing=_absolute(env.get(core.LANDING.name) or str(home / "landing"), cwd),
+            log_level=core.LOG_LEVEL.read(env),
+            cache_dir=_cache_dir(env.get(core.CACHE_DIR.name), env, cwd),
             env=env,
-            pipelines={name: _pipeline_settings(spec, env, pipeline_files.get(name, {}))
-                       for name, spec in specs.items()},
+            pipelines={name: _pipeline_settings(spec, env) for name, spec in specs.items()},
+            declared=tuple(declared),
+            origins=origins,
         )
 
     def pipeline(self, name: str) -> PipelineSettings:
@@ -130,21 +159,20 @@ class Settings:
 
     @property
     def warehouse_kind(self) -> str:
-        scheme = self.warehouse.split("://", 1)[0].lower() if "://" in self.warehouse else ""
-        if scheme in ("postgresql", "postgres"):
-            return "postgres"
-        if scheme in ("", "duckdb", "file"):
-            return "duckdb"
-        if scheme in ("spark", "spark+local"):
-            return "spark"
-        raise ConfigError(
-            f"LAKEBOX_WAREHOUSE has an unknown scheme {scheme!r} ({redact(self.warehouse)}); "
-            "use a DuckDB file path, postgresql://user@host:5432/db, spark://host:7077 or spark+local://"
-        )
+        return _warehouse_kind(self.warehouse)
 
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """Every setting as `lakebox config` shows it: variable, value (secrets hidden, the
+        core's locations resolved), and where it came from (env, lakebox.toml, default)."""
+        resolved = {core.HOME.name: str(self.home), core.WAREHOUSE.name: self.warehouse, core.LAKE.name: self.lake,
+                    core.LANDING.name: self.landing,
+                    core.CACHE_DIR.name: str(self.cache_dir) if self.cache_dir else "off"}
+        return [(d.name, _shown(resolved.get(d.name) or self.env.get(d.name) or d.default, d.secret, self.env),
+                 self.origins.get(d.name, "default")) for d in self.declared]
 
     def describe(self) -> dict[str, str]:
         """What a user may see: every value with its secrets redacted."""
@@ -158,6 +186,20 @@ class Settings:
             **{f"{name}.{key}": _shown(value, key in values.secrets, self.env)
                for name, values in self.pipelines.items() for key, value in values.resolved.items()},
         }
+
+
+def _warehouse_kind(warehouse: str) -> str:
+    scheme = warehouse.split("://", 1)[0].lower() if "://" in warehouse else ""
+    if scheme in ("postgresql", "postgres"):
+        return "postgres"
+    if scheme in ("", "duckdb", "file"):
+        return "duckdb"
+    if scheme in ("spark", "spark+local"):
+        return "spark"
+    raise ConfigError(
+        f"LAKEBOX_WAREHOUSE has an unknown scheme {scheme!r} ({redact(warehouse)}); "
+        "use a DuckDB file path, postgresql://user@host:5432/db, spark://host:7077 or spark+local://"
+    )
 
 
 def _cache_dir(value: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -176,68 +218,82 @@ def _absolute(location: str, cwd: Path) -> str:
     return str((cwd / location).resolve())
 
 
-def _read_toml(path: Path, specs: Mapping[str, PipelineSpec]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The core's values and each pipeline's, from the `[lakebox]` table (or the top level)."""
+def _read_toml(path: Path, specs: Mapping[str, PipelineSpec], problems: list[str]) -> dict[str, str]:
+    """The file's values, core and pipelines', by their environment variable, from the
+    `[lakebox]` table (or the top level); what is wrong with it goes into `problems`."""
     if not path.is_file():
-        return {}, {}
+        return {}
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or remove it") from exc
-    data = data.get("lakebox", data)
-    core: dict[str, str] = {}
-    pipelines: dict[str, dict[str, str]] = {name: {} for name in specs}
+    values: dict[str, str] = {}
     unknown: list[str] = []
+    if isinstance(data.get("lakebox"), dict):  # then a key outside the table would be silently ignored
+        unknown += [f"{key} (outside [lakebox])" for key in data if key != "lakebox"]
+        data = data["lakebox"]
     for key, value in data.items():
         if key in _KEYS:
-            core[key] = _file_value(path, key, value, _KEYS[key])
+            problems.append(_take(path, values, _KEYS[key], value, key) or "")
         elif key in specs and isinstance(value, dict):
+            declared = dict(_pipeline_declared(specs[key]))
             for inner, inner_value in value.items():
-                if not _take(path, pipelines[key], specs[key], inner, inner_value, f"[lakebox.{key}] {inner}"):
+                if inner in declared:
+                    problems.append(_take(path, values, declared[inner], inner_value, f"[lakebox.{key}] {inner}") or "")
+                else:
                     unknown.append(f"[lakebox.{key}] {inner}")
-        elif not any(key.startswith(f"{name}_") and _take(path, pipelines[name], spec, key[len(name) + 1:], value, key)
-                     for name, spec in specs.items()):
+        elif (flat := _flat(key, specs)) is not None:
+            problems.append(_take(path, values, flat, value, key) or "")
+        else:
             unknown.append(key)
+    problems[:] = [p for p in problems if p]
     if unknown:
-        declared = "; ".join(f"[lakebox.{name}] {', '.join(s.key for s in spec.settings)}"
-                             for name, spec in specs.items() if spec.settings)
-        raise ConfigError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_KEYS)}"
-                          + (f", and per pipeline {declared}" if declared else ""))
-    return core, pipelines
+        declared_keys = "; ".join(f"[lakebox.{name}] {', '.join(k for k, _ in _pipeline_declared(spec))}"
+                                  for name, spec in specs.items())
+        problems.append(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_KEYS)}"
+                        + (f", and per pipeline {declared_keys}" if declared_keys else ""))
+    return values
 
 
-def _take(path: Path, into: dict[str, str], spec: PipelineSpec, key: str, value: object, written: str) -> bool:
-    """Put a pipeline's value from the file into `into`; False when the pipeline has no such key."""
-    setting = next((s for s in spec.settings if s.key == key), None)
-    if setting is None:
-        return False
-    if setting.secret:
-        raise ConfigError(f"{path}: '{written}' is a secret; secrets come only from the environment "
-                          f"(set {setting.env} instead)")
-    if key in into:
-        raise ConfigError(f"{path}: {spec.name}'s '{key}' is given twice ('{spec.name}_{key}' and "
-                          f"[lakebox.{spec.name}] {key}); keep one")
-    into[key] = _file_value(path, written, value, setting.env)
-    return True
+def _pipeline_declared(spec: PipelineSpec) -> list[tuple[str, Declared[Any]]]:
+    """A pipeline's settings by key: its spec's, and those the core reads for every pipeline."""
+    own = [(s.key, Declared(s.env, s.kind, s.default, s.doc, f"[lakebox.{spec.name}] {s.key}", s.secret))
+           for s in spec.settings]
+    keys = {key for key, _ in own}
+    return own + [(key, core.for_pipeline(key, spec.name)) for key in core.EVERY_PIPELINE if key not in keys]
 
 
-def _file_value(path: Path, written: str, value: object, variable: str) -> str:
+def _flat(key: str, specs: Mapping[str, PipelineSpec]) -> Declared[Any] | None:
+    """The pipeline setting a flat `<pipeline>_<key>` names, if any."""
+    for name, spec in specs.items():
+        if key.startswith(f"{name}_"):
+            found = dict(_pipeline_declared(spec)).get(key[len(name) + 1:])
+            if found is not None:
+                return found
+    return None
+
+
+def _take(path: Path, into: dict[str, str], declared: Declared[Any], value: object, written: str) -> str | None:
+    """Put a value from the file into `into`, by its variable; else say why not."""
+    if declared.secret:
+        return f"{path}: '{written}' is a secret; secrets come only from the environment (set {declared.name} instead)"
+    if declared.name in into:
+        return f"{path}: '{written}' is given twice (flat and in its pipeline's table); keep one"
     if isinstance(value, dict | list):
-        raise ConfigError(f"{path}: '{written}' should be a single value, not {type(value).__name__}")
+        return f"{path}: '{written}' should be a single value, not {type(value).__name__}"
     text = str(value).lower() if isinstance(value, bool) else str(value)
     if _URL_PASSWORD.search(text):
-        raise ConfigError(
-            f"{path}: '{written}' holds a password; secrets come only from the environment "
-            f"(set {variable} or PGPASSWORD instead)"
-        )
-    return text
+        return (f"{path}: '{written}' holds a password; secrets come only from the environment "
+                f"(set {declared.name} or PGPASSWORD instead)")
+    into[declared.name] = text
+    return None
 
 
-def _pipeline_settings(spec: PipelineSpec, env: Mapping[str, str], from_file: Mapping[str, str]) -> PipelineSettings:
-    """Environment, else lakebox.toml (never for a secret), else the spec's default."""
-    values = {s.key: env.get(s.env) or (None if s.secret else from_file.get(s.key)) or s.default for s in spec.settings}
-    return PipelineSettings(spec.name, values, {s.key: s.env for s in spec.settings},
-                            frozenset(s.key for s in spec.settings if s.secret))
+def _pipeline_settings(spec: PipelineSpec, env: Mapping[str, str]) -> PipelineSettings:
+    """Environment, else lakebox.toml (both in `env`; never a secret from the file), else the default."""
+    declared = _pipeline_declared(spec)
+    return PipelineSettings(spec.name, {key: env.get(d.name) or d.default for key, d in declared},
+                            {key: d.name for key, d in declared}, frozenset(key for key, d in declared if d.secret))
 
 
 def _shown(value: str | None, secret: bool, env: Mapping[str, str]) -> str:

@@ -7,7 +7,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from lakebox.errors import SourceFailedError
+from lakebox.errors import ConfigError, SourceFailedError
 from lakebox.ingest.http import (
     RetriesExhaustedError,
     RetryPolicy,
@@ -138,3 +138,16 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("2") == 2.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@pytest.mark.parametrize(("value", "reason"), [("0", "is out of range"), ("abc", "is not a whole number"),
+                                               ("-3", "is out of range")])
+def test_a_bad_attempt_count_is_a_config_error_naming_the_setting(value: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        RetryPolicy.from_env({"LAKEBOX_HTTP_MAX_ATTEMPTS": value})
+    assert f"LAKEBOX_HTTP_MAX_ATTEMPTS={value!r} {reason}; allowed: a whole number >= 1" in str(err.value)
+
+
+def test_a_bad_timeout_is_a_config_error_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match=r"LAKEBOX_HTTP_TIMEOUT='0' is out of range; allowed: a number > 0"):
+        RetryPolicy.from_env({"LAKEBOX_HTTP_TIMEOUT": "0"})

@@ -76,7 +76,7 @@ def test_http_retries_and_rate_limit_waits_are_counted_per_source(settings: Sett
 def test_durations_and_slas() -> None:
     assert [parse_duration(t) for t in ("90", "90s", "30m", "2h", "30d", "1w", "0.5s")] == [
         90, 90, 1800, 7200, 2_592_000, 604_800, 0.5]
-    with pytest.raises(Exception, match="LAKEBOX_ORDERS_SLA: 'soon' is not a duration"):
+    with pytest.raises(Exception, match="LAKEBOX_ORDERS_SLA='soon' is not a duration"):
         freshness_sla({"LAKEBOX_ORDERS_SLA": "soon"}, "orders")
     assert freshness_sla({"LAKEBOX_FRESHNESS_SLA": "6h", "LAKEBOX_ORDERS_SLA": "30m"}, "orders") == 1800
     assert freshness_sla({"LAKEBOX_FRESHNESS_SLA": "6h"}, "retail") == 21600

@@ -64,9 +64,9 @@ def test_every_mart_a_pipeline_declares_is_a_model_of_its_dbt_selector(lakebox_e
 def settings_row(spec: PipelineSpec, key: str) -> str:
     s = next(s for s in spec.settings if s.key == key)
     if s.secret:
-        return f"| `{s.env}` | — (secret) | unset | {s.doc} |"
+        return f"| `{s.env}` | — (secret) | unset | {s.kind.allowed} | {s.doc} |"
     default = f"`{s.default}`" if s.default is not None else "unset"
-    return f"| `{s.env}` | `{s.key}` | {default} | {s.doc} |"
+    return f"| `{s.env}` | `{s.key}` | {default} | {s.kind.allowed} | {s.doc} |"
 
 
 @pytest.mark.parametrize("spec", SPECS.values(), ids=list(SPECS))
@@ -151,8 +151,8 @@ def test_a_pipeline_in_another_folder_is_found_run_configured_and_given_its_comm
     said = run_cli("greeter-hello", "--name", "lake", env=env)
     assert (said.returncode, said.stdout.strip()) == (0, "hello lake")
     shown = run_cli("config", env=env)
-    assert "pipelines" in shown.stdout and "greeter" in shown.stdout
-    assert re.search(r"greeter\.greeting\s+hi from toml", shown.stdout), shown.stdout
+    assert "# pipeline greeter" in shown.stdout
+    assert re.search(r"LAKEBOX_GREETER_GREETING\s+hi from toml\s+lakebox.toml", shown.stdout), shown.stdout
 
     ran = run_cli("run", "greeter", env=env)
     assert ran.returncode == 0, ran.stderr

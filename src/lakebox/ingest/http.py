@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lakebox import core_settings as core
 from lakebox.errors import (
     LakeboxError,
     SourceFailedError,
@@ -47,15 +48,14 @@ class RetryPolicy:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
         """LAKEBOX_HTTP_MAX_ATTEMPTS, _MAX_ELAPSED, _BACKOFF, _MAX_DELAY, _TIMEOUT,
-        _MAX_RATE_LIMIT_WAIT override."""
-        default = cls()
+        _MAX_RATE_LIMIT_WAIT (lakebox.core_settings: defaults, ranges); a bad one is a ConfigError."""
         return cls(
-            max_attempts=int(env.get("LAKEBOX_HTTP_MAX_ATTEMPTS", default.max_attempts)),
-            max_elapsed_s=float(env.get("LAKEBOX_HTTP_MAX_ELAPSED", default.max_elapsed_s)),
-            base_delay_s=float(env.get("LAKEBOX_HTTP_BACKOFF", default.base_delay_s)),
-            max_delay_s=float(env.get("LAKEBOX_HTTP_MAX_DELAY", default.max_delay_s)),
-            timeout_s=float(env.get("LAKEBOX_HTTP_TIMEOUT", default.timeout_s)),
-            max_rate_limit_wait_s=float(env.get("LAKEBOX_HTTP_MAX_RATE_LIMIT_WAIT", default.max_rate_limit_wait_s)),
+            max_attempts=core.HTTP_MAX_ATTEMPTS.read(env),
+            max_elapsed_s=core.HTTP_MAX_ELAPSED.read(env),
+            base_delay_s=core.HTTP_BACKOFF.read(env),
+            max_delay_s=core.HTTP_MAX_DELAY.read(env),
+            timeout_s=core.HTTP_TIMEOUT.read(env),
+            max_rate_limit_wait_s=core.HTTP_MAX_RATE_LIMIT_WAIT.read(env),
         )
 
     def delay(self, attempt: int, retry_after: float | None) -> float:

@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import orjson
 
+from lakebox import core_settings as core
 from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetriesExhaustedError, RetryPolicy, UnreadableResponse, read_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
@@ -202,10 +203,8 @@ class PagingBounds:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PagingBounds:
-        """LAKEBOX_HTTP_MAX_PAGES, LAKEBOX_HTTP_MAX_RECORDS override."""
-        default = cls()
-        return cls(max_pages=int(env.get("LAKEBOX_HTTP_MAX_PAGES", default.max_pages)),
-                   max_records=int(env.get("LAKEBOX_HTTP_MAX_RECORDS", default.max_records)))
+        """LAKEBOX_HTTP_MAX_PAGES, LAKEBOX_HTTP_MAX_RECORDS (lakebox.core_settings: defaults, ranges)."""
+        return cls(max_pages=core.HTTP_MAX_PAGES.read(env), max_records=core.HTTP_MAX_RECORDS.read(env))
 
 
 @dataclass(frozen=True)

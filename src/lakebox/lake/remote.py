@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from fsspec import AbstractFileSystem
 
-from lakebox.errors import ConfigError, LakeboxError, LakeError
+from lakebox.core_settings import S3_CONDITIONAL_WRITES
+from lakebox.errors import LakeboxError, LakeError
 from lakebox.lake.store import Lake
 from lakebox.settings import redact
 
 ConditionalWrites = Literal["auto", "on", "off"]
-CONDITIONAL_WRITES_ENV = "LAKEBOX_S3_CONDITIONAL_WRITES"
 PROBE_PREFIX = "_lakebox/conditional-write-probe"
 READ_CACHE_BYTES = 128 << 20
 
@@ -84,9 +84,7 @@ class S3Lake(Lake):
     def __init__(self, url: str, env: Mapping[str, str], conditional_writes: ConditionalWrites | None = None) -> None:
         self.env = env
         self.endpoint = s3_endpoint(env) or "AWS S3"
-        mode = conditional_writes or env.get(CONDITIONAL_WRITES_ENV, "auto").lower()
-        if mode not in ("auto", "on", "off"):
-            raise ConfigError(f"{CONDITIONAL_WRITES_ENV}={mode!r}: use auto, on or off")
+        mode = conditional_writes or S3_CONDITIONAL_WRITES.read(env)
         self.conditional_mode: ConditionalWrites = mode  # type: ignore[assignment]
         self._conditional: bool | None = {"on": True, "off": False}.get(mode)
         self._options = s3_storage_options(env)

@@ -22,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from lakebox import core_settings as core
+
 if TYPE_CHECKING:
     from lakebox.observability.alerts import Alerting
     from lakebox.observability.exporter import Observer
@@ -55,7 +57,7 @@ def configure(settings: Settings) -> None:
     handler.setFormatter(JsonLinesFormatter())
     logger.addHandler(handler)
     if _loki is None:  # at exit: push what is left, waiting at most LAKEBOX_LOKI_FLUSH seconds
-        atexit.register(stop_log_shipping, float(settings.env.get("LAKEBOX_LOKI_FLUSH", "2")))
+        atexit.register(stop_log_shipping, core.LOKI_FLUSH.read(settings.env))
     _loki = handler
 
 
@@ -89,7 +91,7 @@ def _alerts_for(settings: Settings) -> Alerting | None:
 
             _alerting[key] = Alerting(settings, url)
             if len(_alerting) == 1:  # at exit: deliver what is queued, within LAKEBOX_ALERT_FLUSH seconds
-                atexit.register(flush_alerts, float(settings.env.get("LAKEBOX_ALERT_FLUSH", "10")))
+                atexit.register(flush_alerts, core.ALERT_FLUSH.read(settings.env))
         return _alerting[key]
 
 
@@ -151,8 +153,8 @@ def watching(settings: Settings, port: int | None = None) -> Iterator[Observer]:
     Pass the observer's `on_run` to the watch loop."""
     from lakebox.observability.exporter import Observer
 
-    if port is None and settings.env.get("LAKEBOX_METRICS_PORT"):
-        port = int(settings.env["LAKEBOX_METRICS_PORT"])
+    if port is None:
+        port = core.METRICS_PORT.optional(settings.env)
     observer = Observer(settings, port, _alerts_for(settings), on_run_finished)
     exporting = 1 if port is not None else 0
     _exporting[0] += exporting

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lakebox import core_settings as core
 from lakebox.log import get_logger
 from lakebox.observability.metrics import COUNTERS
 from lakebox.observability.sla import freshness_sla
@@ -95,9 +96,9 @@ class AlertSender:
 
     def __init__(self, url: str, state: AlertState, env: Mapping[str, str]) -> None:
         self.url, self.state = url, state
-        self.attempts = int(env.get("LAKEBOX_ALERT_ATTEMPTS", "5"))
-        self.backoff = float(env.get("LAKEBOX_ALERT_BACKOFF", "1.0"))
-        self.timeout = float(env.get("LAKEBOX_ALERT_TIMEOUT", "5"))
+        self.attempts = core.ALERT_ATTEMPTS.read(env)
+        self.backoff = core.ALERT_BACKOFF.read(env)
+        self.timeout = core.ALERT_TIMEOUT.read(env)
         self._queue: queue.Queue[Alert] = queue.Queue(maxsize=200)
         self._pending: set[str] = set()
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from lakebox import core_settings as core
 from lakebox.log import get_logger
 from lakebox.observability.snapshot import OpsSnapshot, read_settings_snapshot
 from lakebox.settings import redact
@@ -127,10 +128,8 @@ class Observer:
 
     def __init__(self, settings: Settings, port: int | None, alerting: Alerting | None,
                  on_run: Callable[[Settings, RunOutcome], None]) -> None:
-        from lakebox.observability.sla import parse_duration
-
         self.settings, self.alerting, self._on_run = settings, alerting, on_run
-        self.every = parse_duration(settings.env.get("LAKEBOX_METRICS_REFRESH", "15"), "LAKEBOX_METRICS_REFRESH")
+        self.every = core.METRICS_REFRESH.read(settings.env)
         self.live = LiveSnapshot(lambda: read_settings_snapshot(settings))
         self.exposition = Exposition(self.live, settings) if port is not None else None
         self.server: http.server.ThreadingHTTPServer | None = None
@@ -140,7 +139,7 @@ class Observer:
         if self._active:
             self.check()
         if self.exposition is not None and port is not None:
-            host = settings.env.get("LAKEBOX_METRICS_HOST", "127.0.0.1")
+            host = core.METRICS_HOST.read(settings.env)
             self.server = serve_metrics(self.exposition, host, port)
             self.url = f"http://{host}:{self.server.server_address[1]}/metrics"
             get_logger().info("metrics served", url=self.url)
@@ -173,7 +172,7 @@ class Observer:
             self.server.shutdown()
             self.server.server_close()
         if self.alerting is not None:
-            self.alerting.flush(float(self.settings.env.get("LAKEBOX_ALERT_FLUSH", "10")))
+            self.alerting.flush(core.ALERT_FLUSH.read(self.settings.env))
 
 
 def push_runs(settings: Settings, snap: OpsSnapshot, pipelines: Sequence[str]) -> list[str]:

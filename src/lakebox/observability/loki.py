@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from lakebox import core_settings as core
 from lakebox.observability.metrics import COUNTERS
 from lakebox.settings import redact
 
@@ -34,12 +35,12 @@ class LokiHandler(logging.Handler):
         super().__init__(logging.DEBUG)
         env = env or {}
         self.url = url.rstrip("/") + ("" if url.rstrip("/").endswith("/loki/api/v1/push") else "/loki/api/v1/push")
-        self.batch_lines = int(env.get("LAKEBOX_LOKI_BATCH", "500"))
-        self.interval = float(env.get("LAKEBOX_LOKI_INTERVAL", "1.0"))
-        self.timeout = float(env.get("LAKEBOX_LOKI_TIMEOUT", "3"))
-        self.attempts = int(env.get("LAKEBOX_LOKI_ATTEMPTS", "3"))
+        self.batch_lines = core.LOKI_BATCH.read(env)
+        self.interval = core.LOKI_INTERVAL.read(env)
+        self.timeout = core.LOKI_TIMEOUT.read(env)
+        self.attempts = core.LOKI_ATTEMPTS.read(env)
         self._buffer: collections.deque[tuple[logging.LogRecord, contextvars.Context]] = collections.deque(
-            maxlen=int(env.get("LAKEBOX_LOKI_BUFFER", "10000")))
+            maxlen=core.LOKI_BUFFER.read(env))
         self._cond = threading.Condition()
         self._stop = False
         self._in_flight = 0

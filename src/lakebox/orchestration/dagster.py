@@ -18,7 +18,6 @@ default hourly), `LAKEBOX_<PIPELINE>_PARTITIONS_START` (first day, default 2024-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 
 PIPELINE_TAG = "lakebox/pipeline"
 RUN_ID_TAG = "lakebox/run_id"
-DEFAULT_CRON = "0 * * * *"
-DEFAULT_PARTITIONS_START = "2024-01-01"
 
 
 def _pipelines() -> list[PipelineSpec]:
@@ -44,8 +41,11 @@ def _pipelines() -> list[PipelineSpec]:
     return list(discover().values())
 
 
-def _setting(pipeline: str, key: str, default: str) -> str:
-    return os.environ.get(f"LAKEBOX_{pipeline.upper()}_{key}") or default
+def _setting(pipeline: str, key: str) -> str:
+    """One of the settings the core reads for every pipeline (lakebox.core_settings), in force."""
+    from lakebox.settings import Settings
+
+    return Settings.load().pipeline(pipeline)[key] or ""
 
 
 def _key(node: g.Node | tuple[str, str]) -> dg.AssetKey:
@@ -55,7 +55,7 @@ def _key(node: g.Node | tuple[str, str]) -> dg.AssetKey:
 def _partitions(graph: g.PipelineGraph) -> dg.DailyPartitionsDefinition | None:
     if not graph.file_fed:
         return None
-    start = _setting(graph.name, "PARTITIONS_START", DEFAULT_PARTITIONS_START)
+    start = _setting(graph.name, "partitions_start")
     return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)  # today's drop too
 
 
@@ -148,7 +148,7 @@ def pipeline_job(spec: PipelineSpec, graph: g.PipelineGraph) -> dg.UnresolvedAss
 
 
 def pipeline_schedule(spec: PipelineSpec, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition | None:
-    cron = _setting(spec.name, "SCHEDULE", DEFAULT_CRON)
+    cron = _setting(spec.name, "schedule")
     if cron.strip().lower() == "off":
         return None
     return dg.ScheduleDefinition(name=f"{spec.name}_schedule", job=job, cron_schedule=cron, execution_timezone="UTC",
@@ -161,7 +161,7 @@ def drop_sensor(spec: PipelineSpec, job: dg.UnresolvedAssetJobDefinition,
     """A run of the day's partition for each new drop in the pipeline's landing folder."""
 
     @dg.sensor(name=f"{spec.name}_new_drop", job=job, default_status=dg.DefaultSensorStatus.RUNNING,
-               minimum_interval_seconds=int(_setting(spec.name, "SENSOR_INTERVAL", "30")),
+               minimum_interval_seconds=int(_setting(spec.name, "sensor_interval")),
                description=f"a run of {spec.name} for each new drop (its waiting_input fingerprint)")
     def new_drop(context):  # type: ignore[no-untyped-def]
         from lakebox.settings import Settings

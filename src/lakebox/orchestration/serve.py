@@ -193,9 +193,9 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
 
 def serve(
     host: Annotated[str, typer.Option(help="address to bind (loopback unless told otherwise)")] = "127.0.0.1",
-    dagster_port: Annotated[int, typer.Option(help="Dagster's UI: assets, runs, schedules, sensors")] = 3000,
-    mlflow_port: Annotated[int, typer.Option(help="the MLflow UI over the tracking store")] = 5000,
-    dashboard_port: Annotated[int, typer.Option(help="the Streamlit dashboard")] = 8501,
+    dagster_port: Annotated[int, typer.Option(min=1, max=65535, help="Dagster's UI: assets, runs, schedules, sensors")] = 3000,
+    mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="the MLflow UI over the tracking store")] = 5000,
+    dashboard_port: Annotated[int, typer.Option(min=1, max=65535, help="the Streamlit dashboard")] = 8501,
 ) -> None:
     """Start Dagster (UI and daemon: schedules, sensors, backfills), the MLflow UI and the dashboard."""
     from lakebox.errors import LakeboxError

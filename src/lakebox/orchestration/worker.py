@@ -15,23 +15,19 @@ from typing import Annotated
 
 import typer
 
-EXECUTORS = ("in-process", "celery")
-DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+from lakebox.core_settings import CELERY_BACKEND, CELERY_BROKER, EXECUTOR
+from lakebox.settings import Settings
 
 
 def executor_kind() -> str:
-    from lakebox.errors import ConfigError
-
-    kind = (os.environ.get("LAKEBOX_EXECUTOR") or "in-process").strip().lower()
-    if kind not in EXECUTORS:
-        raise ConfigError(f"LAKEBOX_EXECUTOR={kind!r} is not known; use one of {', '.join(EXECUTORS)}")
-    return kind
+    """`in-process` or `celery` (LAKEBOX_EXECUTOR, from the environment or lakebox.toml)."""
+    return EXECUTOR.read(Settings.load().env)
 
 
 def celery_config() -> dict[str, str]:
     """The broker and result backend, for the executor and the workers alike."""
-    return {"broker": os.environ.get("LAKEBOX_CELERY_BROKER") or DEFAULT_BROKER,
-            "backend": os.environ.get("LAKEBOX_CELERY_BACKEND") or "rpc://"}
+    env = Settings.load().env
+    return {"broker": CELERY_BROKER.read(env), "backend": CELERY_BACKEND.read(env)}
 
 
 def worker_command(name: str, concurrency: int) -> list[str]:
@@ -52,7 +48,7 @@ def write_celery_config(folder: Path) -> Path:
 
 def worker(
     name: Annotated[str, typer.Option(help="worker name (unique per machine)")] = "lakebox",
-    concurrency: Annotated[int, typer.Option(help="steps run at once by this worker")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="steps run at once by this worker")] = 1,
 ) -> None:
     """Start a Dagster Celery worker for LAKEBOX_EXECUTOR=celery runs (broker: LAKEBOX_CELERY_BROKER)."""
     from lakebox.orchestration.home import dagster_environment, init_storage

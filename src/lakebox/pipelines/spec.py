@@ -17,7 +17,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakebox.core_settings import EVERY_PIPELINE
 from lakebox.errors import ConfigError
+from lakebox.setting_kinds import TEXT, Kind
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, Stage
@@ -39,6 +41,7 @@ class Setting:
     doc: str  # one line, for docs/settings.md and `lakebox config`
     env: str = ""  # the environment variable when not LAKEBOX_<PIPELINE>_<KEY>
     secret: bool = False  # accepted only from the environment, never shown
+    kind: Kind[Any] = TEXT  # what it may hold (lakebox.setting_kinds), checked when settings load
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class PipelineSpec:
         keys = [s.key for s in self.settings]
         problems += [f"setting key {k!r} is not lower_snake_case" for k in keys if not _KEY.match(k)]
         problems += [f"setting {k!r} is declared twice" for k in sorted({k for k in keys if keys.count(k) > 1})]
+        problems += [f"setting {k!r} is one the core reads for every pipeline; rename it" for k in keys
+                     if k in EVERY_PIPELINE]
         names = [s.name for s in self.stages]
         problems += [f"stage {n!r} is declared twice" for n in sorted({n for n in names if names.count(n) > 1})]
         for stage in self.stages:

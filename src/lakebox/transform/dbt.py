@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from lakebox.core_settings import DBT_LOG_LEVEL
 from lakebox.errors import TransformError
 from lakebox.log import get_logger
 from lakebox.settings import redact
@@ -190,7 +191,7 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
         *extra,
         "--quiet",
         # dbt's debug lines cost ~10% of a small build; warnings and failures still land
-        "--log-level-file", settings.env.get("LAKEBOX_DBT_LOG_LEVEL", "warn"),
+        "--log-level-file", DBT_LOG_LEVEL.read(settings.env),
         "--no-use-colors",
         "--partial-parse",
         "--no-send-anonymous-usage-stats",

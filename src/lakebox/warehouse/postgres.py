@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
+from lakebox.core_settings import PG_CONNECT_TIMEOUT
 from lakebox.errors import WarehouseError
 from lakebox.settings import redact
 from lakebox.warehouse.base import SCHEMAS, Warehouse
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 COPY_BATCH_ROWS = 65_536
-CONNECT_TIMEOUT_S = 10
 
 # `?` outside quoted literals and identifiers becomes %s; every % is doubled for psycopg.
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%")
@@ -71,7 +71,7 @@ class PostgresWarehouse(Warehouse):
     def _connect(self) -> psycopg.Connection[Any]:
         kwargs: dict[str, Any] = {
             "autocommit": True,
-            "connect_timeout": int(self.env.get("LAKEBOX_PG_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)),
+            "connect_timeout": PG_CONNECT_TIMEOUT.read(self.env),
             "application_name": "lakebox",
             "options": "-c TimeZone=UTC" + (" -c default_transaction_read_only=on" if self.read_only else ""),
         }

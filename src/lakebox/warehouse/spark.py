@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from lakebox.core_settings import SPARK_CONF
 from lakebox.errors import WarehouseError
 from lakebox.settings import redact
 from lakebox.warehouse.base import SCHEMAS, Warehouse
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
 
 WAREHOUSE_DIR_ENV = "LAKEBOX_SPARK_WAREHOUSE_DIR"
-CONF_ENV = "LAKEBOX_SPARK_CONF"  # extra Spark settings, "key=value key=value"
 STAGING = ".lakebox-staging"  # Spark skips names starting with '.' or '_' when it lists a table
 LOAD_BATCH_ROWS = 262_144
 SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
@@ -90,11 +90,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     master = master_url(settings.warehouse)
     if master.startswith("local") or (urlsplit(master).hostname or "") in ("127.0.0.1", "localhost"):
         conf["spark.driver.host"] = "127.0.0.1"
-    for item in settings.env.get(CONF_ENV, "").split():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise WarehouseError(f"{CONF_ENV}: {item!r} is not key=value")
-        conf[key] = value
+    conf.update(SPARK_CONF.optional(settings.env) or {})
     return conf
 
 

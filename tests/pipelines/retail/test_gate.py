@@ -13,6 +13,7 @@ import duckdb
 import orjson
 import pytest
 
+from lakebox.errors import ConfigError
 from lakebox.lake import Lake
 from lakebox.pipelines.retail.generator import build_drop, drop_files
 from lakebox.pipelines.retail.pipeline import INGEST_ONLY
@@ -289,10 +290,11 @@ def test_fail_fast_stops_at_the_first_bad_file_and_loads_nothing_of_its_day(tmp_
     assert drop.query(f"select count(*) from raw.retail_inventory where file_name = '{bad_name}'")[0][0] > 0
 
 
-def test_an_unknown_policy_is_a_config_error(tmp_path: Path) -> None:
+def test_an_unknown_policy_is_a_config_error_before_anything_runs(tmp_path: Path) -> None:
     drop = Drop(tmp_path, stores=1)
-    outcome = drop.run(LAKEBOX_RETAIL_POLICY="yolo")
-    assert outcome.status == "failed" and "LAKEBOX_RETAIL_POLICY" in (outcome.error or "")
+    with pytest.raises(ConfigError, match="LAKEBOX_RETAIL_POLICY='yolo' .*one of quarantine, fail-fast"):
+        drop.run(LAKEBOX_RETAIL_POLICY="yolo")
+    assert not (drop.home / "warehouse.duckdb").exists() and not (drop.home / "lake").exists(), "nothing ran"
 
 
 def test_crlf_bom_and_quoted_files_load_and_an_open_quote_harms_only_its_file(tmp_path: Path) -> None:

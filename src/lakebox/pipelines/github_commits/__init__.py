@@ -5,6 +5,7 @@ See docs/github_commits.md."""
 from __future__ import annotations
 
 from lakebox.pipelines.spec import TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
+from lakebox.setting_kinds import Instant, Number, Url, Whole
 
 SPEC = PipelineSpec(
     name="github_commits",
@@ -25,13 +26,13 @@ SPEC = PipelineSpec(
         Setting("token", None, "GitHub token, sent as a bearer token (environment only, never logged)",
                 env="LAKEBOX_GITHUB_TOKEN", secret=True),
         Setting("api_url", "https://api.github.com", "API base URL (GitHub Enterprise: https://HOST/api/v3)",
-                env="LAKEBOX_GITHUB_API_URL"),
+                env="LAKEBOX_GITHUB_API_URL", kind=Url()),
         Setting("since", None, "ISO-8601 start of each repository's first fetch (default: the whole history)",
-                env="LAKEBOX_GITHUB_SINCE"),
+                env="LAKEBOX_GITHUB_SINCE", kind=Instant()),
         Setting("overlap_hours", "72", "hours re-read before the newest committer date seen (late pushes)",
-                env="LAKEBOX_GITHUB_OVERLAP_HOURS"),
+                env="LAKEBOX_GITHUB_OVERLAP_HOURS", kind=Number(low=0)),
         Setting("demo_commits", "2000", "synthetic commits the bundled stand-in serves in three repositories, "
-                "besides commitlint's real 3,466", env="LAKEBOX_DEMO_GITHUB_COMMITS"),
+                "besides commitlint's real 3,466", env="LAKEBOX_DEMO_GITHUB_COMMITS", kind=Whole(0)),
     ),
     dbt_selector="path:models/github_commits",
     marts=("analytics.commit_activity", "analytics.commit_type_trends", "ml.commit_features"),

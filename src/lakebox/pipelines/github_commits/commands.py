@@ -9,13 +9,13 @@ import typer
 
 def github_api(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8001,
-    repos: Annotated[int, typer.Option(help="how many synthetic repositories")] = 3,
-    commits: Annotated[int, typer.Option(help="synthetic commits, shared among them")] = 10_000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8001,
+    repos: Annotated[int, typer.Option(min=1, help="how many synthetic repositories")] = 3,
+    commits: Annotated[int, typer.Option(min=0, help="synthetic commits, shared among them")] = 10_000,
     seed: Annotated[int, typer.Option(help="seed: same seed, same histories")] = 42,
     real_history: Annotated[bool, typer.Option(help="also serve commitlint's real history")] = True,
-    empty: Annotated[int, typer.Option(help="empty repositories (answer 409)")] = 1,
-    rate_limit: Annotated[int, typer.Option(help="requests per hour before 403")] = 5000,
+    empty: Annotated[int, typer.Option(min=0, help="empty repositories (answer 409)")] = 1,
+    rate_limit: Annotated[int, typer.Option(min=1, help="requests per hour before 403")] = 5000,
     require_token: Annotated[bool, typer.Option(
         help="answer 401 to requests without the bearer token in LAKEBOX_GITHUB_TOKEN")] = False,
     fault: Annotated[list[str] | None, typer.Option(

@@ -9,8 +9,8 @@ import typer
 
 def orders_api(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    orders: Annotated[int, typer.Option(help="how many synthetic orders to serve")] = 10_000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8000,
+    orders: Annotated[int, typer.Option(min=0, help="how many synthetic orders to serve")] = 10_000,
     seed: Annotated[int, typer.Option(help="seed: same seed, same orders")] = 42,
     fault: Annotated[list[str] | None, typer.Option(help="inject a fault, e.g. 429:2, 500:1, slow:1:delay=0.5")] = None,
 ) -> None:

@@ -3,6 +3,7 @@ snapshots. See docs/retail.md."""
 
 from __future__ import annotations
 
+from lakebox.core_settings import GATE_POLICY
 from lakebox.pipelines.spec import (
     SNAPSHOT,
     TRANSFORM,
@@ -24,7 +25,7 @@ SPEC = PipelineSpec(
     ),
     settings=(
         Setting("policy", "quarantine", "`quarantine`: quarantine a bad file, load the good ones; `fail-fast`: stop "
-                "at the first bad file and load nothing of its day"),
+                "at the first bad file and load nothing of its day", kind=GATE_POLICY),
     ),
     dbt_selector="path:models/retail",
     marts=(

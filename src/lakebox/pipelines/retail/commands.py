@@ -8,8 +8,8 @@ import typer
 
 
 def retail_generate(
-    stores: Annotated[int, typer.Option(help="how many stores")] = 150,
-    months: Annotated[int, typer.Option(help="how many months of daily drops")] = 6,
+    stores: Annotated[int, typer.Option(min=1, help="how many stores")] = 150,
+    months: Annotated[int, typer.Option(min=1, help="how many months of daily drops")] = 6,
     seed: Annotated[int, typer.Option(help="seed: same seed, same files")] = 7,
     out: Annotated[str | None, typer.Option(help="folder to write (default: $LAKEBOX_LANDING/retail)")] = None,
     start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (default: six months back)")] = None,

@@ -5,7 +5,9 @@ drift) in the shared ML lifecycle. See docs/who_gho.md."""
 
 from __future__ import annotations
 
+from lakebox.core_settings import GATE_POLICY
 from lakebox.pipelines.spec import TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
+from lakebox.setting_kinds import Url, Whole
 
 SPEC = PipelineSpec(
     name="who_gho",
@@ -20,12 +22,13 @@ SPEC = PipelineSpec(
     ),
     settings=(
         Setting("api_url", "https://ghoapi.azureedge.net/api", "the GHO OData API's root; `lakebox demo` points it "
-                "at the bundled stand-in (`lakebox who-api`)", env="LAKEBOX_WHO_API_URL"),
+                "at the bundled stand-in (`lakebox who-api`)", env="LAKEBOX_WHO_API_URL", kind=Url()),
         Setting("indicators", "WHOSIS_000001,WHOSIS_000002", "GHO indicator codes, comma-separated "
                 "(life expectancy and healthy life expectancy at birth)", env="LAKEBOX_WHO_INDICATORS"),
-        Setting("page_size", "5000", "records asked for per request (`$top`)", env="LAKEBOX_WHO_PAGE_SIZE"),
+        Setting("page_size", "5000", "records asked for per request (`$top`)", env="LAKEBOX_WHO_PAGE_SIZE",
+                kind=Whole(1)),
         Setting("policy", "quarantine", "`quarantine`: quarantine a page that fails its gate, load the good ones; "
-                "`fail-fast`: stop at the first bad page and leave the rest pending"),
+                "`fail-fast`: stop at the first bad page and leave the rest pending", kind=GATE_POLICY),
     ),
     dbt_selector="path:models/who_gho",
     marts=("analytics.life_expectancy_by_country_year", "analytics.life_expectancy_sex_gap",
