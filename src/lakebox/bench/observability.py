@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -307,7 +307,7 @@ def metrics(pipelines: int = PIPELINES, scrapes: int = SCRAPES) -> dict[str, Any
             "max_ms": max(times), "refresh_ms": refresh_ms}
 
 
-SCENARIOS = {"run": run, "metrics": metrics}
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"run": run, "metrics": metrics}
 
 if __name__ == "__main__":
     outcome = SCENARIOS[sys.argv[1]](**orjson.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))

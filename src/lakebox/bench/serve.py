@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +371,7 @@ def ticks(ticks: int = 100, first: int = 10) -> dict[str, Any]:
             "tick_seconds_median": sorted(walls)[len(walls) // 2]}
 
 
-SCENARIOS = {"ticks": ticks}
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"ticks": ticks}
 
 if __name__ == "__main__":
     outcome = SCENARIOS[sys.argv[1]](**orjson.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))
