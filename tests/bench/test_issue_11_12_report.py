@@ -21,10 +21,11 @@ SERVE: dict[str, Any] = {
 }
 OBSERVABILITY: dict[str, Any] = {
     "http": {"size": 100_000, "pushgateway": "Debian's prometheus-pushgateway",
-             "plain": [{"seconds": 8.0, "run_seconds": 8.0}, {"seconds": 8.2, "run_seconds": 8.2}],
-             "observed": [{"seconds": 8.3, "run_seconds": 8.1, "loki_lines": 18, "unshipped": 0},
-                          {"seconds": 8.1, "run_seconds": 8.0, "loki_lines": 18, "unshipped": 0}],
-             "plain_seconds": 8.0, "observed_seconds": 8.1, "overhead": 8.1 / 8.0 - 1},
+             "plain": [{"seconds": 8.0, "run_seconds": 8.0, "cpu_seconds": 7.0},
+                       {"seconds": 8.2, "run_seconds": 8.2, "cpu_seconds": 7.1}],
+             "observed": [{"seconds": 8.3, "run_seconds": 8.1, "cpu_seconds": 7.2, "loki_lines": 18, "unshipped": 0},
+                          {"seconds": 8.1, "run_seconds": 8.0, "cpu_seconds": 7.0, "loki_lines": 18, "unshipped": 0}],
+             "plain_seconds": 8.0, "observed_seconds": 8.1, "overhead": 8.1 / 8.0 - 1, "cpu_overhead": 0.0},
     "metrics": {"pipelines": 50, "runs": 10_000, "checks": 50_000, "scrapes": 60, "series": 5643, "bytes": 523_456,
                 "p50_ms": 2.1, "p95_ms": 60.0, "max_ms": 80.0, "refresh_ms": 40.0},
 }
@@ -45,7 +46,7 @@ def test_each_target_is_a_row_judged_against_its_bound() -> None:
     assert rows["Dagster daemon RSS after 100 schedule ticks within 10% of after 10"] == (
         "150 → 170 MB (+13.3%)", "no")
     assert rows["metrics (Pushgateway) and log shipping (Loki) add ≤ 3% to the 100k-order HTTP run"] == (
-        "+1.2% (8.00 → 8.10 s)", "yes")
+        "+1.2% (8.00 → 8.10 s; CPU +0.0%)", "yes")
     assert rows["`/metrics` answers ≤ 50 ms with 50 pipelines' worth of series (5,643 series)"] == (
         "p95 60.0 ms (p50 2.1)", "no")
 
@@ -55,7 +56,7 @@ def test_the_report_has_the_rows_and_sections() -> None:
     assert "| Dagster daemon RSS after 100 schedule ticks within 10% of after 10 | 150 → 170 MB (+13.3%) | no |" in markdown
     assert "## `lakebox serve` and Dagster" in markdown and "RSS after ticks 10: 150 MB, 50: 156 MB, 100: 170 MB" in markdown
     assert "## Observability: the 100k-order HTTP run plain and observed" in markdown
-    assert "| 2 | 8.20 | 8.10 | 8.00 | 0.10 | 18 | 0 |" in markdown
+    assert "| 2 | 8.20 | 8.10 | 7.10 | 7.00 | 0.10 | 18 | 0 |" in markdown
 
 
 def test_a_skipped_or_failed_scenario_says_why() -> None:
