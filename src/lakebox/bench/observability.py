@@ -43,7 +43,11 @@ def own_worker(module: str, scenario: str, env: dict[str, str], **kwargs: Any) -
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bench scenario {scenario} failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    # the last JSON line: a child of the scenario (e.g. Dagster's code server) may print after it
+    last = next((line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")), None)
+    if last is None:
+        raise RuntimeError(f"bench scenario {scenario} printed no result:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    result: dict[str, Any] = orjson.loads(last)
     if result.get("status", "success") != "success":
         raise RuntimeError(f"bench scenario {scenario} ended {result['status']}: {result.get('error')}")
     return result
