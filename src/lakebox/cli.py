@@ -275,6 +275,10 @@ def bench(
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
     github_size: Annotated[str, typer.Option(callback=_sizes,
                                              help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
+    serve: Annotated[bool, typer.Option(help="`lakebox serve` start-up and stop, a 1k-order run through Dagster, "
+                                        "the Dagster daemon's memory over 100 schedule ticks")] = True,
+    observability: Annotated[bool, typer.Option(help="the HTTP run with Pushgateway and Loki beside it plain, "
+                                                "and /metrics with 50 pipelines' series")] = True,
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
@@ -288,6 +292,7 @@ def bench(
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
         postgres_dsn=postgres_dsn, record=Path(record) if record else None, github_size=parse_size(github_size),
+        serve=serve, observability=observability,
     )
     typer.echo(report)
 

@@ -263,6 +263,8 @@ def run_bench(
     record: Path | None,
     workdir: Path | None = None,
     github_size: int = 0,
+    serve: bool = False,
+    observability: bool = False,
 ) -> str:
     """Run every scenario; return the report as markdown (and write it to `record`)."""
     from lakebox.bench.report import render
@@ -289,6 +291,14 @@ def run_bench(
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)
             results["s3_local"] = local["pipeline"] if local else bench_orders(s3_size, root, incremental=False)["pipeline"]
+        if observability:  # issue 12
+            from lakebox.bench.observability import bench_observability
+
+            results["observability"] = bench_observability(http_size, root)
+        if serve:  # issue 11
+            from lakebox.bench.serve import bench_issue11
+
+            results["serve"] = bench_issue11(root)
     markdown = render(results)
     if record:
         record.write_text(markdown)

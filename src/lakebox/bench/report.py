@@ -104,7 +104,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ratio = results["s3"]["seconds"] / results["s3_local"]["seconds"]
         rows.append((f"S3 lake (moto) vs local disk at {_human(results['s3']['size'])} ≤ 1.5×", f"{ratio:.2f}×",
                      "yes" if ratio <= 1.5 else "no"))
+    for key in ("observability", "serve"):  # issues 12 and 11, each in its own module
+        if key in results:
+            rows += _module(key).targets(results[key])
     return rows
+
+
+def _module(key: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"lakebox.bench.{key}")
 
 
 def render(results: dict[str, Any]) -> str:
@@ -168,4 +177,7 @@ def render(results: dict[str, Any]) -> str:
         from lakebox.bench import github
 
         lines += github.section(results["github"])
+    for key in ("observability", "serve"):
+        if key in results:
+            lines += _module(key).section(results[key])
     return "\n".join(lines).rstrip() + "\n"

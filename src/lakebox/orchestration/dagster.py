@@ -59,12 +59,15 @@ def _partitions(graph: g.PipelineGraph) -> dg.DailyPartitionsDefinition | None:
     return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)  # today's drop too
 
 
-def _executor() -> dg.ExecutorDefinition | None:
-    """Dagster's own Celery executor when LAKEBOX_EXECUTOR=celery (workers: `lakebox worker`)."""
+def _executor() -> dg.ExecutorDefinition:
+    """Dagster's own Celery executor when LAKEBOX_EXECUTOR=celery (workers: `lakebox worker`);
+    else in-process: a job is one step, and Dagster's default (multiprocess) would start a
+    second Python process per run that imports Dagster and the definitions again, for
+    nothing (seconds of every run, `lakebox bench` --serve)."""
     from lakebox.orchestration.worker import celery_config, executor_kind
 
     if executor_kind() != "celery":
-        return None
+        return dg.in_process_executor
     from dagster_celery import celery_executor
 
     return celery_executor.configured(celery_config())

@@ -35,6 +35,7 @@ class Service:
     command: list[str]
     health: str  # path that answers 200 once it serves
     option: str  # the option that moves it
+    after: str = ""  # started once this service answers
 
     def url(self, host: str) -> str:
         shown = f"[{host}]" if ":" in host else host
@@ -50,7 +51,10 @@ def services(settings: Settings, host: str, dagster_port: int, mlflow_port: int,
     return [
         Service("dagster", dagster_port, [sys.executable, "-m", "dagster_webserver", "-h", host, "-p", str(dagster_port),
                                           "-w", str(workspace)], "/server_info", "--dagster-port"),
-        Service("dagster-daemon", 0, [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)], "", ""),
+        # The daemon (and the code server it starts) waits for the webserver: two fewer Python
+        # processes importing Dagster and the definitions while the UIs start on a small machine.
+        Service("dagster-daemon", 0, [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)], "", "",
+                after="dagster"),
         Service("mlflow", mlflow_port, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                         tracking_uri(settings), "--host", host, "--port", str(mlflow_port),
                                         "--workers", "1"], "/health", "--mlflow-port"),
@@ -164,10 +168,12 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
     supervisor = Supervisor(env, settings.logs_dir)
     t0 = time.monotonic()
     try:
+        later = [s for s in chosen if s.after]
         for service in chosen:
-            supervisor.start(service)
+            if not service.after:
+                supervisor.start(service)
         waiting = [s for s in chosen if s.health]
-        while waiting and not stop.is_set():
+        while (waiting or later) and not stop.is_set():
             if (ended := supervisor.exited()) is not None:
                 raise LakeboxError(f"{ended[0]} exited with code {ended[1]} while starting; "
                                    f"see {settings.logs_dir / f'serve-{ended[0]}.log'}")
@@ -175,7 +181,11 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
                 raise LakeboxError(f"{', '.join(s.name for s in waiting)} did not answer within {READY_TIMEOUT_S:.0f} s; "
                                    f"see the serve-*.log files in {settings.logs_dir}")
             waiting = [s for s in waiting if not _answers(s.url(host).rstrip("/") + s.health)]
-            stop.wait(0.25)
+            for service in [s for s in later if s.after not in {w.name for w in waiting}]:
+                supervisor.start(service)
+                later.remove(service)
+            if waiting:
+                stop.wait(0.25)
         if not stop.is_set():
             print(f"lakebox serve: ready in {time.monotonic() - t0:.1f} s (Ctrl+C stops everything)", flush=True)
             for service in chosen:
