@@ -73,7 +73,8 @@ def train(
     with a message saying how many there are and how many are needed."""
     log = get_logger()
     t0 = time.perf_counter()
-    rows = data.labelled(data.read_rows(warehouse, spec), spec)
+    every_row = data.read_rows(warehouse, spec)
+    rows = data.labelled(every_row, spec)
     skipped = _why_skip(rows, spec)
     if skipped:
         log.warning("training skipped", model=spec.name, reason=skipped)
@@ -103,6 +104,10 @@ def train(
         from lakebox.ml.registry import register as register_best
 
         result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client)
+        if spec.drift_population == "unlabelled":  # what this version's drift is measured against
+            from lakebox.ml.drift import record_reference
+
+            record_reference(warehouse, spec, result.decision.version, every_row)
         result.message += f"; registered v{result.decision.version} as {result.decision.decision}"
     result.seconds = time.perf_counter() - t0
     log.info("trained", model=spec.name, best=best.name, metric=spec.metric,

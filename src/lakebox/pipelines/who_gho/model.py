@@ -56,6 +56,9 @@ SPEC = MLModelSpec(
     retrain_after=200,
     # the level rises by design and n_previous only grows: drift is watched on the rest
     drift_features=("years_since_prev", "trend_slope", "region"),
+    # the rows scored (each country's latest observation) against the same rows when the
+    # champion was trained, not against the labelled history they differ from in kind
+    drift_population="unlabelled",
     skops_trusted_types=(
         "lakebox.pipelines.who_gho.models.FromLastValue",
         "sklearn.tree._tree.Tree",
