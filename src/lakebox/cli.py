@@ -246,6 +246,7 @@ def bench(
     s3_size: Annotated[str, typer.Option(help="orders with the lake on S3/moto (0 to skip)")] = "1M",
     retail: Annotated[bool, typer.Option(help="retail: 150 stores × 6 months, then a new day")] = True,
     github_size: Annotated[str, typer.Option(help="github_commits: commits to the marts, and its ML (0 to skip)")] = "10k",
+    who: Annotated[bool, typer.Option(help="who_gho: 190 countries × 20 years, `lakebox run who_gho` in a new home")] = True,
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
@@ -259,6 +260,7 @@ def bench(
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
         postgres_dsn=postgres_dsn, record=Path(record) if record else None, github_size=parse_size(github_size),
+        who=who,
     )
     typer.echo(report)
 

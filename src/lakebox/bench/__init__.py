@@ -263,6 +263,7 @@ def run_bench(
     record: Path | None,
     workdir: Path | None = None,
     github_size: int = 0,
+    who: bool = False,
 ) -> str:
     """Run every scenario; return the report as markdown (and write it to `record`)."""
     from lakebox.bench.report import render
@@ -285,6 +286,10 @@ def run_bench(
             from lakebox.bench.github import bench_github
 
             results["github"] = bench_github(github_size, root)
+        if who:
+            from lakebox.bench.who import bench_who
+
+            results["who"] = bench_who(root)
         if s3_size:
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)

@@ -95,6 +95,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from lakebox.bench import github
 
         rows += github.targets(results["github"])
+    if "who" in results:
+        from lakebox.bench import who
+
+        rows += who.targets(results["who"])
     if "postgres" in results:
         pg = results["postgres"]
         rate = pg["copy"]["rows"] / pg["copy"]["seconds"]
@@ -168,4 +172,8 @@ def render(results: dict[str, Any]) -> str:
         from lakebox.bench import github
 
         lines += github.section(results["github"])
+    if "who" in results:
+        from lakebox.bench import who
+
+        lines += who.section(results["who"])
     return "\n".join(lines).rstrip() + "\n"
