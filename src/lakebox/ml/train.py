@@ -180,12 +180,14 @@ def _log_model(spec: MLModelSpec, best: CandidateRun, x_train: Any) -> None:
     with warnings.catch_warnings():  # its hint on integer columns: lakebox loads the sklearn flavor
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(sample, best.estimator.predict(sample))
-    info = mlflow.sklearn.log_model(
-        best.estimator, name="model", signature=signature, run_id=best.run_id,
-        pip_requirements=pip_requirements(), serialization_format=spec.serialization,
-        skops_trusted_types=(sorted({*TRUSTED_TYPES, *spec.skops_trusted_types})
-                             if spec.serialization == "skops" else None),
-    )
+    # in the run, reopened: a model logged with only its run_id lands in the default experiment
+    with mlflow.start_run(run_id=best.run_id):
+        info = mlflow.sklearn.log_model(
+            best.estimator, name="model", signature=signature,
+            pip_requirements=pip_requirements(), serialization_format=spec.serialization,
+            skops_trusted_types=(sorted({*TRUSTED_TYPES, *spec.skops_trusted_types})
+                                 if spec.serialization == "skops" else None),
+        )
     best.model_uri, best.model_id = info.model_uri, getattr(info, "model_id", None)
     best.seconds += time.perf_counter() - t0
 
