@@ -84,7 +84,7 @@ def drift(
     pipeline: PipelineArg, model: ModelOpt = None,
     fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
 ) -> None:
-    """Compare the newest window's features with the rows before it (KS, PSI); write ml.drift_report."""
+    """Compare what each model scores with its reference (KS, PSI; see docs/ml.md); write ml.drift_report."""
     from lakebox.ml.drift import drift as run_drift
 
     flagged: list[str] = []

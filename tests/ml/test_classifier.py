@@ -40,6 +40,9 @@ def test_champion_beats_the_majority_class_on_the_newest_commits(settings, commi
         assert any(n.startswith("text__") for n in names) and len(names) == 50
     model = client.get_logged_model(result.best.model_id)
     assert model.name == "model"
+    assert model.experiment_id == run.info.experiment_id and model.source_run_id == result.best.run_id
+    # only the best candidate's run holds a model: the registry takes no other
+    assert [c.name for c in result.candidates if c.model_uri] == [result.best.name]
     requirements = _text(client, result.best.run_id, None, model=model)
     assert "scikit-learn==" in requirements
 

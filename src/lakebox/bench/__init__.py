@@ -265,6 +265,7 @@ def run_bench(
     github_size: int = 0,
     serve: bool = False,
     observability: bool = False,
+    who: bool = False,
 ) -> str:
     """Run every scenario; return the report as markdown (and write it to `record`)."""
     from lakebox.bench.report import render
@@ -287,6 +288,10 @@ def run_bench(
             from lakebox.bench.github import bench_github
 
             results["github"] = bench_github(github_size, root)
+        if who:
+            from lakebox.bench.who import bench_who
+
+            results["who"] = bench_who(root)
         if s3_size:
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)

@@ -95,6 +95,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from lakebox.bench import github
 
         rows += github.targets(results["github"])
+    if "who" in results:
+        from lakebox.bench import who
+
+        rows += who.targets(results["who"])
     if "postgres" in results:
         pg = results["postgres"]
         rate = pg["copy"]["rows"] / pg["copy"]["seconds"]
@@ -177,6 +181,10 @@ def render(results: dict[str, Any]) -> str:
         from lakebox.bench import github
 
         lines += github.section(results["github"])
+    if "who" in results:
+        from lakebox.bench import who
+
+        lines += who.section(results["who"])
     for key in ("observability", "serve"):
         if key in results:
             lines += _module(key).section(results[key])

@@ -1,18 +1,31 @@
-"""Has the newest window of rows moved away from what the model learned from?
+"""Has what the model scores moved away from what it was built on?
 
-The window is the last `drift_window_days` before the newest row (at least
-`drift_min_rows` rows); the reference is every row before it. Numeric features: the
-two-sample Kolmogorov-Smirnov test (drifted when the statistic exceeds KS_THRESHOLD and
-p < KS_ALPHA, so a tiny but "significant" shift in a big sample is not an alarm).
-Categorical features: the population stability index over the reference's top values
-plus "other". Text features: PSI over the reference's top tokens and over the words texts start with
-(tokenised in DuckDB).
-PSI above PSI_THRESHOLD is drift (0.2 is the usual "significant shift" line).
+Drift compares like with like; which rows are alike is the spec's `drift_population`:
+
+- "window" (github_commits): the last `drift_window_days` before the newest row (at least
+  `drift_min_rows` rows) against every row before it. Right when every row is the same
+  kind of thing arriving over time, as commits are, and new rows are what gets scored.
+- "unlabelled" (who_gho): the rows awaiting a label, which the champion forecasts now
+  (each country's latest observation), against the same population as it stood when the
+  champion was trained, recorded then in `ml.drift_reference` by `record_reference`.
+  Those rows differ in kind from the labelled history (a latest row's gap is the one
+  before it, and every country has exactly one), so comparing them with the history, or
+  the newest period with the periods before it, flags that difference on every run;
+  compared with themselves at training time, only what moved since is flagged, and the
+  same data gives statistics of zero.
+
+Numeric features: the two-sample Kolmogorov-Smirnov test (drifted when the statistic
+exceeds KS_THRESHOLD and p < KS_ALPHA, so a tiny but "significant" shift in a big sample
+is not an alarm). Categorical features: the population stability index over the
+reference's top values plus "other". Text features: PSI over the reference's top tokens
+and over the words texts start with (tokenised in DuckDB). PSI above PSI_THRESHOLD is
+drift (0.2 is the usual "significant shift" line).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,15 +72,13 @@ class DriftResult:
 def compare(reference: pa.Table, current: pa.Table, features: tuple[str, ...] | list[str],
             text_features: tuple[str, ...] = ()) -> list[FeatureDrift]:
     """Each feature of `current` against `reference`, by the test its kind calls for."""
-    import pyarrow as pa
-
     found = []
     for name in features:
         kind = reference.schema.field(name).type
         if name in text_features:
             found.append(_psi_text(name, "tokens", reference[name], current[name]))
             found.append(_psi_text(name, "first word", reference[name], current[name]))
-        elif (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+        elif _numeric(kind):
             found.append(_ks(name, reference[name], current[name]))
         else:
             found.append(_psi_values(name, reference[name], current[name]))
@@ -93,7 +104,9 @@ def _ks(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray) -> Feat
     cur = np.asarray(current.drop_null().to_numpy(), dtype=float)
     if not len(ref) or not len(cur):
         return FeatureDrift(name, "ks", 0.0, None, KS_THRESHOLD, False)
-    result = ks_2samp(ref, cur)
+    with warnings.catch_warnings():  # many ties defeat the exact p; scipy then uses the asymptotic one
+        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+        result = ks_2samp(ref, cur)
     stat, p = float(result.statistic), float(result.pvalue)
     return FeatureDrift(name, "ks", stat, p, KS_THRESHOLD, stat > KS_THRESHOLD and p < KS_ALPHA)
 
@@ -179,22 +192,113 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 
 def drift(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> DriftResult:
-    """Compare the newest window with the rows before it; write ml.drift_report; flag drift."""
-    rows = data.read_rows(warehouse, spec)
-    if rows.num_rows < 2 * spec.drift_min_rows:
-        message = (f"model {spec.name}: {rows.num_rows} rows, at least {2 * spec.drift_min_rows} are needed "
-                   "to compare a window with a reference; drift not computed")
-        get_logger().info("drift skipped", model=spec.name, reason=message)
-        return DriftResult(spec.name, False, message=message)
-    reference, current, start, end = window(rows, spec)
+    """Compare the rows the spec's `drift_population` picks; write ml.drift_report; flag drift."""
+    picked = _since_training(settings, warehouse, spec) if spec.drift_population == "unlabelled" \
+        else _newest_window(warehouse, spec)
+    if isinstance(picked, str):
+        get_logger().info("drift skipped", model=spec.name, reason=picked)
+        return DriftResult(spec.name, False, message=picked)
+    reference, current, start, end, against = picked
     found = compare(reference, current, spec.drift_columns, spec.text_features)
     result = DriftResult(spec.name, any(f.drifted for f in found), found, start, end)
-    result.message = (f"model {spec.name}: drift in {', '.join(result.drifted_features)}" if result.drifted
-                      else f"model {spec.name}: no drift in {len(found)} features")
+    result.message = (f"model {spec.name}: drift in {', '.join(result.drifted_features)} against {against}"
+                      if result.drifted else f"model {spec.name}: no drift in {len(found)} features against {against}")
     write_report(warehouse, result)
-    get_logger().info("drift computed", model=spec.name, drifted=result.drifted,
+    get_logger().info("drift computed", model=spec.name, drifted=result.drifted, against=against,
                       features=result.drifted_features, window_start=str(start), window_end=str(end))
     return result
+
+
+_Picked = tuple["pa.Table", "pa.Table", dt.datetime | None, dt.datetime | None, str]
+
+
+def _newest_window(warehouse: Warehouse, spec: MLModelSpec) -> _Picked | str:
+    """(reference, current, start, end, what the reference is), or why there is too little."""
+    rows = data.read_rows(warehouse, spec)
+    if rows.num_rows < 2 * spec.drift_min_rows:
+        return (f"model {spec.name}: {rows.num_rows} rows, at least {2 * spec.drift_min_rows} are needed "
+                "to compare a window with a reference; drift not computed")
+    reference, current, start, end = window(rows, spec)
+    return reference, current, start, end, "the rows before the window"
+
+
+def _since_training(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> _Picked | str:
+    """The rows awaiting a label now, and as they were when the champion was trained."""
+    import pyarrow.compute as pc
+
+    from lakebox.ml import registry, tracking
+
+    version = registry.champion_version(tracking.connect(settings), spec.name)
+    if version is None:
+        return (f"model {spec.name}: no champion yet, and drift compares what it scores with what it was "
+                f"trained beside; train first (lakebox ml train {spec.pipeline}); drift not computed")
+    current = data.read_rows(warehouse, spec, f"where {spec.label_column} is null")
+    reference = read_reference(warehouse, spec, version, current.schema)
+    if reference is None:
+        return (f"model {spec.name}: champion v{version} has no reference for {', '.join(spec.drift_columns)} in "
+                f"{tables.DRIFT_REFERENCE} (recorded when a version is trained); train a new version "
+                f"(lakebox ml train {spec.pipeline}); drift not computed")
+    if min(reference.num_rows, current.num_rows) < spec.drift_min_rows:
+        return (f"model {spec.name}: {current.num_rows} rows await a label now and {reference.num_rows} did when "
+                f"v{version} was trained; at least {spec.drift_min_rows} of each are needed; drift not computed")
+    times = current[spec.time_column]
+    return (reference, current, _timestamp(pc.min(times).as_py()), _timestamp(pc.max(times).as_py()),
+            f"the rows awaiting a label when champion v{version} was trained")
+
+
+def record_reference(warehouse: Warehouse, spec: MLModelSpec, version: str, rows: pa.Table) -> int:
+    """Keep the drift features of the rows awaiting a label when `version` was trained
+    (the reference of drift_population "unlabelled"), one long row per row and feature."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lakebox.warehouse.ops import utcnow
+
+    unlabelled = rows.filter(pc.is_null(rows[spec.label_column]))
+    n = unlabelled.num_rows
+    parts = []
+    for name in spec.drift_columns:
+        column = unlabelled[name]
+        numeric = _numeric(column.type) and name not in spec.text_features
+        parts.append(pa.table({
+            "model_name": pa.repeat(pa.scalar(spec.name, pa.string()), n),
+            "model_version": pa.repeat(pa.scalar(version, pa.string()), n),
+            "feature": pa.repeat(pa.scalar(name, pa.string()), n),
+            "number": pc.cast(column, pa.float64()) if numeric else pa.nulls(n, pa.float64()),
+            "value": pa.nulls(n, pa.string()) if numeric else pc.cast(column, pa.string()),
+            "recorded_at": pa.repeat(pa.scalar(utcnow(), pa.timestamp("us")), n),
+        }))
+    tables.ensure(warehouse, tables.DRIFT_REFERENCE)
+    return tables.append(warehouse, tables.DRIFT_REFERENCE, pa.concat_tables(parts))
+
+
+def read_reference(warehouse: Warehouse, spec: MLModelSpec, version: str, schema: pa.Schema) -> pa.Table | None:
+    """The reference `record_reference` kept for `version`, one column per drift feature
+    (numbers where `schema`, the rows compared with it, has a number)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not warehouse.table_exists("ml", "drift_reference"):
+        return None
+    long = warehouse.query_arrow("select feature, number, value from ml.drift_reference "
+                                 "where model_name = ? and model_version = ?", [spec.name, version])
+    if long.num_rows == 0:
+        return None
+    columns = {}
+    for name in spec.drift_columns:
+        rows = long.filter(pc.equal(long["feature"], name))
+        numeric = _numeric(schema.field(name).type) and name not in spec.text_features
+        columns[name] = rows["number"] if numeric else rows["value"]
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) != 1:  # a feature the spec watches now that was not watched then
+        return None
+    return pa.table(columns)
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
 
 
 def write_report(warehouse: Warehouse, result: DriftResult) -> int:

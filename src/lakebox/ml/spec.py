@@ -51,6 +51,12 @@ class MLModelSpec:
     cv_folds: int = 0  # time-series cross-validation folds on the training part (0: none)
     retrain_after: int = 200  # new labelled rows since the champion's training that make training due
     drift_features: tuple[str, ...] = ()  # default: every feature (leave out counters that only grow)
+    # What drift compares (ml/drift.py). "window": the newest window against the rows before
+    # it (rows of one kind arriving over time: commits). "unlabelled": the rows awaiting a
+    # label, the ones the model forecasts, against the same rows as they stood when the
+    # champion was trained (recorded then): when those rows differ in kind from the
+    # labelled history (each country's latest observation, forecast one gap ahead).
+    drift_population: Literal["window", "unlabelled"] = "window"
     drift_window_days: int = 30
     drift_min_rows: int = 30
     # "skops" (types checked against an allow-list on load) or "cloudpickle" (faster for

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 MODEL_DECISIONS = "ml.model_decisions"
 DRIFT_REPORT = "ml.drift_report"
+DRIFT_REFERENCE = "ml.drift_reference"
 
 DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
@@ -28,6 +29,10 @@ DDL = {
         statistic double precision, p_value double precision, threshold double precision,
         drifted boolean not null, window_start timestamp, window_end timestamp,
         computed_at timestamp not null)""",
+    # long: one row per (scored row, drift feature); numbers in `number`, the rest in `value`
+    DRIFT_REFERENCE: """create table if not exists ml.drift_reference (
+        model_name varchar not null, model_version varchar not null, feature varchar not null,
+        number double precision, value varchar, recorded_at timestamp not null)""",
 }
 
 

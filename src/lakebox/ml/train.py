@@ -1,5 +1,9 @@
 """Train every candidate of a model on the same time-based split, log each as an MLflow
-run, and hand the best to the registry's champion rule."""
+run, and hand the best to the registry's champion rule.
+
+Every candidate's run has its params, metrics and plots; only the best one's also holds
+the model, the only one the registry ever takes: saving a model (serialising it, its
+signature, its files and their registry entry) cost more than fitting a small one."""
 
 from __future__ import annotations
 
@@ -34,9 +38,10 @@ class CandidateRun:
     name: str
     run_id: str
     metrics: dict[str, float]
-    model_uri: str
-    model_id: str | None
     seconds: float
+    estimator: Any = field(default=None, repr=False)  # fitted
+    model_uri: str = ""  # set once the model is logged (the best candidate only)
+    model_id: str | None = None
 
 
 @dataclass
@@ -73,7 +78,8 @@ def train(
     with a message saying how many there are and how many are needed."""
     log = get_logger()
     t0 = time.perf_counter()
-    rows = data.labelled(data.read_rows(warehouse, spec), spec)
+    every_row = data.read_rows(warehouse, spec)
+    rows = data.labelled(every_row, spec)
     skipped = _why_skip(rows, spec)
     if skipped:
         log.warning("training skipped", model=spec.name, reason=skipped)
@@ -96,6 +102,7 @@ def train(
     ]
     sign = 1 if spec.greater_is_better else -1
     best = max(runs, key=lambda r: sign * r.metrics[spec.metric])
+    _log_model(spec, best, split.train[list(spec.features)])
     result = TrainResult(spec.name, "trained", f"best of {len(runs)}: {best.name} "
                          f"({spec.metric} {best.metrics[spec.metric]:.4f})", rows.num_rows, fingerprint, runs, best)
     client.set_tag(best.run_id, "lakebox.best_candidate", "true")
@@ -103,6 +110,10 @@ def train(
         from lakebox.ml.registry import register as register_best
 
         result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client)
+        if spec.drift_population == "unlabelled":  # what this version's drift is measured against
+            from lakebox.ml.drift import record_reference
+
+            record_reference(warehouse, spec, result.decision.version, every_row)
         result.message += f"; registered v{result.decision.version} as {result.decision.decision}"
     result.seconds = time.perf_counter() - t0
     log.info("trained", model=spec.name, best=best.name, metric=spec.metric,
@@ -125,7 +136,6 @@ def _fit_and_log(
     common: dict[str, Any], base: dict[str, float], lakebox_run_id: str | None,
 ) -> CandidateRun:
     import mlflow
-    from mlflow.models import infer_signature
 
     from lakebox import __version__
 
@@ -156,18 +166,30 @@ def _fit_and_log(
         if importances:
             mlflow.log_text("feature,importance\n" + "".join(f"{f},{v:.6g}\n" for f, v in importances),
                             "feature_importances.csv")
-        sample = x_train.head(_SIGNATURE_ROWS)
-        with warnings.catch_warnings():  # its hint on integer columns: lakebox loads the sklearn flavor
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(sample, estimator.predict(sample))
+    return CandidateRun(name, run.info.run_id, scores, time.perf_counter() - t0, estimator)
+
+
+def _log_model(spec: MLModelSpec, best: CandidateRun, x_train: Any) -> None:
+    """Save the best candidate's model in its run (explicit pip requirements: MLflow's
+    inference of them took seconds)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    t0 = time.perf_counter()
+    sample = x_train.head(_SIGNATURE_ROWS)
+    with warnings.catch_warnings():  # its hint on integer columns: lakebox loads the sklearn flavor
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(sample, best.estimator.predict(sample))
+    # in the run, reopened: a model logged with only its run_id lands in the default experiment
+    with mlflow.start_run(run_id=best.run_id):
         info = mlflow.sklearn.log_model(
-            estimator, name="model", signature=signature,
+            best.estimator, name="model", signature=signature,
             pip_requirements=pip_requirements(), serialization_format=spec.serialization,
             skops_trusted_types=(sorted({*TRUSTED_TYPES, *spec.skops_trusted_types})
                                  if spec.serialization == "skops" else None),
         )
-    return CandidateRun(name, run.info.run_id, scores, info.model_uri, getattr(info, "model_id", None),
-                        time.perf_counter() - t0)
+    best.model_uri, best.model_id = info.model_uri, getattr(info, "model_id", None)
+    best.seconds += time.perf_counter() - t0
 
 
 def _cross_validate(spec: MLModelSpec, estimator: Any, x: Any, y: Any) -> dict[str, float]:

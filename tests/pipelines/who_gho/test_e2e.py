@@ -2,7 +2,8 @@
 through the shared REST source, the gate, raw tables, dbt. A re-run with nothing new loads
 nothing; a GHO revision loads only the pages that changed and staging then holds the
 revised values while raw keeps both; a bad page is quarantined while the marts are built;
-an unknown indicator is a clear error. The ML stages train, register and predict."""
+an unknown indicator is a clear error. The ML stages train, register and predict, and
+the drift report flags nothing while the data has not shifted."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def test_runs_reruns_and_revisions(lakebox_env: dict[str, str]) -> None:
                         "join analytics.life_expectancy_trends as t on t.country_code = p.country_code "
                         "and p.year > t.last_year")
     assert latest == [(SIZE["countries"],)]  # each country's next observation, predicted
+    drift = query(env, "select count(*), count(distinct computed_at), count(*) filter (where drifted) "
+                       "from ml.drift_report")
+    assert drift == [(3 * 2, 2, 0)]  # 3 features on each run; the same data drifts nowhere
 
     with serve_in_thread(create_app(**SIZE, revision=1)) as revised:
         env["LAKEBOX_WHO_API_URL"] = revised.url
@@ -53,6 +57,7 @@ def test_runs_reruns_and_revisions(lakebox_env: dict[str, str]) -> None:
         assert result.returncode == 0, result.stderr
     new = query(env, "select count(*) from ops.batches where source = 'who_gho'")[0][0] - batches
     assert 0 < new < batches  # only the pages that carry a revised value
+    assert query(env, "select count(*) filter (where drifted) from ml.drift_report") == [(0,)]  # 8% revised
     expected = {(r["IndicatorCode"], r["SpatialDim"], r["TimeDim"], r["Dim1"]): r["NumericValue"]
                 for records in generate_gho(**SIZE, revision=1).observations.values() for r in records
                 if r["SpatialDimType"] == "COUNTRY"}

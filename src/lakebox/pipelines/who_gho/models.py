@@ -77,9 +77,11 @@ def candidates(seed: int = 0) -> dict[str, FromLastValue]:
     regressors: dict[str, Any] = {
         "linear_regression": LinearRegression(),
         "decision_tree": DecisionTreeRegressor(max_depth=6, min_samples_leaf=20, random_state=seed),
-        "random_forest": RandomForestRegressor(n_estimators=60, min_samples_leaf=5, max_features=0.6,
+        # sized for the 20 s whole-pipeline target (each is fitted 6 times: 5 folds and the
+        # final fit); twice the trees or iterations moved the holdout MAE by under 0.01 years
+        "random_forest": RandomForestRegressor(n_estimators=30, min_samples_leaf=5, max_features=0.6,
                                                n_jobs=1, random_state=seed),
-        "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
+        "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1,
                                                                 min_samples_leaf=20, random_state=seed),
     }
     return {name: FromLastValue(Pipeline([("columns", _columns()), ("regressor", regressor)]))
