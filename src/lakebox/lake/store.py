@@ -172,8 +172,18 @@ class Lake:
         """Plain write, for derived zones (snapshots); never used for raw/."""
         if key.startswith("raw/"):
             raise LakeError(f"refusing to overwrite {key}: the raw zone is write-once")
-        if self.is_local:
-            os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
+        if self.is_local:  # whole or not at all, even when the run is stopped mid-write (SIGTERM)
+            final = self.path(key)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, final)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            return
         self.fs.pipe_file(self.path(key), data)
 
     def land_batch(
