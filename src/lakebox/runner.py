@@ -147,6 +147,9 @@ def _run(
             if not ended:
                 _close_stopped(warehouse, run_id, pipeline.name, current, started, rows_in, rows_out,
                                _stop_reason(exc, guard))
+            if guard.received is not None and ended:
+                raise guard.interrupted(f"{pipeline.name}: {guard.interrupted()} after run {run_id} ended "
+                                        f"{status}") from exc
             if guard.received is not None:
                 where = f" during stage {current[0]}" if current else ""
                 raise guard.interrupted(
