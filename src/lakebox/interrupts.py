@@ -50,9 +50,8 @@ class SignalGuard:
 def stop_on_signals() -> Iterator[SignalGuard]:
     """Raise RunInterrupted on SIGTERM or SIGINT for the block, in the main thread.
 
-    A handler someone else installed (`lakebox watch` finishes its run on SIGTERM, Dagster
-    and Celery have their own) is left alone, and so is everything off the main thread,
-    where Python cannot take signals."""
+    A handler of someone else's (`lakebox watch` finishes its run on SIGTERM) is left
+    alone, and so is everything off the main thread, where Python cannot take signals."""
     guard = SignalGuard()
     if threading.current_thread() is not threading.main_thread():
         yield guard
@@ -65,9 +64,12 @@ def stop_on_signals() -> Iterator[SignalGuard]:
         raise RunInterrupted(signum)
 
     previous = {}
-    for signum, untouched in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+    # Python's own Ctrl-C handler raises KeyboardInterrupt, as ours does (Dagster gives it
+    # SIGTERM too): taking its place changes only the message, which now names the signal.
+    for signum, untouched in ((signal.SIGTERM, (signal.SIG_DFL, signal.default_int_handler)),
+                              (signal.SIGINT, (signal.default_int_handler,))):
         current = signal.getsignal(signum)
-        if current is untouched:
+        if any(current is handler for handler in untouched):
             previous[signum] = current
             signal.signal(signum, handle)
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,17 @@ from lakebox.locks import exclusive, process_gone
 from lakebox.runner import Pipeline, RunContext, Stage, StageResult, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
+
+
+@pytest.fixture(autouse=True)
+def python_default_handlers() -> Iterator[None]:
+    """Signals as a fresh `lakebox run` has them, whatever an earlier test left (Dagster's)."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture
@@ -91,6 +102,16 @@ def test_a_handler_installed_by_the_caller_is_left_alone(parts) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert outcome.status == "success" and seen == [signal.SIGTERM]
+
+
+def test_sigterm_raising_keyboardinterrupt_already_is_named(parts) -> None:
+    """Dagster's processes map SIGTERM to Python's Ctrl-C handler; the run still says SIGTERM."""
+    settings, lake, wh = parts
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with pytest.raises(RunInterrupted, match="interrupted by SIGTERM"):
+        run_pipeline(Pipeline("p", (Stage("a", lambda c: os.kill(os.getpid(), signal.SIGTERM)),)), settings, lake, wh)
+    assert wh.query("select status, error from ops.pipeline_runs") == [("failed", "interrupted by SIGTERM")]
+    assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
 
 
 def test_another_stop_is_recorded_too_and_passed_on_unchanged(parts) -> None:
