@@ -1,6 +1,6 @@
 """SIGTERM and SIGINT inside a run, in-process: the stage's transaction rolls back, the stage
 and the run are recorded as failed, RunInterrupted goes on with 128 + the signal's number.
-(tests/test_sigterm.py stops real `lakebox run` processes in each stage.)"""
+(test_sigterm.py beside it stops real `lakebox run` processes in each stage.)"""
 
 from __future__ import annotations
 
