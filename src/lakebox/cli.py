@@ -61,7 +61,8 @@ def run(
     """Run pipelines end to end: ingest, check, load, transform, snapshot.
 
     Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
-    failed, 1 when any failed."""
+    failed, 1 when any failed; 143 on SIGTERM and 130 on Ctrl-C, the run recorded as failed."""
+    from lakebox.interrupts import RunInterrupted
     from lakebox.lake import Lake
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
@@ -75,7 +76,7 @@ def run(
             from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
 
             after_runs(settings, outcomes, warehouse)
-    except LakeboxError as exc:
+    except (LakeboxError, RunInterrupted) as exc:  # RunInterrupted: SIGTERM/SIGINT, exit 128 + its number
         _fail(exc)
         return
     _print_outcomes(outcomes)
@@ -162,6 +163,7 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     from rich.console import Console
     from rich.table import Table
 
+    from lakebox.locks import process_gone
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine, recent_runs
 
@@ -182,6 +184,8 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     for col in ("run id", "pipeline", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
         table.add_column(col, overflow="fold")
     for run_id, pipeline, state, started, seconds, rows_in, rows_out, error in rows:
+        if state == "running" and process_gone(settings.home, f"run-{pipeline}", run_id):
+            state, error = "interrupted", "its process ended before the run finished; the next run closes it"
         colour = {"success": "green", "failed": "red"}.get(state, "yellow")
         table.add_row(run_id, pipeline, f"[{colour}]{state}[/]", str(started)[:19],
                       f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),

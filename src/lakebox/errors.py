@@ -13,7 +13,8 @@
     ├── TransformError              dbt failed (terminal)
     └── BusyError                   the pipeline is already running elsewhere (transient)
 
-`Transient` and `Terminal` are markers the retry policy reads.
+`Transient` and `Terminal` are markers the retry policy reads. A run stopped by SIGTERM or
+Ctrl-C raises `lakebox.interrupts.RunInterrupted`, a KeyboardInterrupt, outside this tree.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Quarantined input does not stop the run: good input keeps flowing into the marts
 run ends `partial` while any quarantined item of the pipeline is open (ops.quarantine),
 naming each. A gate that stops its source (policy `fail-fast`, or a whole source that
 drifted) fails the run before the next stage, so marts are never built past it.
+SIGTERM or SIGINT stops the run where it is: the stage's open transaction rolls back, the
+stage and the run are recorded as failed ("interrupted by SIGTERM") and RunInterrupted goes
+on to the caller (see lakebox.interrupts).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakebox.errors import LakeboxError, QualityGateFailed
+from lakebox.interrupts import SignalGuard, stop_on_signals
 from lakebox.lake import Lake
 from lakebox.log import log_context
 from lakebox.settings import Settings, redact
@@ -72,14 +76,15 @@ def run_pipeline(
     `options` reach the stages as `ctx.extras` (e.g. full_refresh)."""
     from lakebox.locks import exclusive
 
-    with exclusive(settings.home, f"run-{pipeline.name}", f"pipeline {pipeline.name}"):
-        return _run(pipeline, settings, lake, warehouse, options)
+    run_id = new_run_id(pipeline.name)
+    with exclusive(settings.home, f"run-{pipeline.name}", f"pipeline {pipeline.name}", note=run_id):
+        return _run(run_id, pipeline, settings, lake, warehouse, options)
 
 
 def _run(
-    pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse, options: dict[str, Any] | None
+    run_id: str, pipeline: Pipeline, settings: Settings, lake: Lake, warehouse: Warehouse,
+    options: dict[str, Any] | None,
 ) -> RunOutcome:
-    run_id = new_run_id(pipeline.name)
     ctx = RunContext(settings=settings, lake=lake, warehouse=warehouse, run_id=run_id, pipeline=pipeline.name,
                      extras=dict(options or {}))
     log = ctx.log
@@ -88,50 +93,99 @@ def _run(
     rows_in = rows_out = 0
     stages: list[tuple[str, str, float, int, int]] = []
     error: str | None = None
-    with log_context(run_id=run_id, pipeline=pipeline.name):
-        ops.start_run(warehouse, run_id, pipeline.name)
-        log.info("run started", warehouse=warehouse.describe(), lake=redact(lake.url))
-        for stage in pipeline.stages:
-            with log_context(stage=stage.name):
-                s_started, s0 = ops.utcnow(), time.perf_counter()
-                log.info("stage started")
-                result = StageResult()
-                try:
-                    result = stage.fn(ctx) or StageResult()
-                    if ctx.gate_stops:
-                        raise QualityGateFailed(_gate_message(pipeline.name, ctx, lake))
-                except Exception as exc:  # recorded, logged, and reported as the run's error
-                    error = redact(str(exc) if isinstance(exc, LakeboxError) else f"{type(exc).__name__}: {exc}")
+    with log_context(run_id=run_id, pipeline=pipeline.name), stop_on_signals() as guard:
+        current: tuple[str, dt.datetime] | None = None  # the stage under way, not yet recorded
+        ended = False
+        try:
+            ops.start_run(warehouse, run_id, pipeline.name)
+            log.info("run started", warehouse=warehouse.describe(), lake=redact(lake.url))
+            for stage in pipeline.stages:
+                with log_context(stage=stage.name):
+                    s_started, s0 = ops.utcnow(), time.perf_counter()
+                    current = (stage.name, s_started)
+                    log.info("stage started")
+                    result = StageResult()
+                    try:
+                        result = stage.fn(ctx) or StageResult()
+                        if ctx.gate_stops:
+                            raise QualityGateFailed(_gate_message(pipeline.name, ctx, lake))
+                    except Exception as exc:  # recorded, logged, and reported as the run's error
+                        if guard.received is not None:  # a library's own error for the signal (DuckDB's)
+                            raise
+                        error = redact(str(exc) if isinstance(exc, LakeboxError) else f"{type(exc).__name__}: {exc}")
+                        ops.record_stage(
+                            warehouse, run_id, pipeline.name, stage.name, "failed", s_started,
+                            result.rows_in, result.rows_out, error,
+                        )
+                        current = None
+                        stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
+                        rows_out = result.rows_out  # e.g. what a gated load still loaded
+                        if isinstance(exc, LakeboxError):
+                            log.error("stage failed", error=error)
+                        else:  # unexpected: keep the whole traceback
+                            log.error("stage failed", error=error, exc_info=True,
+                                      traceback=redact(traceback.format_exc()))
+                        break
                     ops.record_stage(
-                        warehouse, run_id, pipeline.name, stage.name, "failed", s_started,
-                        result.rows_in, result.rows_out, error,
+                        warehouse, run_id, pipeline.name, stage.name, "success", s_started,
+                        result.rows_in, result.rows_out, None,
                     )
-                    stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
-                    rows_out = result.rows_out  # e.g. what a gated load still loaded
-                    if isinstance(exc, LakeboxError):
-                        log.error("stage failed", error=error)
-                    else:  # unexpected: keep the whole traceback
-                        log.error("stage failed", error=error, exc_info=True,
-                                  traceback=redact(traceback.format_exc()))
-                    break
-                ops.record_stage(
-                    warehouse, run_id, pipeline.name, stage.name, "success", s_started,
-                    result.rows_in, result.rows_out, None,
-                )
-                stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
-                rows_in = rows_in or result.rows_in  # what entered the pipeline
-                rows_out = result.rows_out  # what the last stage made (marts, after snapshot)
-                log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),
-                         rows_in=result.rows_in, rows_out=result.rows_out)
-        waiting = open_items(warehouse, pipeline=pipeline.name)
-        status = FAILED if error else PARTIAL if waiting else SUCCESS
-        if status == PARTIAL:
-            error = _partial_message(pipeline.name, waiting, run_id, lake)
-            log.warning("run partial: quarantined input is open", open_items=[i.id for i in waiting])
-        ops.end_run(warehouse, run_id, status, started, rows_in, rows_out, error)
+                    current = None
+                    stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
+                    rows_in = rows_in or result.rows_in  # what entered the pipeline
+                    rows_out = result.rows_out  # what the last stage made (marts, after snapshot)
+                    log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),
+                             rows_in=result.rows_in, rows_out=result.rows_out)
+            waiting = open_items(warehouse, pipeline=pipeline.name)
+            status = FAILED if error else PARTIAL if waiting else SUCCESS
+            if status == PARTIAL:
+                error = _partial_message(pipeline.name, waiting, run_id, lake)
+                log.warning("run partial: quarantined input is open", open_items=[i.id for i in waiting])
+            ops.end_run(warehouse, run_id, status, started, rows_in, rows_out, error)
+            ended = True
+        except BaseException as exc:  # a signal, or the audit trail itself failing
+            if not ended:
+                _close_stopped(warehouse, run_id, pipeline.name, current, started, rows_in, rows_out,
+                               _stop_reason(exc, guard))
+            if guard.received is not None and ended:
+                raise guard.interrupted(f"{pipeline.name}: {guard.interrupted()} after run {run_id} ended "
+                                        f"{status}") from exc
+            if guard.received is not None:
+                where = f" during stage {current[0]}" if current else ""
+                raise guard.interrupted(
+                    f"{pipeline.name}: {guard.interrupted()}{where}; run {run_id} was recorded as failed and its "
+                    "open transaction rolled back (nothing half loaded): run it again to finish") from exc
+            raise
         duration = time.perf_counter() - t0
         log.info("run finished", status=status, seconds=round(duration, 3))
     return RunOutcome(run_id, pipeline.name, status, duration, rows_in, rows_out, error, stages, waiting)
+
+
+def _stop_reason(exc: BaseException, guard: SignalGuard) -> str:
+    if guard.received is not None:
+        return str(guard.interrupted())
+    if isinstance(exc, Exception):
+        return redact(str(exc) if isinstance(exc, LakeboxError) else f"{type(exc).__name__}: {exc}")
+    return f"interrupted: {type(exc).__name__}"  # a caller's own stop (Ctrl-C off the main thread, Dagster's)
+
+
+def _close_stopped(
+    warehouse: Warehouse, run_id: str, pipeline: str, current: tuple[str, dt.datetime] | None,
+    started: dt.datetime, rows_in: int, rows_out: int, why: str,
+) -> None:
+    """Record the stage under way and the run as failed, so neither stays `running`. Any
+    open transaction has already rolled back as the exception unwound; if the warehouse
+    itself is what failed, the next run closes the row instead."""
+    from lakebox.log import get_logger
+
+    log = get_logger()
+    log.error("run stopped", stage=current[0] if current else None, error=why)
+    try:
+        if current is not None:
+            ops.record_stage(warehouse, run_id, pipeline, current[0], "failed", current[1], 0, 0, why)
+        ops.end_run(warehouse, run_id, FAILED, started, rows_in, rows_out, why)
+    except Exception as exc:  # the original error is what matters; this one is logged
+        log.error("could not record the stopped run", error=redact(f"{type(exc).__name__}: {exc}"))
 
 
 def _gate_message(pipeline: str, ctx: RunContext, lake: Lake) -> str:

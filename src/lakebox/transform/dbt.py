@@ -214,6 +214,8 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
         _close_dbt_logs()
         if settings.warehouse_kind == "duckdb":
             _close_dbt_duckdb()
+    if result.exception is not None and not isinstance(result.exception, Exception):
+        raise result.exception  # dbtRunner hands back even Ctrl-C and SIGTERM (RunInterrupted): pass them on
     keep_parse(target, cached)
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {redact(str(result.exception))}")
