@@ -130,8 +130,14 @@ def marts(env: dict[str, str], pipeline: str) -> dict[str, list[tuple[Any, ...]]
         columns = [c for (c,) in q(env, "select column_name from information_schema.columns where table_schema = "
                                         f"'{schema}' and table_name = '{table}' order by ordinal_position")
                    if not c.startswith("_")]
-        found[mart] = sorted(q(env, f"select {', '.join(columns)} from {mart}"), key=repr)
+        rows = q(env, f"select {', '.join(columns)} from {mart}")
+        found[mart] = sorted((tuple(_settled(v) for v in row) for row in rows), key=repr)
     return found
+
+
+def _settled(value: Any) -> Any:
+    """A float to 9 significant digits: a parallel sum's last bits depend on thread order."""
+    return float(f"{value:.9g}") if isinstance(value, float) else value
 
 
 def raw_tables(env: dict[str, str], pipeline: str) -> list[str]:
