@@ -326,49 +326,86 @@ class _Fetch:
                      **({inc.param: params.get(inc.param)} if inc else {}))
         newest, malformed = stored, 0
         passthrough = {*config.statuses, *config.empty_statuses}
-        while True:
-            response = get_with_retry(client, url, params, source, self.policy, sleep=config.sleep or _sleep,
-                                      passthrough=passthrough, secrets=self.secrets)
-            if response.status_code in config.empty_statuses:
-                ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None, status=response.status_code)
-                break
-            if response.status_code in config.statuses:
-                raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
-                    source=source, resource=resource.key, status=response.status_code, url=url)))
-            request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
-            manifest = ctx.lake.land_batch(source, response.content, "json", meta={
-                **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
-            try:
-                doc = orjson.loads(response.content)
-                records = records_at(doc, config.records)
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                malformed += 1
-                quarantine_unreadable(ctx, source, manifest, f"response is not a valid {source} page: {exc}",
-                                      config.unreadable_hint)
-                if malformed >= self.policy.max_attempts:
-                    raise SourceFailedError(
-                        f"source {source}: {self.hide(url)} sent {malformed} unreadable responses in a row; "
-                        "they are quarantined in the lake") from exc
-                continue  # ask again for the same page
-            malformed = 0
-            self.pages, self.rows = self.pages + 1, self.rows + len(records)
-            bar.advance(len(records))
-            following = config.pagination.next(Page(url, params, response, doc, records)) if config.pagination else None
-            if inc:
-                newest = _later(newest, _newest(records, inc.field))
-            advance = inc is not None and newest != stored and (following is None or not inc.newest_first)
-            if records or following or advance:
-                with wh.transaction():  # the page and the cursor it carries commit together
-                    if records or following:
-                        ops.record_landed(wh, replace(manifest, rows=len(records)), ctx.run_id)
-                    if advance and newest is not None:
-                        ops.set_state(wh, source, state_key, newest)
-                        stored = newest
-            if following is None:
-                break
-            url, params = following
+        group = _LandedPages(ctx, source, state_key, stored)
+        try:
+            while True:
+                response = get_with_retry(client, url, params, source, self.policy, sleep=config.sleep or _sleep,
+                                          passthrough=passthrough, secrets=self.secrets)
+                if response.status_code in config.empty_statuses:
+                    ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None,
+                                 status=response.status_code)
+                    break
+                if response.status_code in config.statuses:
+                    raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
+                        source=source, resource=resource.key, status=response.status_code, url=url)))
+                request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
+                manifest = ctx.lake.land_batch(source, response.content, "json", durable=False, meta={
+                    **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
+                try:
+                    doc = orjson.loads(response.content)
+                    records = records_at(doc, config.records)
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    malformed += 1
+                    group.flush()  # the pages before it, and its own bytes made durable
+                    quarantine_unreadable(ctx, source, manifest, f"response is not a valid {source} page: {exc}",
+                                          config.unreadable_hint)
+                    if malformed >= self.policy.max_attempts:
+                        raise SourceFailedError(
+                            f"source {source}: {self.hide(url)} sent {malformed} unreadable responses in a row; "
+                            "they are quarantined in the lake") from exc
+                    continue  # ask again for the same page
+                malformed = 0
+                self.pages, self.rows = self.pages + 1, self.rows + len(records)
+                bar.advance(len(records))
+                following = (config.pagination.next(Page(url, params, response, doc, records))
+                             if config.pagination else None)
+                if inc:
+                    newest = _later(newest, _newest(records, inc.field))
+                if records or following:
+                    group.add(replace(manifest, rows=len(records)))
+                if inc is not None and (following is None or not inc.newest_first):
+                    group.cursor = newest
+                if following is None:
+                    break
+                if len(group.manifests) >= PAGES_PER_COMMIT:
+                    group.flush()
+                url, params = following
+        finally:
+            group.flush()
+        stored = group.stored
         ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
                      **({"cursor": stored} if inc else {}))
+
+
+PAGES_PER_COMMIT = 32  # pages landed, fsynced together and recorded in one ledger transaction
+
+
+class _LandedPages:
+    """Pages landed but not yet in the ledger, with the cursor they carry. A flush makes
+    their objects durable (one concurrent fsync pass) and records them and the cursor in one
+    transaction, instead of a pair of fsyncs and a transaction per page; a crash before it
+    leaves objects the ledger does not know, which the next fetch asks for again."""
+
+    def __init__(self, ctx: RunContext, source: str, state_key: str, stored: str | None) -> None:
+        self.ctx, self.source, self.state_key = ctx, source, state_key
+        self.manifests: list[BatchManifest] = []
+        self.stored = self.cursor = stored
+
+    def add(self, manifest: BatchManifest) -> None:
+        self.manifests.append(manifest)
+
+    def flush(self) -> None:
+        ctx, wh = self.ctx, self.ctx.warehouse
+        ctx.lake.sync()
+        advance = self.cursor is not None and self.cursor != self.stored
+        if not self.manifests and not advance:
+            return
+        with wh.transaction():  # the pages and the cursor they carry commit together
+            if self.manifests:
+                ops.record_landed_many(wh, self.manifests, ctx.run_id)
+            if advance and self.cursor is not None:
+                ops.set_state(wh, self.source, self.state_key, self.cursor)
+        self.manifests, self.stored = [], self.cursor if advance else self.stored
 
 
 def _sleep(seconds: float) -> None:

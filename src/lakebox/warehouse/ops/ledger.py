@@ -6,6 +6,7 @@ file replaced it before it loaded). `error` holds the failed rules as JSON text.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
 def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id: str) -> int:
     """Add many landed batches in one bulk insert (not a statement per batch); batches the
     ledger already knows are skipped. Returns how many were added. Call inside a transaction
-    to make it atomic with other ledger writes."""
+    to make it atomic with other ledger writes. They are ordered as given."""
     import pyarrow as pa
 
     known = set(batch_meta(wh, [m.batch_id for m in manifests]))
@@ -52,7 +53,8 @@ def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id
         "bytes": pa.array([m.bytes for m in fresh], pa.int64()),
         "rows": pa.array([m.rows for m in fresh], pa.int64()),
         "status": [LANDED] * len(fresh),
-        "landed_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+        # a microsecond apart, so the ledger's order (landed_at, then id) is the order given
+        "landed_at": pa.array([now + dt.timedelta(microseconds=i) for i in range(len(fresh))], pa.timestamp("us")),
         "run_id": [run_id] * len(fresh),
         "meta": [orjson.dumps(m.meta).decode() for m in fresh],
     })
