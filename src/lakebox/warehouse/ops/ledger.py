@@ -74,6 +74,18 @@ def batch_meta(wh: Warehouse, batch_ids: Sequence[str]) -> dict[str, dict[str, A
     return found
 
 
+def batch_rows(wh: Warehouse, batch_ids: Sequence[str]) -> dict[str, int]:
+    """The rows each known batch was landed with, where the source counted them, by batch id."""
+    ids = list(dict.fromkeys(batch_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        marks = ", ".join("?" for _ in chunk)
+        found |= {batch_id: int(rows) for batch_id, rows in wh.query(
+            f"select batch_id, rows from ops.batches where batch_id in ({marks}) and rows is not null", chunk)}
+    return found
+
+
 def known_batches(wh: Warehouse, source: str) -> set[str]:
     return {r[0] for r in wh.query("select batch_id from ops.batches where source = ?", [source])}
 
