@@ -148,8 +148,8 @@ def _check_window(
             continue
         try:
             select = reader.select_sql(con, ctx.lake.uri(key))
-            relation = con.sql(select)
-            shape = (tuple(relation.columns), tuple(str(t) for t in relation.types))
+            bound = con.sql(select)  # bound, not run: its columns and their types
+            shape = (tuple(bound.columns), tuple(str(t) for t in bound.types))
         except duckdb.Error:
             continue
         shapes.setdefault(shape, []).append((number, select))
