@@ -140,6 +140,7 @@ def _check_window(
     con = ctx.warehouse.scratch()
     out: dict[int, _Checked] = {}
     shapes: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+    selects: dict[int, str] = {}
     landed_rows = ops.ledger.batch_rows(ctx.warehouse, [batch_id for batch_id, _, _ in window])
     for number, (batch_id, key, meta) in enumerate(window, start):
         parsed = orjson.loads(meta or "{}")
@@ -152,6 +153,7 @@ def _check_window(
             shape = (tuple(bound.columns), tuple(str(t) for t in bound.types))
         except duckdb.Error:
             continue
+        selects[number] = select
         shapes.setdefault(shape, []).append((number, select))
     grouped: set[int] = set()
     for members in shapes.values():
@@ -176,18 +178,20 @@ def _check_window(
         out[numbers[-1]].owns = table
     for number, done in out.items():
         if number not in grouped:
-            _check_alone(ctx, contract, reader, done, number)
+            _check_alone(ctx, contract, reader, done, number, selects.get(number))
     return [out[n] for n in sorted(out)]
 
 
-def _check_alone(ctx: RunContext, contract: Contract, reader: BatchReader, done: _Checked, number: int) -> None:
-    """One batch read into its own scratch table and checked."""
+def _check_alone(
+    ctx: RunContext, contract: Contract, reader: BatchReader, done: _Checked, number: int, select: str | None,
+) -> None:
+    """One batch read into its own scratch table (with `select`, when the reader gave one) and checked."""
     import duckdb
 
     con = ctx.warehouse.scratch()
     table = f"{BATCH_RELATION}_{number}"
     try:
-        select = reader.select_sql(con, ctx.lake.uri(done.key))
+        select = select or reader.select_sql(con, ctx.lake.uri(done.key))
         con.execute(f"create or replace temp table {table} as {select}")
     except duckdb.Error as exc:
         con.execute(f"drop table if exists {table}")

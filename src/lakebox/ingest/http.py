@@ -106,6 +106,8 @@ def get_with_retry(
         try:
             # params=None, not {}: httpx drops the query a URL carries when given empty params
             response = client.get(url, params=params or None, timeout=policy.timeout_s)
+            if response.status_code < 400:
+                return response  # nothing to judge, so no URL to redact (a scan of the environment)
             _judge(response, source, hide(url), policy, passthrough, clock, hide)
             return response
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections

@@ -38,7 +38,7 @@ from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetryPolicy, get_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
 from lakebox.log import progress
-from lakebox.settings import redact
+from lakebox.settings import redact, secret_values
 from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 
@@ -299,10 +299,12 @@ class _Fetch:
     def __init__(self, config: RestSource, ctx: RunContext, policy: RetryPolicy, secrets: tuple[str, ...]) -> None:
         self.config, self.ctx, self.policy, self.secrets = config, ctx, policy, secrets
         self.pages = self.rows = 0
+        # the environment's secrets, found once per fetch rather than per page and parameter
+        self._hidden = sorted({*secrets, *secret_values()}, key=len, reverse=True)
 
     def hide(self, text: str) -> str:
-        text = redact(text)
-        for secret in self.secrets:
+        text = redact(text, {})  # passwords in URLs; the secrets found at the start follow
+        for secret in self._hidden:
             text = text.replace(secret, "***")
         return text
 
