@@ -77,3 +77,27 @@ def test_raw_ddl_is_portable_and_has_lineage() -> None:
     assert "numeric(18,2)" in ddl and "double " not in ddl
     assert "batch_id varchar not null" in ddl and "lake_path varchar not null" in ddl
     assert "| amount | decimal | no | >= 0 |" in CONTRACT.to_markdown()
+
+
+def test_batches_checked_together_get_the_results_each_gets_alone() -> None:
+    """check_groups (several small batches of one shape in one table) must say exactly what
+    check_relation says of each batch alone: counts, samples, and an empty batch's row count."""
+    from lakebox.quality.checks import check_groups
+
+    con = duckdb.connect()
+    con.execute("create table pages (id varchar, amount decimal(10, 2), status varchar, code varchar, ts varchar, "
+                "no integer)")
+    con.execute("""insert into pages values
+        ('1', 1.5, 'a', 'USD', '2026-01-01T00:00:00Z', 1), ('2', 0, 'b', 'EUR', '2026-01-02', 1),
+        (null, 1.0, 'a', 'USD', '2026-01-01', 2), ('2', -1.0, 'zz', 'usd', 'yesterday', 2),
+        ('1', 1.0, 'a', 'USD', '2026-01-01', 3), ('1', 2.0, 'a', 'USD', '2026-01-01', 3),
+        ('1', 1.0, 'a', 'USD', '2026-01-01', 5)""")  # batch 4 is an empty page
+    grouped = check_groups(con, "pages", CONTRACT, "no", [1, 2, 3, 4, 5])
+    for number in (1, 2, 3, 4, 5):
+        con.execute(f"create or replace table alone as select * exclude (no) from pages where no = {number}")
+        assert grouped[number] == check_relation(con, "alone", CONTRACT), number
+    assert not failed(grouped[1]) and not failed(grouped[5])
+    assert {(r.check_name, r.column_name) for r in failed(grouped[2])} == {
+        ("not_null", "id"), ("min", "amount"), ("accepted_values", "status"), ("pattern", "code"), ("type", "ts")}
+    assert [(r.check_name, r.failing_rows) for r in failed(grouped[3])] == [("unique", 1)]
+    assert [r.check_name for r in failed(grouped[4])] == ["row_count"]

@@ -21,6 +21,7 @@ import orjson
 from lakebox.ingest.landed import check_landed
 from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
+from lakebox.quality.checks import check_groups
 from lakebox.quality.contract import Contract
 from lakebox.quality.gate import (
     FAIL_FAST,
@@ -61,11 +62,14 @@ class BatchReader(Protocol):
 PREPARE_CHUNK = 8
 CHUNK_BATCHES = 64  # batches decided in one transaction
 CHUNK_ROWS = 200_000  # ... or fewer, when they are large: each is held in a scratch table until then
+GROUP_COLUMN = "lakebox_batch_no"
+GROUP_ROWS = 10_000  # batches up to this many rows are checked together; a larger one pays its few queries alone
 
 
 @dataclass
 class _Checked:
-    """A checked batch waiting in a chunk: its results, and the scratch table of its rows."""
+    """A checked batch waiting in a chunk: its results, and the relation of its rows (None
+    when it failed); `owns` is the scratch table to drop once it is decided."""
 
     batch_id: str
     key: str
@@ -73,12 +77,11 @@ class _Checked:
     results: list[CheckResult]
     table: str | None
     rows: int
+    owns: str | None = None
 
 
 def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReader, hint: str) -> StageResult:
     """Check each pending batch of the contract's source, oldest first; load or quarantine it."""
-    import duckdb
-
     wh, source = ctx.warehouse, contract.source
     policy = policy_for(ctx.settings, ctx.pipeline)
     ensure_raw_table(ctx, contract)
@@ -89,45 +92,119 @@ def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReade
     pending = ops.pending_batches(wh, source)
     con = wh.scratch()
     ctx.lake.register_with(con)
-    with progress(f"checking and loading {source}", total=len(pending)) as bar:
-        for position, (batch_id, key, meta) in enumerate(pending):
-            if position % PREPARE_CHUNK == 0:
-                upcoming = pending[position:position + PREPARE_CHUNK]
-                reader.prepare(con, [ctx.lake.uri(k) for _, k, _ in upcoming])
-            parsed = orjson.loads(meta or "{}")
-            if chunk and parsed.get("overlap") and contract.version_key:
-                _decide(ctx, contract, chunk, hint, result)  # its overlap is judged against what is loaded
-            con = wh.scratch()
-            table = f"{BATCH_RELATION}_{len(chunk)}"
-            try:
-                select = reader.select_sql(con, ctx.lake.uri(key))
-                con.execute(f"create or replace temp table {table} as {select}")
-            except duckdb.Error as exc:
-                con.execute(f"drop table if exists {table}")
-                results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
-                rows = 0
-            else:
-                results = check_relation(con, table, contract)
-                rows = _count(con, table)
-            checked.append(results)
-            chunk.append(_Checked(batch_id, key, parsed, results, None if failed(results) else table, rows))
-            if failed(results) and table:
-                con.execute(f"drop table if exists {table}")
-            bar.advance(1)
-            if failed(results) and policy == FAIL_FAST:
-                _decide(ctx, contract, chunk, hint, result)
-                ctx.stop_at_gate(
-                    f"fail-fast policy: stopped at batch {batch_id} of source {source}; "
-                    f"{len(pending) - position - 1} later batch(es) stay pending: "
-                    + "; ".join(describe_failure(source, f"batch {batch_id}", r) for r in failed(results)))
-                break
-            if len(chunk) >= CHUNK_BATCHES or sum(c.rows for c in chunk) >= CHUNK_ROWS:
-                _decide(ctx, contract, chunk, hint, result)
-        _decide(ctx, contract, chunk, hint, result)
+    tables: list[str] = []
+    try:
+        with progress(f"checking and loading {source}", total=len(pending)) as bar:
+            for start in range(0, len(pending), PREPARE_CHUNK):
+                window = pending[start:start + PREPARE_CHUNK]
+                reader.prepare(wh.scratch(), [ctx.lake.uri(k) for _, k, _ in window])
+                stop = False
+                for offset, done in enumerate(_check_window(ctx, contract, reader, window, start, tables)):
+                    if chunk and done.meta.get("overlap") and contract.version_key:
+                        _decide(ctx, contract, chunk, hint, result)  # its overlap is judged against what is loaded
+                    checked.append(done.results)
+                    chunk.append(done)
+                    bar.advance(1)
+                    if failed(done.results) and policy == FAIL_FAST:
+                        _decide(ctx, contract, chunk, hint, result)
+                        ctx.stop_at_gate(
+                            f"fail-fast policy: stopped at batch {done.batch_id} of source {source}; "
+                            f"{len(pending) - start - offset - 1} later batch(es) stay pending: "
+                            + "; ".join(describe_failure(source, f"batch {done.batch_id}", r)
+                                        for r in failed(done.results)))
+                        stop = True
+                        break
+                    if len(chunk) >= CHUNK_BATCHES or sum(c.rows for c in chunk) >= CHUNK_ROWS:
+                        _decide(ctx, contract, chunk, hint, result)
+                if stop:
+                    break
+            _decide(ctx, contract, chunk, hint, result)
+    finally:
+        for table in tables:
+            wh.scratch().execute(f"drop table if exists {table}")
     if whole_source_drifted(checked):
         ctx.stop_at_gate(f"source {source}: every batch of this run ({len(checked)}) broke the contract's schema; "
                          "the source changed shape: fix it, or change the contract if the change is intended")
     return result
+
+
+def _check_window(
+    ctx: RunContext, contract: Contract, reader: BatchReader, window: list[tuple[str, str, str]], start: int,
+    tables: list[str],
+) -> list[_Checked]:
+    """Check a window of batches, in order. Batches whose rows have the same columns are
+    copied into one scratch table and checked together (`check_groups`: a query or two for
+    all of them, not a few per batch); one that cannot be read, or whose overlap must be
+    judged against what is loaded, is checked alone, so a bad batch is named alone; so is a
+    large one (or one of unknown size), which is not worth a second copy in scratch."""
+    import duckdb
+
+    con = ctx.warehouse.scratch()
+    out: dict[int, _Checked] = {}
+    shapes: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+    selects: dict[int, str] = {}
+    landed_rows = ops.ledger.batch_rows(ctx.warehouse, [batch_id for batch_id, _, _ in window])
+    for number, (batch_id, key, meta) in enumerate(window, start):
+        parsed = orjson.loads(meta or "{}")
+        out[number] = _Checked(batch_id, key, parsed, [], None, 0)
+        if (parsed.get("overlap") and contract.version_key) or landed_rows.get(batch_id, GROUP_ROWS + 1) > GROUP_ROWS:
+            continue
+        try:
+            select = reader.select_sql(con, ctx.lake.uri(key))
+            bound = con.sql(select)  # bound, not run: its columns and their types
+            shape = (tuple(bound.columns), tuple(str(t) for t in bound.types))
+        except duckdb.Error:
+            continue
+        selects[number] = select
+        shapes.setdefault(shape, []).append((number, select))
+    grouped: set[int] = set()
+    for members in shapes.values():
+        if len(members) < 2:
+            continue
+        table = f"{BATCH_RELATION}_group_{members[0][0]}"
+        union = " union all ".join(f"select *, {n} as {GROUP_COLUMN} from ({sql})" for n, sql in members)
+        try:
+            con.execute(f"create or replace temp table {table} as {union}")
+        except duckdb.Error:
+            con.execute(f"drop table if exists {table}")
+            continue  # each is read alone below, so the bad one is named
+        tables.append(table)
+        numbers = [n for n, _ in members]
+        results = check_groups(con, table, contract, GROUP_COLUMN, numbers)
+        counts = dict(con.execute(f"select {GROUP_COLUMN}, count(*) from {table} group by 1").fetchall())
+        for n in numbers:
+            relation = f"(select * exclude ({GROUP_COLUMN}) from {table} where {GROUP_COLUMN} = {n})"
+            out[n].results, out[n].rows = results[n], int(counts.get(n, 0))
+            out[n].table = None if failed(results[n]) else relation
+            grouped.add(n)
+        out[numbers[-1]].owns = table
+    for number, done in out.items():
+        if number not in grouped:
+            _check_alone(ctx, contract, reader, done, number, selects.get(number))
+    return [out[n] for n in sorted(out)]
+
+
+def _check_alone(
+    ctx: RunContext, contract: Contract, reader: BatchReader, done: _Checked, number: int, select: str | None,
+) -> None:
+    """One batch read into its own scratch table (with `select`, when the reader gave one) and checked."""
+    import duckdb
+
+    con = ctx.warehouse.scratch()
+    table = f"{BATCH_RELATION}_{number}"
+    try:
+        select = select or reader.select_sql(con, ctx.lake.uri(done.key))
+        con.execute(f"create or replace temp table {table} as {select}")
+    except duckdb.Error as exc:
+        con.execute(f"drop table if exists {table}")
+        done.results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
+        return
+    done.results = check_relation(con, table, contract)
+    done.rows = _count(con, table)
+    if failed(done.results):
+        con.execute(f"drop table if exists {table}")
+    else:
+        done.table = done.owns = table
 
 
 def _count(con: Any, table: str) -> int:
@@ -150,8 +227,9 @@ def _decide(ctx: RunContext, contract: Contract, chunk: list[_Checked], hint: st
             loaded = _load(ctx, contract, good)
     finally:
         con = wh.scratch()
-        for c in good:
-            con.execute(f"drop table if exists {c.table}")
+        for c in chunk:
+            if c.owns:
+                con.execute(f"drop table if exists {c.owns}")
     result.rows_in += sum(c.rows for c in chunk)
     result.rows_out += sum(loaded.values())
     chunk.clear()

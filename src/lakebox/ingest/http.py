@@ -152,7 +152,8 @@ def read_with_retry(
         try:
             # params=None, not {}: httpx drops the query a URL carries when given empty params
             response = client.get(url, params=params or None, timeout=max(0.001, min(policy.timeout_s, remaining)))
-            _judge(response, source, hide(url), policy, passthrough, clock, hide)
+            if response.status_code >= 400:  # below it nothing to judge, so no URL to redact (a scan of the environment)
+                _judge(response, source, hide(url), policy, passthrough, clock, hide)
             return response, read(response)
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
             error: LakeboxError = TransientSourceError(f"{type(exc).__name__}: {exc}")

@@ -46,7 +46,7 @@ from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetriesExhaustedError, RetryPolicy, UnreadableResponse, read_with_retry
 from lakebox.ingest.json_pages import records_at, records_field
 from lakebox.log import progress
-from lakebox.settings import redact
+from lakebox.settings import redact, secret_values
 from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 
@@ -327,10 +327,12 @@ class _Fetch:
         self.config, self.ctx, self.policy, self.bounds, self.secrets = config, ctx, policy, bounds, secrets
         self.pages = self.rows = 0
         self.logged_at, self.logged_pages = time.monotonic(), 0
+        # the environment's secrets, found once per fetch rather than per page and parameter
+        self._hidden = sorted({*secrets, *secret_values()}, key=len, reverse=True)
 
     def hide(self, text: str) -> str:
-        text = redact(text)
-        for secret in self.secrets:
+        text = redact(text, {})  # passwords in URLs; the secrets found at the start follow
+        for secret in self._hidden:
             text = text.replace(secret, "***")
         return text
 
@@ -355,36 +357,41 @@ class _Fetch:
         newest = stored
         passthrough = {*config.statuses, *config.empty_statuses}
         asked: set[str] = {_request_key(url, params)}
-        while True:
-            response, page = self.get_page(client, url, params, passthrough, meta)
-            if response.status_code in config.empty_statuses:
-                ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None, status=response.status_code)
-                break
-            if response.status_code in config.statuses:
-                raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
-                    source=source, resource=resource.key, status=response.status_code, url=url)))
-            assert page is not None  # a status the config does not name was read as a page
-            doc, records = page
-            manifest = self.land(response.content, url, params, meta)
-            self.pages, self.rows = self.pages + 1, self.rows + len(records)
-            bar.advance(len(records))
-            following = config.pagination.next(Page(url, params, response, doc, records)) if config.pagination else None
-            if inc:
-                newest = _later(newest, _newest(records, inc.field))
-            advance = inc is not None and newest != stored and (following is None or not inc.newest_first)
-            if records or following or advance:
-                with wh.transaction():  # the page and the cursor it carries commit together
-                    if records or following:
-                        ops.record_landed(wh, replace(manifest, rows=len(records)), ctx.run_id)
-                    if advance and newest is not None:
-                        ops.set_state(wh, source, state_key, newest)
-                        stored = newest
-            self.note_progress(resource)
-            if following is None:
-                break
-            url, params = following
-            self.check_bounds(resource, url, params, asked)
-            asked.add(_request_key(url, params))
+        group = _LandedPages(ctx, source, state_key, stored)
+        try:
+            while True:
+                response, page = self.get_page(client, url, params, passthrough, meta)
+                if response.status_code in config.empty_statuses:
+                    ctx.log.info(f"{source}: nothing to fetch", resource=resource.key or None,
+                                 status=response.status_code)
+                    break
+                if response.status_code in config.statuses:
+                    raise SourceFailedError(self.hide(config.statuses[response.status_code].format(
+                        source=source, resource=resource.key, status=response.status_code, url=url)))
+                assert page is not None  # a status the config does not name was read as a page
+                doc, records = page
+                manifest = self.land(response.content, url, params, meta, durable=False)
+                self.pages, self.rows = self.pages + 1, self.rows + len(records)
+                bar.advance(len(records))
+                following = (config.pagination.next(Page(url, params, response, doc, records))
+                             if config.pagination else None)
+                if inc:
+                    newest = _later(newest, _newest(records, inc.field))
+                if records or following:
+                    group.add(replace(manifest, rows=len(records)))
+                if inc is not None and (following is None or not inc.newest_first):
+                    group.cursor = newest
+                self.note_progress(resource)
+                if following is None:
+                    break
+                if len(group.manifests) >= PAGES_PER_COMMIT:
+                    group.flush()
+                url, params = following
+                self.check_bounds(resource, url, params, asked)
+                asked.add(_request_key(url, params))
+        finally:
+            group.flush()  # what landed is recorded, even when the fetch stops part-way
+        stored = group.stored
         ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
                      **({"cursor": stored} if inc else {}))
 
@@ -421,10 +428,12 @@ class _Fetch:
 
         return read
 
-    def land(self, body: bytes, url: str, params: Params, meta: Mapping[str, Any]) -> BatchManifest:
-        """`body` in the raw lake, with the request that got it (secrets hidden) in its meta."""
+    def land(self, body: bytes, url: str, params: Params, meta: Mapping[str, Any],
+             durable: bool = True) -> BatchManifest:
+        """`body` in the raw lake, with the request that got it (secrets hidden) in its meta;
+        `durable=False` leaves the fsync to the next `_LandedPages.flush`."""
         request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
-        return self.ctx.lake.land_batch(self.config.source, body, "json", meta={
+        return self.ctx.lake.land_batch(self.config.source, body, "json", durable=durable, meta={
             **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
 
     def check_bounds(self, resource: Resource, url: str, params: Params, asked: set[str]) -> None:
@@ -457,6 +466,37 @@ class _Fetch:
 
 def _request_key(url: str, params: Mapping[str, Any]) -> str:
     return url + "?" + repr(sorted((str(k), str(v)) for k, v in params.items()))
+
+
+PAGES_PER_COMMIT = 32  # pages landed, fsynced together and recorded in one ledger transaction
+
+
+class _LandedPages:
+    """Pages landed but not yet in the ledger, with the cursor they carry. A flush makes
+    their objects durable (one concurrent fsync pass) and records them and the cursor in one
+    transaction, instead of a pair of fsyncs and a transaction per page; a crash before it
+    leaves objects the ledger does not know, which the next fetch asks for again."""
+
+    def __init__(self, ctx: RunContext, source: str, state_key: str, stored: str | None) -> None:
+        self.ctx, self.source, self.state_key = ctx, source, state_key
+        self.manifests: list[BatchManifest] = []
+        self.stored = self.cursor = stored
+
+    def add(self, manifest: BatchManifest) -> None:
+        self.manifests.append(manifest)
+
+    def flush(self) -> None:
+        ctx, wh = self.ctx, self.ctx.warehouse
+        ctx.lake.sync()
+        advance = self.cursor is not None and self.cursor != self.stored
+        if not self.manifests and not advance:
+            return
+        with wh.transaction():  # the pages and the cursor they carry commit together
+            if self.manifests:
+                ops.record_landed_many(wh, self.manifests, ctx.run_id)
+            if advance and self.cursor is not None:
+                ops.set_state(wh, self.source, self.state_key, self.cursor)
+        self.manifests, self.stored = [], self.cursor if advance else self.stored
 
 
 def _sleep(seconds: float) -> None:

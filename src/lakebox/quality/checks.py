@@ -7,6 +7,7 @@ warehouse is, so the same gate guards DuckDB and PostgreSQL loads.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lakebox.quality.contract import COMPATIBLE_INFERRED, DUCKDB_CAST_TYPES, Column, Contract
@@ -44,6 +45,52 @@ def check_relation(
     number), reported in samples and never treated as drift.
     """
     actual = {k: v for k, v in relation_columns(con, relation).items() if k != row_id}
+    results, present = _schema_results(actual, contract)
+    conditions = _conditions(present)
+    aggregates = ["count(*)"] + [f"count_if({pred})" for _, _, pred, _ in conditions]
+    counts = con.execute(f"select {', '.join(aggregates)} from {relation}").fetchone() or (0,)
+    results += _rule_results(con, relation, contract, conditions, counts, row_id)
+    key = [k for k in contract.unique_key if k in actual]
+    if key and len(key) == len(contract.unique_key):
+        results.append(_unique(con, relation, key, row_id))
+    return results
+
+
+def check_groups(
+    con: duckdb.DuckDBPyConnection, relation: str, contract: Contract, group: str, groups: Sequence[int],
+) -> dict[int, list[CheckResult]]:
+    """`check_relation` for each group of `relation`'s rows (`group` numbers them, e.g. several
+    batches of one shape in one table) at once: one aggregate query and one uniqueness query
+    for all of them instead of a few per group; samples only for a failing group."""
+    actual = {k: v for k, v in relation_columns(con, relation).items() if k != group}
+    schema, present = _schema_results(actual, contract)
+    conditions = _conditions(present)
+    g = quote(group)
+    aggregates = ["count(*)"] + [f"count_if({pred})" for _, _, pred, _ in conditions]
+    counts = {row[0]: row[1:] for row in
+              con.execute(f"select {g}, {', '.join(aggregates)} from {relation} group by {g}").fetchall()}
+    key = [k for k in contract.unique_key if k in actual]
+    dupes: dict[int, int] = {}
+    if key and len(key) == len(contract.unique_key):
+        cols = ", ".join(quote(k) for k in key)
+        not_null = " and ".join(f"{quote(k)} is not null" for k in key)
+        dupes = dict(con.execute(
+            f"select {g}, sum(n - 1) from (select {g}, count(*) as n from {relation} where {not_null} "
+            f"group by {g}, {cols} having count(*) > 1) group by {g}").fetchall())
+    out = {}
+    for number in groups:
+        one = f"(select * exclude ({g}) from {relation} where {g} = {int(number)})"
+        results = list(schema)
+        results += _rule_results(con, one, contract, conditions, counts.get(number, (0,) * len(aggregates)), None)
+        if key and len(key) == len(contract.unique_key):
+            failing = int(dupes.get(number) or 0)
+            results.append(_unique(con, one, key, None) if failing else _unique_passed(key))
+        out[number] = results
+    return out
+
+
+def _schema_results(actual: dict[str, str], contract: Contract) -> tuple[list[CheckResult], list[Column]]:
+    """Schema drift against the contract: a result per column, and the columns present as typed."""
     results: list[CheckResult] = []
     present: list[Column] = []
     for col in contract.columns:
@@ -63,8 +110,14 @@ def check_relation(
     for name in actual:
         if name not in contract.names:
             results.append(CheckResult("schema_drift", name, False, 0, [], f"unexpected field '{name}'"))
+    return results, present
 
-    conditions: list[tuple[str, Column | None, str, str]] = []  # (check, column, failing-row predicate, detail)
+
+Condition = tuple[str, Column, str, str]  # (check, column, failing-row predicate, detail)
+
+
+def _conditions(present: list[Column]) -> list[Condition]:
+    conditions: list[Condition] = []
     for col in present:
         q = quote(col.name)
         if col.type != "string":
@@ -87,22 +140,28 @@ def check_relation(
                 f"{q} is not null and not regexp_full_match(cast({q} as varchar), {literal(col.pattern)})",
                 f"values not matching {col.pattern}",
             ))
-    aggregates = ["count(*)"] + [f"count_if({pred})" for _, _, pred, _ in conditions]
-    counts = con.execute(f"select {', '.join(aggregates)} from {relation}").fetchone() or (0,)
+    return conditions
+
+
+def _rule_results(
+    con: duckdb.DuckDBPyConnection, relation: str, contract: Contract, conditions: list[Condition],
+    counts: Sequence[Any], row_id: str | None,
+) -> list[CheckResult]:
+    """The row count and each condition's result from their counts; samples of failing rows."""
     total = int(counts[0])
-    results.append(CheckResult(
+    results = [CheckResult(
         "row_count", None, total >= contract.min_rows, 0 if total >= contract.min_rows else 1, [],
         f"{total} rows, at least {contract.min_rows} expected",
-    ))
+    )]
     for (check, column, pred, detail), failing in zip(conditions, counts[1:], strict=True):
         failing = int(failing or 0)
         sample = _sample(con, relation, pred, row_id) if failing else []
-        results.append(CheckResult(check, column.name if column else None, failing == 0, failing, sample, detail))
-
-    key = [k for k in contract.unique_key if k in actual]
-    if key and len(key) == len(contract.unique_key):
-        results.append(_unique(con, relation, key, row_id))
+        results.append(CheckResult(check, column.name, failing == 0, failing, sample, detail))
     return results
+
+
+def _unique_passed(key: list[str]) -> CheckResult:
+    return CheckResult("unique", ", ".join(key), True, 0, [], "duplicate keys within the batch")
 
 
 def _unique(con: duckdb.DuckDBPyConnection, relation: str, key: list[str], row_id: str | None) -> CheckResult:

@@ -8,6 +8,7 @@ lost batch the reason, who and when, as JSON text.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def record_landed(wh: Warehouse, manifest: BatchManifest, run_id: str) -> bool:
 def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id: str) -> int:
     """Add many landed batches in one bulk insert (not a statement per batch); batches the
     ledger already knows are skipped. Returns how many were added. Call inside a transaction
-    to make it atomic with other ledger writes."""
+    to make it atomic with other ledger writes. They are ordered as given."""
     import pyarrow as pa
 
     known = set(batch_meta(wh, [m.batch_id for m in manifests]))
@@ -54,7 +55,8 @@ def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id
         "bytes": pa.array([m.bytes for m in fresh], pa.int64()),
         "rows": pa.array([m.rows for m in fresh], pa.int64()),
         "status": [LANDED] * len(fresh),
-        "landed_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+        # a microsecond apart, so the ledger's order (landed_at, then id) is the order given
+        "landed_at": pa.array([now + dt.timedelta(microseconds=i) for i in range(len(fresh))], pa.timestamp("us")),
         "run_id": [run_id] * len(fresh),
         "meta": [orjson.dumps(m.meta).decode() for m in fresh],
     })
@@ -71,6 +73,18 @@ def batch_meta(wh: Warehouse, batch_ids: Sequence[str]) -> dict[str, dict[str, A
         marks = ", ".join("?" for _ in chunk)
         for batch_id, meta in wh.query(f"select batch_id, meta from ops.batches where batch_id in ({marks})", chunk):
             found[batch_id] = orjson.loads(meta or "{}")
+    return found
+
+
+def batch_rows(wh: Warehouse, batch_ids: Sequence[str]) -> dict[str, int]:
+    """The rows each known batch was landed with, where the source counted them, by batch id."""
+    ids = list(dict.fromkeys(batch_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        marks = ", ".join("?" for _ in chunk)
+        found |= {batch_id: int(rows) for batch_id, rows in wh.query(
+            f"select batch_id, rows from ops.batches where batch_id in ({marks}) and rows is not null", chunk)}
     return found
 
 
