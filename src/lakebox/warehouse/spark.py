@@ -165,6 +165,7 @@ class SparkWarehouse(Warehouse):
         self.staging = StagingArea(self.dir)
         self._scratch: duckdb.DuckDBPyConnection | None = None
         self._staged: list[tuple[Path, Path, str]] = []  # (staged file, final file, table)
+        self._stale: set[str] = set()  # tables given new files since Spark last listed them
         self._layouts: dict[str, tuple[Path, pa.Schema]] = {}
         self._databases_ready = False
         self._depth = 0
@@ -203,6 +204,7 @@ class SparkWarehouse(Warehouse):
             raise self._error(exc, sql) from exc
 
     def _sql(self, sql: str, params: Sequence[Any] | None) -> Any:
+        self._refresh()
         try:
             return self.spark.sql(to_spark_sql(sql), args=[_param(p) for p in params] if params else None)
         except WarehouseError:
@@ -252,13 +254,16 @@ class SparkWarehouse(Warehouse):
             self._discard()
 
     def _publish(self) -> None:
-        tables = []
         for staged, final, table in self._staged:
             os.replace(staged, final)
-            tables.append(table)
+            self._stale.add(table)
         self._staged = []
-        for table in dict.fromkeys(tables):
-            self.spark.catalog.refreshTable(table)  # Spark caches a table's file listing
+
+    def _refresh(self) -> None:
+        """Spark caches a table's file listing: a table that got new files is refreshed once
+        before Spark next reads (not after each of a run's many batch commits)."""
+        while self._stale:
+            self.spark.catalog.refreshTable(self._stale.pop())
 
     def _discard(self) -> None:
         for staged, _, _ in self._staged:
@@ -339,11 +344,15 @@ class SparkWarehouse(Warehouse):
 
     # ---------------------------------------------------------------- lifecycle
     def release(self) -> None:
-        """The SparkSession stays up for the process (dbt runs on it); the ops store lets go."""
+        """The SparkSession stays up for the process (dbt runs on it, so it first sees the
+        tables' new files); the ops store lets go."""
+        self._refresh()
         self.ops.release()
 
     def close(self) -> None:
         self._discard()
+        if "session" in _SESSION:  # another warehouse object of this process may read next
+            self._refresh()
         self.staging.close()
         self.ops.close()
         if self._scratch is not None:
