@@ -1,7 +1,9 @@
 """Spark as the warehouse, on a real standalone cluster (a master and two workers on
-loopback): the bundled pipelines give the marts DuckDB gives; a batch is loaded once even
-when the ledger lost its mark after the data was written; the gate keeps a bad file out;
-a worker killed in the middle of a dbt build is survived.
+loopback): the bundled pipelines (orders, retail, github_commits, who_gho, ML stages
+included) give the marts DuckDB gives; a batch is loaded once even when the ledger lost
+its mark after the data was written, and what a SIGKILLed load staged is removed by the
+next run; the gate keeps a bad file out; a worker killed in the middle of a dbt build is
+survived.
 
 Spark's tables are read back from their Parquet files (`<dir>/<schema>.db/<table>/*.parquet`,
 what Spark itself lists), so these checks need no second Spark session.
@@ -12,7 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +35,11 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ORDERS = 2000
 ORDER_MARTS = ("staging.stg_orders", "analytics.daily_order_metrics")
 REQUIRE_SPARK = os.environ.get("LAKEBOX_REQUIRE_SPARK") == "1"
+# `lakebox run ...` that dies (SIGKILL) when a transaction that staged a batch file commits,
+# before the rename; transactions with nothing staged (run and stage records) go through
+KILLED_BEFORE_RENAME = ("import os, signal; from lakebox.warehouse.spark import SparkWarehouse; "
+                        "SparkWarehouse._publish = lambda self: self._staged and os.kill(os.getpid(), signal.SIGKILL); "
+                        "from lakebox.cli import main; main()")
 
 
 def _spark_reason() -> str | None:
@@ -140,13 +150,22 @@ def test_orders_on_spark_give_the_marts_duckdb_gives(orders_homes: tuple[Path, P
 
 def test_a_batch_whose_ledger_mark_was_lost_is_loaded_once(orders_homes: tuple[Path, Path], cluster: Any) -> None:
     """The state a crash between publishing a batch's file and committing its ledger mark
-    leaves: the file is in the table, the ledger says 'landed'. The next run loads the
-    batch again; its file is replaced, not doubled."""
+    leaves: the file is in the table, the ledger says 'landed'. Then a run is killed after
+    staging the batch again. The next run removes the staged leftover and loads the batch
+    again; its file is replaced, not doubled."""
     spark_home, duck_home = orders_homes
     raw_before = spark_rows(spark_home, "raw.orders")
     files_before = [f.name for f in spark_table(spark_home, "raw.orders")]
     with ops_db(spark_home) as ops:
         ops.execute("update batches set status = 'landed', loaded_at = null where source = 'orders'")
+    # a run killed (SIGKILL) after staging the batch's file, before renaming it into the table
+    staging = spark_home / "spark-warehouse" / "raw.db" / "orders" / ".lakebox-staging"
+    env = _env(spark_home, LAKEBOX_WAREHOUSE=cluster.url, LAKEBOX_DEMO_ORDERS=str(ORDERS))
+    crashed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_RENAME, "run", "orders"], env=env,
+                             capture_output=True, text=True, timeout=900)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-4000:]
+    assert len(list(staging.glob("*.parquet"))) == 1
+    assert [f.name for f in spark_table(spark_home, "raw.orders")] == files_before
     again = run_cli("run", "orders", "--full-refresh",
                     env=_env(spark_home, LAKEBOX_WAREHOUSE=cluster.url, LAKEBOX_DEMO_ORDERS=str(ORDERS)), timeout=900)
     assert again.returncode == 0, again.stderr[-4000:]
@@ -155,8 +174,8 @@ def test_a_batch_whose_ledger_mark_was_lost_is_loaded_once(orders_homes: tuple[P
     with ops_db(spark_home) as ops:
         assert {r[0] for r in ops.execute("select status from batches where source = 'orders'")} == {"loaded"}
         runs = [r[0] for r in ops.execute("select status from pipeline_runs order by started_at")]
-    assert runs == ["success", "success"]
-    assert not list((spark_home / "spark-warehouse" / "raw.db" / "orders" / ".lakebox-staging").glob("*"))
+    assert runs == ["success", "failed", "success"]  # the killed run closed as interrupted
+    assert not list(staging.glob("*"))  # the killed run's staged file is gone
     assert_same_marts(spark_home, duck_home, ORDER_MARTS)
 
 
@@ -266,3 +285,49 @@ def test_the_gate_keeps_a_bad_file_out_of_spark(retail_homes: tuple[Path, Path, 
     errors = list((spark_home / "lake" / "quarantine" / "retail").rglob(f"{BAD_FILE}.errors.json"))
     assert len(errors) == 1 and orjson.loads(errors[0].read_bytes())["rules"][0]["column"] == "total_sales"
     assert_same_marts(spark_home, duck_home, tuple(MARTS))
+
+
+# ------------------------------------------------------------------ github_commits and who_gho
+WHO_SIZE = {"countries": 40, "years": 10, "seed": 4}  # enough labelled rows to train (min 200)
+NEW_PIPELINES = ("github_commits", "who_gho")
+
+
+@pytest.fixture(scope="module")
+def commits_and_who_homes(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`lakebox run github_commits who_gho` (the bundled GitHub stand-in with 300 synthetic
+    commits beside commitlint's real history; the GHO stand-in on loopback) on the cluster
+    and on DuckDB, in one process each: loads, dbt, and the ML stages (predict, train, drift)."""
+    from lakebox.ingest.standin import serve_in_thread
+    from lakebox.pipelines.who_gho.api import create_app
+
+    root = tmp_path_factory.mktemp("commits-who")
+    spark_home, duck_home = root / "spark", root / "duckdb"
+    with serve_in_thread(create_app(**WHO_SIZE)) as who:
+        extra = {"LAKEBOX_DEMO_GITHUB_COMMITS": "300", "LAKEBOX_WHO_API_URL": who.url}
+        on_spark = run_cli("run", *NEW_PIPELINES, env=_env(spark_home, LAKEBOX_WAREHOUSE=cluster.url, **extra),
+                           timeout=1500)
+        assert on_spark.returncode == 0, on_spark.stderr[-4000:]
+        on_duckdb = run_cli("run", *NEW_PIPELINES, env=_env(duck_home, **extra))
+        assert on_duckdb.returncode == 0, on_duckdb.stderr[-3000:]
+    return spark_home, duck_home
+
+
+@pytest.mark.parametrize("pipeline", NEW_PIPELINES)
+def test_github_commits_and_who_gho_on_spark_give_the_marts_duckdb_gives(
+    commits_and_who_homes: tuple[Path, Path], pipeline: str
+) -> None:
+    """Every mart (ml.*_features included) row by row; the ML stages ran on Spark too: the
+    model became champion and scored as many rows as on DuckDB, and drift was reported."""
+    spark_home, duck_home = commits_and_who_homes
+    spec = get_spec(pipeline)
+    assert_same_marts(spark_home, duck_home, tuple(spec.marts))
+    (model,) = [spec.resolve(ref) for ref in spec.ml_models]
+    with ops_db(spark_home) as ops:
+        stages = {r[0] for r in ops.execute("select stage from stage_runs where pipeline = ? and status = 'success'",
+                                            [pipeline])}
+    assert {"load", "transform", "predict", "train", "drift"} <= stages
+    decisions = [r for r in spark_rows(spark_home, "ml.model_decisions") if r[0] == model.name]
+    assert [(r[1], r[2]) for r in decisions] == [("1", "champion")]
+    predicted = spark_rows(spark_home, model.predictions_table)
+    assert predicted and len(predicted) == len(duckdb_rows(duck_home, model.predictions_table))
+    assert {r[0] for r in spark_rows(spark_home, "ml.drift_report")} >= {model.name}

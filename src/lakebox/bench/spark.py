@@ -8,12 +8,16 @@ bench` does. Spark's start-up is reported apart: the cluster (a master and N wor
 core, 1 GB each) and the driver's session (JVM, Hive catalog, executors), so the
 lake → marts figure is the work itself: both runs are warm, as in `lakebox watch` (dbt
 imported and the project parsed, which on Spark also starts the session, before the clock).
-The marts of both runs are compared row by row.
+The marts of both runs are compared row by row. Each dbt model's and the tests' seconds
+come from dbt's own log of each run, and the machine's load average is reported beside
+the ratio (on a shared machine it moves the Spark run more: three JVMs on the same cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import tempfile
 import time
@@ -51,6 +55,21 @@ def _marts_equal(spark_home: Path, duck_home: Path) -> tuple[bool, int]:
     return same, len(on_spark)
 
 
+_NODE_DONE = re.compile(r"\d+ of \d+ (?:OK created sql \w+ model (\S+)|PASS (\S+)) .*\[(?:OK|PASS) in ([\d.]+)s\]")
+
+
+def dbt_seconds(home: Path) -> dict[str, float]:
+    """Seconds per dbt model, and all tests together, from the run's dbt log (info level)."""
+    seconds: dict[str, float] = {}
+    log = home / "dbt" / "logs" / "dbt.log"
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        found = _NODE_DONE.search(line)
+        if found:
+            name = found.group(1) or "tests"
+            seconds[name] = round(seconds.get(name, 0.0) + float(found.group(3)), 2)
+    return seconds
+
+
 def _close(a: Any, b: Any) -> bool:
     """Equal, numbers within a cent (Spark averages decimals exactly, DuckDB in doubles)."""
     if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
@@ -61,9 +80,10 @@ def _close(a: Any, b: Any) -> bool:
 def run(count: int, workers: int) -> dict[str, Any]:
     from lakebox.warehouse.spark_cluster import LocalCluster
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="lakebox-bench-spark-") as tmp:
         root = Path(tmp)
-        duck_env = _env(root / "duckdb")
+        duck_env = _env(root / "duckdb", LAKEBOX_DBT_LOG_LEVEL="info")
         _say(f"DuckDB: landing {human(count)} orders, then lake → marts")
         _worker("prepare", duck_env, count=count)
         on_duckdb = _worker("pipeline", duck_env, warm=True)
@@ -71,12 +91,13 @@ def run(count: int, workers: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         with LocalCluster(root / "cluster", workers=workers) as cluster:
             cluster_start = time.perf_counter() - t0
-            spark_env = _env(root / "spark", LAKEBOX_WAREHOUSE=cluster.url)
+            spark_env = _env(root / "spark", LAKEBOX_WAREHOUSE=cluster.url, LAKEBOX_DBT_LOG_LEVEL="info")
             _say(f"Spark ({cluster.url}, {workers} workers × 1 core): landing, then lake → marts")
             session = _spark_worker(spark_env)
             _worker("prepare", spark_env, count=count)
             on_spark = _worker("pipeline", spark_env, warm=True)
         same, days = _marts_equal(root / "spark", root / "duckdb")
+        dbt_duckdb, dbt_spark = dbt_seconds(root / "duckdb"), dbt_seconds(root / "spark")
 
     def stages(result: dict[str, Any]) -> dict[str, float]:
         return {s["stage"]: round(s["seconds"], 2) for s in result["stages"]}
@@ -87,11 +108,15 @@ def run(count: int, workers: int) -> dict[str, Any]:
         "duckdb_stages": stages(on_duckdb),
         "spark_seconds": round(on_spark["seconds"], 2),
         "spark_stages": stages(on_spark),
+        "duckdb_dbt_seconds": dbt_duckdb,
+        "spark_dbt_seconds": dbt_spark,
         "ratio": round(on_spark["seconds"] / on_duckdb["seconds"], 2),
         "spark_cluster_start_seconds": round(cluster_start, 2),
         "spark_session_start_seconds": round(session["seconds"], 2),
         "marts_equal": same,
         "mart_rows": days,
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+        "cpus": os.cpu_count(),
     }
 
 

@@ -12,7 +12,9 @@ Spark has no transactions, so `ops.*` lives in a small transactional store (see
 file is staged under a hidden folder; on success it is renamed into the table (atomic on
 one filesystem), then the ops store commits the ledger's 'loaded' mark. A crash between
 the two leaves a published file whose batch is still pending: the next run loads the
-batch again and the rename replaces that file with the same rows, never adds a copy.
+batch again and the rename replaces that file with the same rows, never adds a copy. A
+crash before the rename leaves a staged file that the next writer sweeps away
+(`spark_staging`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from lakebox.errors import WarehouseError
 from lakebox.settings import redact
 from lakebox.warehouse.base import SCHEMAS, Warehouse
 from lakebox.warehouse.spark_ops import open_ops_store
+from lakebox.warehouse.spark_staging import StagingArea
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
 
 WAREHOUSE_DIR_ENV = "LAKEBOX_SPARK_WAREHOUSE_DIR"
-STAGING = ".lakebox-staging"  # Spark skips names starting with '.' or '_' when it lists a table
 LOAD_BATCH_ROWS = 262_144
 SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
@@ -156,8 +158,10 @@ class SparkWarehouse(Warehouse):
         self.url = settings.warehouse
         self.dir = warehouse_dir(settings)
         self.ops = open_ops_store(settings)
+        self.staging = StagingArea(self.dir)
         self._scratch: duckdb.DuckDBPyConnection | None = None
         self._staged: list[tuple[Path, Path, str]] = []  # (staged file, final file, table)
+        self._stale: set[str] = set()  # tables given new files since Spark last listed them
         self._layouts: dict[str, tuple[Path, pa.Schema]] = {}
         self._databases_ready = False
         self._depth = 0
@@ -196,6 +200,7 @@ class SparkWarehouse(Warehouse):
             raise self._error(exc, sql) from exc
 
     def _sql(self, sql: str, params: Sequence[Any] | None) -> Any:
+        self._refresh()
         try:
             return self.spark.sql(to_spark_sql(sql), args=[_param(p) for p in params] if params else None)
         except WarehouseError:
@@ -216,8 +221,15 @@ class SparkWarehouse(Warehouse):
         return WarehouseError(f"Spark at {self.describe()}: {_first_line(exc)} (in: {statement})")
 
     def ensure_schemas(self) -> None:
-        """The ops store now; Spark's databases when Spark is first used (see `spark`)."""
+        """The ops store now; Spark's databases when Spark is first used (see `spark`). A
+        writer also removes the batch files a crashed process left staged."""
         self.ops.ensure_schemas()
+        removed = self.staging.sweep()
+        if removed:
+            from lakebox.log import get_logger
+
+            get_logger().warning("removed staged files a crashed load left", files=len(removed),
+                                 tables=sorted({p.parent.parent.name for p in removed}))
 
     def table_exists(self, schema: str, table: str) -> bool:
         if schema == "ops":
@@ -238,13 +250,16 @@ class SparkWarehouse(Warehouse):
             self._discard()
 
     def _publish(self) -> None:
-        tables = []
         for staged, final, table in self._staged:
             os.replace(staged, final)
-            tables.append(table)
+            self._stale.add(table)
         self._staged = []
-        for table in dict.fromkeys(tables):
-            self.spark.catalog.refreshTable(table)  # Spark caches a table's file listing
+
+    def _refresh(self) -> None:
+        """Spark caches a table's file listing: a table that got new files is refreshed once
+        before Spark next reads (not after each of a run's many batch commits)."""
+        while self._stale:
+            self.spark.catalog.refreshTable(self._stale.pop())
 
     def _discard(self) -> None:
         for staged, _, _ in self._staged:
@@ -276,8 +291,6 @@ class SparkWarehouse(Warehouse):
         import pyarrow.parquet as pq
 
         location, schema = self._layout(target)
-        staging = location / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
         try:
             reader = self.scratch().sql(select_sql).to_arrow_reader(LOAD_BATCH_ROWS)
         except Exception as exc:  # duckdb.Error
@@ -292,18 +305,19 @@ class SparkWarehouse(Warehouse):
                 for batch_id in ids:
                     piece = part if len(ids) == 1 else part.filter(pc.equal(part["batch_id"], batch_id))
                     if batch_id not in writers:
-                        path = staging / f"{uuid.uuid4().hex}.parquet"
+                        path = self.staging.new_file(location)
                         writers[batch_id] = (pq.ParquetWriter(path, schema, compression="zstd"), path)
                     writers[batch_id][0].write_table(piece)
-        except Exception as exc:
+            for writer, _ in writers.values():
+                writer.close()
+        except BaseException as exc:  # an interrupt too: nothing this load staged may stay behind
             for writer, path in writers.values():
                 writer.close()
                 path.unlink(missing_ok=True)
-            if isinstance(exc, WarehouseError):
+            if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
                 raise
             raise WarehouseError(f"could not write the batch to load into {target}: {_first_line(exc)}") from exc
-        for batch_id, (writer, path) in writers.items():
-            writer.close()
+        for batch_id, (_, path) in writers.items():
             name = f"batch-{_SAFE_NAME.sub('_', batch_id)}.parquet" if batch_id else f"part-{uuid.uuid4().hex}.parquet"
             self._staged.append((path, location / name, target))
         if not self._depth:  # outside a transaction: publish at once
@@ -326,11 +340,16 @@ class SparkWarehouse(Warehouse):
 
     # ---------------------------------------------------------------- lifecycle
     def release(self) -> None:
-        """The SparkSession stays up for the process (dbt runs on it); the ops store lets go."""
+        """The SparkSession stays up for the process (dbt runs on it, so it first sees the
+        tables' new files); the ops store lets go."""
+        self._refresh()
         self.ops.release()
 
     def close(self) -> None:
         self._discard()
+        if "session" in _SESSION:  # another warehouse object of this process may read next
+            self._refresh()
+        self.staging.close()
         self.ops.close()
         if self._scratch is not None:
             self._scratch.close()

@@ -11,3 +11,8 @@
 {#- Incremental models are rebuilt whole on Spark: its Parquet tables have no
     delete+insert (merge needs Delta or Iceberg, whose jars are not installed here). -#}
 {% macro incremental_or_table() -%}{{ return('table' if target.type == 'spark' else 'incremental') }}{%- endmacro %}
+
+{#- ISO weekday, 1 = Monday … 7 = Sunday. -#}
+{% macro iso_weekday(expr) -%}{{ return(adapter.dispatch('iso_weekday')(expr)) }}{%- endmacro %}
+{% macro default__iso_weekday(expr) -%}extract(isodow from {{ expr }}){%- endmacro %}
+{% macro spark__iso_weekday(expr) -%}extract(dow_iso from {{ expr }}){%- endmacro %}

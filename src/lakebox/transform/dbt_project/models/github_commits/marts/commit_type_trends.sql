@@ -21,5 +21,5 @@ select
     week_start,
     commit_type,
     commits,
-    cast(commits as double precision) / sum(commits) over (partition by repo, week_start) as share
+    cast(commits as {{ type_double() }}) / sum(commits) over (partition by repo, week_start) as share
 from counted

@@ -9,7 +9,7 @@ with commits as (
     select
         *,
         {{ dbt.hash("lower(coalesce(author_email, author_name))") }} as author_key,
-        trim(regexp_replace(message_subject, '{{ prefix }}', '')
+        trim({{ regex_replace('message_subject', prefix, '') }}
              || coalesce(chr(10) || message_body, '')) as text_without_prefix
     from {{ ref('stg_commits') }}
 )
@@ -20,7 +20,7 @@ select
     author_key,
     committed_at,
     cast(extract(hour from committed_at) as integer) as hour,
-    cast(extract(isodow from committed_at) as integer) as weekday,
+    cast({{ iso_weekday('committed_at') }} as integer) as weekday,
     text_without_prefix as message_body,
     length(text_without_prefix) as message_length,
     is_merge,

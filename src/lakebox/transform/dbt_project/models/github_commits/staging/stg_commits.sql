@@ -16,9 +16,9 @@ with ranked as (
 latest as (
     select
         *,
-        rtrim(split_part(message, chr(10), 1), {{ blank }}) as message_subject,
+        trim(trailing {{ blank }} from split_part(message, chr(10), 1)) as message_subject,
         case when position(chr(10) in message) > 0
-             then nullif(ltrim(rtrim(substr(message, position(chr(10) in message) + 1), {{ blank }}), {{ blank }}), '')
+             then nullif(trim(both {{ blank }} from substr(message, position(chr(10) in message) + 1)), '')
         end as message_body
     from ranked
     where copy_rank = 1

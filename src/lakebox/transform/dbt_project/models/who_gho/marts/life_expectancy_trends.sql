@@ -18,7 +18,7 @@ span as (
         min(year) as first_year,
         max(year) as last_year,
         count(*) as observations,
-        case when count(*) > 1 then regr_slope(life_expectancy, cast(year as double precision)) end as slope_per_year
+        case when count(*) > 1 then regr_slope(life_expectancy, cast(year as {{ type_double() }})) end as slope_per_year
     from observed
     group by country_code
 )

@@ -21,10 +21,10 @@ lagged as (
         lag(life_expectancy, 2) over by_year as prev2_value,
         row_number() over by_year - 1 as n_previous,
         -- a slope needs two points (DuckDB gives NaN for one, PostgreSQL null): null until then
-        case when row_number() over by_year > 2 then regr_slope(life_expectancy, cast(year as double precision)) over (
+        case when row_number() over by_year > 2 then regr_slope(life_expectancy, cast(year as {{ type_double() }})) over (
             partition by country_code order by year rows between unbounded preceding and 1 preceding
         ) end as trend_slope,
-        case when row_number() over by_year > 1 then regr_slope(life_expectancy, cast(year as double precision)) over (
+        case when row_number() over by_year > 1 then regr_slope(life_expectancy, cast(year as {{ type_double() }})) over (
             partition by country_code order by year rows between unbounded preceding and current row
         ) end as slope_to_date,
         lead(year) over by_year as next_year,
