@@ -261,7 +261,7 @@ def run(api_orders: int) -> dict[str, Any]:
 
 def fifty_pipelines(settings: Any, pipelines: int = PIPELINES) -> tuple[int, int]:
     """A year of history for `pipelines` pipelines: 200 runs each, 10 checks per pipeline,
-    and in-process stage and retry series (as tests/observability/test_bench.py)."""
+    and in-process stage and retry series (tests/observability/test_bench.py uses it too)."""
     import datetime as dt
 
     from lakebox.observability import note_http_retry
