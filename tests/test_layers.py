@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lakebox"
 
 # lowest first; a top-level module or package of lakebox belongs to exactly one layer
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "setting_kinds", "core_settings", "settings", "log", "locks", "interrupts"}),
+    frozenset({"errors", "setting_kinds", "core_settings", "settings", "log", "locks", "interrupts", "ports"}),
     frozenset({"lake", "warehouse"}),
     frozenset({"stage"}),
     frozenset({"ingest", "quality", "transform", "ml", "observability"}),

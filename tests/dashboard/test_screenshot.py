@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lakebox.ports import free_port
 from tests.dashboard.conftest import FIRST_DAY, LAST_DAY, STORES, expected_sales
 
 WIDTH, HEIGHT = 1400, 1000
@@ -53,12 +53,6 @@ def _chromium() -> str:
     if os.environ.get("CI") == "true" or os.environ.get("LAKEBOX_REQUIRE_CHROMIUM") == "1":
         pytest.fail(f"CI=true or LAKEBOX_REQUIRE_CHROMIUM=1, but {reason}")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -160,7 +154,7 @@ def _screenshot(chromium: str, url: str, profile: Path, wait_ms: int = 45_000) -
 def test_dashboard_renders_in_a_real_browser(warehouse_home: Path, lakebox_env: dict[str, str],
                                              tmp_path: Path) -> None:
     chromium = _chromium()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dashboard.log"
     with _dashboard(dict(os.environ), port, log) as server:
         png, text = _screenshot(chromium, f"http://127.0.0.1:{port}/", tmp_path / "chromium-profile")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from lakebox.lake import Lake
 from lakebox.log import configure_logging
+from lakebox.ports import free_port
 from lakebox.runner import Pipeline, RunOutcome, Stage, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
@@ -37,12 +37,6 @@ def binary(name: str) -> str:
             pytest.fail(f"LAKEBOX_REQUIRE_PROMETHEUS=1 but {reason}")
         pytest.skip(reason)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -26,6 +26,7 @@ import httpx
 import psutil
 import pytest
 
+from lakebox.ports import free_port
 from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
 
 pytestmark = [*DAGSTER_WARNINGS, pytest.mark.slow]
@@ -33,12 +34,6 @@ READY_S = 150
 REPO = {"repositoryLocationName": "lakebox", "repositoryName": "__repository__"}
 ASSET_NAMES = ("retail_daily_sales", "stg_retail_stores", "stockout_impact", "weekday_vs_weekend", "store_insights")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "dagster-asset-graph.png"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -78,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, generated_drop: Path) -> It
     env.update(LAKEBOX_HOME=str(home), LAKEBOX_CACHE_DIR=os.environ.get("LAKEBOX_CACHE_DIR", ""),
                LAKEBOX_DEMO_ORDERS="1000", LAKEBOX_ORDERS_SCHEDULE="off", LAKEBOX_RETAIL_SENSOR_INTERVAL="3600",
                LAKEBOX_LOG_LEVEL="WARNING")
-    ports = {name: _free_port() for name in ("dagster", "mlflow", "dashboard")}
+    ports = {name: free_port() for name in ("dagster", "mlflow", "dashboard")}
     output = root / "serve.out"
     t0 = time.monotonic()
     process = _start(env, ports, output)
@@ -116,8 +111,8 @@ def test_serve_answers_on_all_three_uis(served: Served) -> None:
 
 def test_a_taken_port_is_refused_before_anything_starts(served: Served) -> None:
     env = {**os.environ, "LAKEBOX_HOME": str(served.home / "other")}
-    out = subprocess.run([sys.executable, "-m", "lakebox.cli", "serve", "--dagster-port", str(_free_port()),
-                          "--mlflow-port", str(served.ports["mlflow"]), "--dashboard-port", str(_free_port())],
+    out = subprocess.run([sys.executable, "-m", "lakebox.cli", "serve", "--dagster-port", str(free_port()),
+                          "--mlflow-port", str(served.ports["mlflow"]), "--dashboard-port", str(free_port())],
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert f"port {served.ports['mlflow']} on 127.0.0.1 (mlflow) is taken" in out.stderr

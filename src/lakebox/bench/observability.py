@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from lakebox.ports import free_port
 
 PIPELINES = 50
 SCRAPES = 60
@@ -97,12 +98,6 @@ class Receiver:
         self.server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def pushgateway(folder: Path) -> Iterator[tuple[str, str]]:
     """(url, what it is): Debian's prometheus-pushgateway on a free loopback port, else a stand-in."""
@@ -116,7 +111,7 @@ def pushgateway(folder: Path) -> Iterator[tuple[str, str]]:
         finally:
             stub.close()
         return
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "pushgateway.log").open("wb") as out:

@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from lakebox.ports import free_port
+
 READY_TARGET_S = 30.0
 RUN_MARGIN_S = 8.0
 MEMORY_TARGET = 0.10
@@ -49,12 +51,6 @@ def missing() -> str | None:
 
     absent = [m for m in ("dagster", "dagster_webserver", "streamlit", "mlflow") if importlib.util.find_spec(m) is None]
     return f"{', '.join(absent)} not installed (the serve extra)" if absent else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
@@ -135,7 +131,7 @@ def bench_serve(root: Path, orders: int = 1000) -> dict[str, Any]:
     env = _env(home, LAKEBOX_DEMO_ORDERS=str(orders), LAKEBOX_ORDERS_SCHEDULE="off",
                LAKEBOX_RETAIL_SENSOR_INTERVAL="3600", LAKEBOX_LOG_LEVEL="WARNING")
     env = {k: v for k, v in env.items() if not k.startswith(("DAGSTER_", "MLFLOW_"))}
-    ports = {name: _free_port() for name in HEALTH}
+    ports = {name: free_port() for name in HEALTH}
     output = root / "serve.out"
     _say("`lakebox serve`: until the three UIs answer …")
     t0 = time.perf_counter()
