@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from lakebox.ports import free_port
+from lakebox.ports import can_listen, free_port
 from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
 
 pytestmark = [*DAGSTER_WARNINGS, pytest.mark.slow]
@@ -252,9 +251,7 @@ def test_ctrl_c_stops_every_process(served: Served) -> None:
     assert not alive, f"still running after Ctrl-C: {[p.cmdline() for p in alive]}"
     strays = [p.pid for p in psutil.process_iter(["pid"]) if _pgid(p.pid) in groups]
     assert not strays
-    for port in served.ports.values():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", port))  # free again
+    assert [port for port in served.ports.values() if not can_listen(port)] == [], "a port is still listened on"
 
 
 def _pgid(pid: int) -> int | None:

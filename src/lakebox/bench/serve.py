@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from lakebox.ports import free_port
+from lakebox.ports import can_listen, free_port
 
 READY_TARGET_S = 30.0
 RUN_MARGIN_S = 8.0
@@ -209,13 +208,7 @@ def _stop(proc: subprocess.Popen[bytes], ports: list[int], psutil: Any) -> dict[
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    busy = []
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                busy.append(port)
+    busy = [port for port in ports if not can_listen(port)]
     return {"seconds": seconds, "exit_code": code, "processes": len(children), "left": len(strays),
             "ports_still_bound": busy}
 
