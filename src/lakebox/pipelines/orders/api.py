@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 
 from lakebox.ingest import standin
 from lakebox.ingest.standin import RunningServer, serve_in_thread
-from lakebox.pipelines.orders.generator import decode_cursor, generate_orders, page_bytes, parse_iso_utc
+from lakebox.pipelines.orders.generator import as_numpy, decode_cursor, generate_orders, page_bytes, parse_iso_utc
 
 FaultKind = Literal[
     "429",
@@ -78,9 +78,9 @@ class _OrderIndex:
 
     def __init__(self, table: pa.Table) -> None:
         self.rows = table.num_rows
-        self._updated_s = table.column("updated_at").cast(pa.int64()).to_numpy() // 1_000_000
+        self._updated_s = as_numpy(table.column("updated_at").cast(pa.int64())) // 1_000_000
         order_numbers = pc.utf8_slice_codeunits(table.column("order_id"), start=len("ORD-"))
-        self._order_numbers = order_numbers.cast(pa.int64()).to_numpy()
+        self._order_numbers = as_numpy(order_numbers.cast(pa.int64()))
 
     def first_after_time(self, epoch_s: int) -> int:
         return int(np.searchsorted(self._updated_s, epoch_s, side="right"))

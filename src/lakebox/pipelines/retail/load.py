@@ -42,6 +42,7 @@ from lakebox.quality.contract import Column
 from lakebox.quality.gate import FAIL_FAST, CheckResult, policy_for, quarantine, settle_superseded, whole_source_drifted
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
+from lakebox.warehouse.columns import temp_table
 from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
@@ -162,8 +163,6 @@ def _check_kind(
     row came from names its file and its line in it. A file with quotes (where a value
     may span lines or a quote may be left open) is read on its own, so it cannot shift
     its neighbours' rows."""
-    import pyarrow as pa
-
     contract = kind.contract
     table = f"chk_{kind.name}"
     readable: list[tuple[DropFile, bytes]] = []
@@ -185,14 +184,14 @@ def _check_kind(
             loaded += _place_rows(con, table, stream, len(loaded), bad_lines)
     if not loaded:
         return
-    _register(con, f"files_{kind.name}", pa.table({
-        "_file_id": pa.array([f.file_id for f, _ in loaded], pa.int64()),
-        "_file_date": [f.date for f, _ in loaded],
-        "batch_id": [f.batch_id for f, _ in loaded],
-        "lake_path": [f.key for f, _ in loaded],
-        "file_name": [f.name for f, _ in loaded],
-        "received_at": [f.received_at for f, _ in loaded],
-    }))
+    temp_table(con, f"files_{kind.name}", {
+        "_file_id": ("bigint", [f.file_id for f, _ in loaded]),
+        "_file_date": ("varchar", [f.date for f, _ in loaded]),
+        "batch_id": ("varchar", [f.batch_id for f, _ in loaded]),
+        "lake_path": ("varchar", [f.key for f, _ in loaded]),
+        "file_name": ("varchar", [f.name for f, _ in loaded]),
+        "received_at": ("varchar", [f.received_at for f, _ in loaded]),
+    })
     rows = dict(con.execute(f"select _file_id, count(*) from {table} group by _file_id").fetchall())
     gated = dataclasses.replace(
         contract,
@@ -263,17 +262,15 @@ def _place_rows(
     bad_lines: dict[int, list[CheckResult]],
 ) -> list[tuple[DropFile, int]]:
     """Append the stream's rows to `table` with their file id and line; note rejected lines."""
-    import pyarrow as pa
-
     placed, next_line = [], 1
     for offset, (f, body) in enumerate(stream):
         f.file_id = first_id + offset
         placed.append((f, next_line))
         next_line += body.count(b"\n")
-    _register(con, "stream_files", pa.table({
-        "_file_id": pa.array([f.file_id for f, _ in placed], pa.int64()),
-        "_start": pa.array([start for _, start in placed], pa.int64()),
-    }))
+    temp_table(con, "stream_files", {
+        "_file_id": ("bigint", [f.file_id for f, _ in placed]),
+        "_start": ("bigint", [start for _, start in placed]),
+    })
     (skipped,) = con.execute("select count(*) from rejects").fetchone() or (0,)
     if skipped:  # rejected lines are not in the table: map row positions back to stream lines
         con.execute(
@@ -343,9 +340,7 @@ def _extra_results(
     """Rules beyond one file's contract: known stores, the file's own date, dates in the future."""
     rules: list[tuple[str, str, str, str]] = []  # (rule, column, failing-row predicate, detail)
     if known is not None:
-        import pyarrow as pa
-
-        _register(con, "known_stores", pa.table({"store_id": sorted(known)}))
+        temp_table(con, "known_stores", {"store_id": ("varchar", sorted(known))})
         rules.append(("known_store", "store_id", "store_id not in (select store_id from known_stores)",
                       "store ids that are not in stores.csv"))
     if kind.date_column:

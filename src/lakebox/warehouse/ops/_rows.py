@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lakebox.warehouse.columns import Columns, temp_table
 
 if TYPE_CHECKING:
     from lakebox.warehouse.base import Warehouse
@@ -13,12 +15,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def append_arrow(wh: Warehouse, target: str, table: Any) -> None:
-    """Bulk-append an Arrow table through the warehouse's scratch connection."""
-    scratch = wh.scratch()
-    scratch.complete()  # DuckDB will not register while a result is unread
-    scratch.register("lakebox_ops_rows", table)
+def append_rows(wh: Warehouse, target: str, columns: Columns) -> None:
+    """Bulk-append rows given as columns, {name: (SQL type, values)}, through the
+    warehouse's scratch connection (one insert, not a statement per row)."""
+    temp_table(wh.scratch(), "lakebox_ops_rows", columns)
     try:
-        wh.load_from_scratch("select * from lakebox_ops_rows", target, table.column_names)
+        wh.load_from_scratch("select * from lakebox_ops_rows", target, list(columns))
     finally:
-        scratch.unregister("lakebox_ops_rows")
+        wh.scratch().execute("drop table if exists lakebox_ops_rows")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from lakebox.warehouse.ops._rows import append_arrow, utcnow
+from lakebox.warehouse.ops._rows import append_rows, utcnow
 
 if TYPE_CHECKING:
     from lakebox.warehouse.base import Warehouse
@@ -159,8 +159,6 @@ def record_dq_results_many(
     wh: Warehouse, run_id: str | None, source: str, results: Iterable[tuple[str, Iterable[CheckOutcome]]]
 ) -> None:
     """`record_dq_results` for many batches, (batch_id, results) pairs, in one bulk append."""
-    import pyarrow as pa
-
     rows = [
         (batch_id, r.check_name, r.column_name, r.passed, r.failing_rows,
          orjson.dumps(r.sample, default=str).decode() if r.sample else None)
@@ -169,17 +167,17 @@ def record_dq_results_many(
     if not rows:
         return
     batch_ids, checks, columns, passed, failing, samples = (list(c) for c in zip(*rows, strict=True))
-    append_arrow(wh, "ops.dq_results", pa.table({
-        "run_id": pa.array([run_id] * len(rows), pa.string()),
-        "batch_id": batch_ids,
-        "source": [source] * len(rows),
-        "check_name": checks,
-        "column_name": pa.array(columns, pa.string()),
-        "passed": pa.array(passed, pa.bool_()),
-        "failing_rows": pa.array(failing, pa.int64()),
-        "sample": pa.array(samples, pa.string()),
-        "checked_at": pa.array([utcnow()] * len(rows), pa.timestamp("us")),
-    }))
+    append_rows(wh, "ops.dq_results", {
+        "run_id": ("varchar", [run_id] * len(rows)),
+        "batch_id": ("varchar", batch_ids),
+        "source": ("varchar", [source] * len(rows)),
+        "check_name": ("varchar", checks),
+        "column_name": ("varchar", columns),
+        "passed": ("boolean", passed),
+        "failing_rows": ("bigint", failing),
+        "sample": ("varchar", samples),
+        "checked_at": ("timestamp", [utcnow()] * len(rows)),
+    })
 
 
 def dq_summary(wh: Warehouse) -> list[tuple[Any, ...]]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lakebox.warehouse.ops._rows import append_arrow, utcnow
+from lakebox.warehouse.ops._rows import append_rows, utcnow
 
 if TYPE_CHECKING:
     from lakebox.lake import BatchManifest
@@ -40,27 +40,24 @@ def record_landed_many(wh: Warehouse, manifests: Sequence[BatchManifest], run_id
     """Add many landed batches in one bulk insert (not a statement per batch); batches the
     ledger already knows are skipped. Returns how many were added. Call inside a transaction
     to make it atomic with other ledger writes. They are ordered as given."""
-    import pyarrow as pa
-
     known = set(batch_meta(wh, [m.batch_id for m in manifests]))
     fresh = list({m.batch_id: m for m in manifests if m.batch_id not in known}.values())
     if not fresh:
         return 0
     now = utcnow()
-    table = pa.table({
-        "batch_id": [m.batch_id for m in fresh],
-        "source": [m.source for m in fresh],
-        "lake_path": [m.key for m in fresh],
-        "sha256": [m.sha256 for m in fresh],
-        "bytes": pa.array([m.bytes for m in fresh], pa.int64()),
-        "rows": pa.array([m.rows for m in fresh], pa.int64()),
-        "status": [LANDED] * len(fresh),
+    append_rows(wh, "ops.batches", {
+        "batch_id": ("varchar", [m.batch_id for m in fresh]),
+        "source": ("varchar", [m.source for m in fresh]),
+        "lake_path": ("varchar", [m.key for m in fresh]),
+        "sha256": ("varchar", [m.sha256 for m in fresh]),
+        "bytes": ("bigint", [m.bytes for m in fresh]),
+        "rows": ("bigint", [m.rows for m in fresh]),
+        "status": ("varchar", [LANDED] * len(fresh)),
         # a microsecond apart, so the ledger's order (landed_at, then id) is the order given
-        "landed_at": pa.array([now + dt.timedelta(microseconds=i) for i in range(len(fresh))], pa.timestamp("us")),
-        "run_id": [run_id] * len(fresh),
-        "meta": [orjson.dumps(m.meta).decode() for m in fresh],
+        "landed_at": ("timestamp", [now + dt.timedelta(microseconds=i) for i in range(len(fresh))]),
+        "run_id": ("varchar", [run_id] * len(fresh)),
+        "meta": ("varchar", [orjson.dumps(m.meta).decode() for m in fresh]),
     })
-    append_arrow(wh, "ops.batches", table)
     return len(fresh)
 
 
