@@ -163,7 +163,7 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     from rich.console import Console
     from rich.table import Table
 
-    from lakebox.locks import process_gone
+    from lakebox.locks import shown_run_state
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine, recent_runs
 
@@ -184,8 +184,7 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     for col in ("run id", "pipeline", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
         table.add_column(col, overflow="fold")
     for run_id, pipeline, state, started, seconds, rows_in, rows_out, error in rows:
-        if state == "running" and process_gone(settings.home, f"run-{pipeline}", run_id):
-            state, error = "interrupted", "its process ended before the run finished; the next run closes it"
+        state, error = shown_run_state(settings.home, pipeline, run_id, state, error)
         colour = {"success": "green", "failed": "red"}.get(state, "yellow")
         table.add_row(run_id, pipeline, f"[{colour}]{state}[/]", str(started)[:19],
                       f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),

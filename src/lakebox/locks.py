@@ -64,3 +64,14 @@ def process_gone(home: Path, name: str, note: str) -> bool:
     except PermissionError:  # alive, another user's
         return False
     return False
+
+
+KILLED_RUN = "its process ended before the run finished; the next run closes it"
+
+
+def shown_run_state(home: Path, pipeline: str, run_id: str, state: str, error: str | None) -> tuple[str, str | None]:
+    """A run's state as `lakebox status` and the dashboard show it: a run still `running`
+    whose process has gone (see `process_gone`) is `interrupted`."""
+    if state == "running" and process_gone(home, f"run-{pipeline}", run_id):
+        return "interrupted", KILLED_RUN
+    return state, error

@@ -170,6 +170,28 @@ def test_platform_page_shows_runs_checks_and_quarantine(warehouse_home: Path) ->
     assert set(stages["status"]) == {"success"}
 
 
+def test_a_run_whose_process_was_killed_shows_as_interrupted(warehouse_home: Path) -> None:
+    import os
+
+    from lakebox.locks import exclusive
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+
+    with open_warehouse(Settings.load()) as wh:
+        wh.execute("insert into ops.pipeline_runs (run_id, pipeline, status, started_at) "
+                   "values ('run-killed-3', 'orders', 'running', now())")
+    child = os.fork()
+    if child == 0:  # the run's process: takes its lock and dies without closing the run
+        with exclusive(warehouse_home, "run-orders", "pipeline orders", note="run-killed-3"):
+            os._exit(0)
+    os.waitpid(child, 0)
+    runs = table(render("platform"), "run_id")
+    shown = dict(zip(runs["run_id"], runs["status"], strict=True))
+    assert shown["run-killed-3"] == "interrupted" and shown["run-ok-1"] == "success"
+    error = dict(zip(runs["run_id"], runs["error"], strict=True))["run-killed-3"]
+    assert "process ended before the run finished" in error
+
+
 @pytest.mark.parametrize("empty_home", ["missing", "fresh"], indirect=True)
 @pytest.mark.parametrize(
     ("page", "message"),

@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from lakebox.errors import WarehouseError
+from lakebox.locks import shown_run_state
 from lakebox.settings import Settings, redact
 from lakebox.warehouse import Warehouse, open_warehouse
 from lakebox.warehouse.ops import audit, ledger, quarantine
@@ -38,13 +39,14 @@ class WarehouseRef:
 
     kind: str
     location: str
+    home: str = ""  # where the run locks are: a run left `running` by a killed process shows as interrupted
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseRef:
         location = settings.warehouse
         if settings.warehouse_kind == "duckdb":
             location = location.removeprefix("duckdb://").removeprefix("file://")
-        return cls(settings.warehouse_kind, location)
+        return cls(settings.warehouse_kind, location, str(settings.home))
 
     def describe(self) -> str:
         return f"{self.kind}:{redact(self.location)}"
@@ -280,7 +282,14 @@ def orders_daily(wh: WarehouseRef, start: dt.date, end: dt.date) -> pd.DataFrame
 
 # ------------------------------------------------------------------ platform (ops.*)
 def recent_runs(wh: WarehouseRef, limit: int = 50) -> pd.DataFrame:
-    return _ops(wh, "recent_runs", (limit,))
+    """The newest runs; one still `running` whose process has gone is `interrupted`, as in
+    `lakebox status` (checked on every read, not cached)."""
+    runs = _ops(wh, "recent_runs", (limit,)).copy()
+    if wh.home and not runs.empty:
+        shown = [shown_run_state(Path(wh.home), p, r, s, e) for p, r, s, e in
+                 zip(runs["pipeline"], runs["run_id"], runs["status"], runs["error"], strict=True)]
+        runs["status"], runs["error"] = [s for s, _ in shown], [e for _, e in shown]
+    return runs
 
 
 def stage_runs(wh: WarehouseRef, run_id: str) -> pd.DataFrame:
