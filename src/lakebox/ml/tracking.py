@@ -69,8 +69,16 @@ def connect(settings: Settings) -> Any:
                 "the lake is on S3, so MLflow artifacts go to its bucket and need boto3; "
                 "pip install boto3, or set LAKEBOX_MLFLOW_ARTIFACTS to a local folder"
             ) from exc
+    given = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow also writes the URI into os.environ (for its subprocesses); left there, the
+    # next Settings.load() in this process would take this home's store for a user's
+    # choice, and a process that serves several homes would track them all in the first.
+    if given is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = given
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
