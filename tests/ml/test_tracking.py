@@ -14,9 +14,10 @@ from lakebox.settings import Settings
 def test_connecting_one_home_does_not_point_the_next_at_its_store(
         lakebox_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     first = Settings.load()
     connect(first)
-    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
     monkeypatch.setenv("LAKEBOX_HOME", str(tmp_path / "second-home"))
     second = Settings.load()
     assert tracking_uri(second) == f"sqlite:///{second.home}/mlflow.db" != tracking_uri(first)

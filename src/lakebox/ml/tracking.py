@@ -69,16 +69,17 @@ def connect(settings: Settings) -> Any:
                 "the lake is on S3, so MLflow artifacts go to its bucket and need boto3; "
                 "pip install boto3, or set LAKEBOX_MLFLOW_ARTIFACTS to a local folder"
             ) from exc
-    given = os.environ.get("MLFLOW_TRACKING_URI")
+    given = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    # MLflow also writes the URI into os.environ (for its subprocesses); left there, the
+    # MLflow also writes the URIs into os.environ (for its subprocesses); left there, the
     # next Settings.load() in this process would take this home's store for a user's
     # choice, and a process that serves several homes would track them all in the first.
-    if given is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = given
+    for name, value in given.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
