@@ -75,11 +75,11 @@ def connect(settings: Settings) -> Any:
     # MLflow also writes the URIs into os.environ (for its subprocesses); left there, the
     # next Settings.load() in this process would take this home's store for a user's
     # choice, and a process that serves several homes would track them all in the first.
-    for name, value in given.items():
-        if value is None:
+    for name, before in given.items():
+        if before is None:
             os.environ.pop(name, None)
         else:
-            os.environ[name] = value
+            os.environ[name] = before
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
