@@ -74,7 +74,9 @@ def superseded_snapshots(lake: Lake, cutoff_day: dt.date) -> Iterator[tuple[Expi
 
 def orphan_mlflow_runs(settings: Settings, cutoff: float) -> Iterator[tuple[Expired, Any]]:
     """Finished MLflow runs, ended before `cutoff`, that no registered model version uses."""
-    uri = settings.env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{settings.home / 'mlflow.db'}"
+    from lakebox.ml.tracking import tracking_uri
+
+    uri = tracking_uri(settings)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return
     try:
