@@ -1,4 +1,4 @@
-"""The Spark bench's per-model figures come from dbt's own log of the run."""
+"""The Spark bench's per-model figures come from dbt's own log of each build."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def test_seconds_per_model_and_for_all_tests(tmp_path: Path) -> None:
     (tmp_path / "dbt" / "logs" / "dbt.log").write_text(LOG)
     assert dbt_seconds(tmp_path) == {"staging.stg_orders": 45.44, "tests": 7.8, "analytics.daily_order_metrics": 9.54}
     assert dbt_seconds(tmp_path / "none") == {}
+
+
+def test_each_build_of_a_log_apart(tmp_path: Path) -> None:
+    """The bench builds twice in one process: one log, a header line per dbt invocation."""
+    header = "\n============================== 14:26:40.1 | 6e0c-{} ==============================\n"
+    second = LOG.replace("45.44", "12.5").replace("5.64", "1.0")
+    (tmp_path / "dbt" / "logs").mkdir(parents=True)
+    (tmp_path / "dbt" / "logs" / "dbt.log").write_text(
+        header.format(1) + "14:26:40.2 [info ] [MainThread]: Running with dbt=1.11.16\n"  # a parse: no nodes
+        + header.format(2) + LOG + header.format(3) + second)
+    assert dbt_seconds(tmp_path) == {"staging.stg_orders": 12.5, "tests": 3.16, "analytics.daily_order_metrics": 9.54}
+    assert dbt_seconds(tmp_path, -2)["staging.stg_orders"] == 45.44

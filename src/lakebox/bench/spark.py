@@ -4,13 +4,20 @@
 
 The same pages are landed in two scratch homes; each home runs the orders pipeline's
 load, transform and snapshot stages (no HTTP fetch) in its own process, as `lakebox
-bench` does. Spark's start-up is reported apart: the cluster (a master and N workers × 1
-core, 1 GB each) and the driver's session (JVM, Hive catalog, executors), so the
-lake → marts figure is the work itself: both runs are warm, as in `lakebox watch` (dbt
-imported and the project parsed, which on Spark also starts the session, before the clock).
-The marts of both runs are compared row by row. Each dbt model's and the tests' seconds
-come from dbt's own log of each run, and the machine's load average is reported beside
-the ratio (on a shared machine it moves the Spark run more: three JVMs on the same cores).
+bench` does, twice: as `lakebox watch` would, with dbt imported and the project parsed
+(which on Spark also starts the session: JVM, Hive catalog) before the clock; then the
+run's raw table and models are dropped, its batches marked landed again, and the same
+process runs the same work once more, as a watcher's later run over 1M new orders would.
+The second run is the lake → marts figure of each; both runs are reported. On Spark the
+first run pays the executors' JIT warm-up (a fresh executor JVM runs the same build several
+times slower), which a watcher pays once: so it counts with Spark's start-up, reported
+apart from the work: the cluster (a master and N workers × 1 core, 1 GB each), the driver's
+session (measured in a process of its own: JVM, SparkSession, Hive catalog, first query),
+and the first run's excess over the second. Nothing is kept from the first run but warm
+JVMs: no table, no cached data. The marts of both second runs are compared row by row.
+Each dbt model's and the tests' seconds come from dbt's own log of each run, and the
+machine's load average is reported beside the ratio (on a shared machine it moves the
+Spark run more: three JVMs on the same cores).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from typing import Any
 import orjson
 
 from lakebox.bench import _env, _say, _worker, human, parse_size
+
+ORDERS_TABLES = ("raw.orders", "staging.stg_orders", "analytics.daily_order_metrics")
 
 
 def session_start() -> dict[str, Any]:
@@ -58,16 +67,19 @@ def _marts_equal(spark_home: Path, duck_home: Path) -> tuple[bool, int]:
 _NODE_DONE = re.compile(r"\d+ of \d+ (?:OK created sql \w+ model (\S+)|PASS (\S+)) .*\[(?:OK|PASS) in ([\d.]+)s\]")
 
 
-def dbt_seconds(home: Path) -> dict[str, float]:
-    """Seconds per dbt model, and all tests together, from the run's dbt log (info level)."""
-    seconds: dict[str, float] = {}
+def dbt_seconds(home: Path, build: int = -1) -> dict[str, float]:
+    """Seconds per dbt model, and all tests together, of one build (the last by default)
+    in the home's dbt log (info level)."""
     log = home / "dbt" / "logs" / "dbt.log"
-    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-        found = _NODE_DONE.search(line)
-        if found:
+    builds: list[dict[str, float]] = []
+    for invocation in re.split(r"\n=+ [\d:.]+ \| ", log.read_text(errors="replace")) if log.exists() else []:
+        seconds: dict[str, float] = {}
+        for found in _NODE_DONE.finditer(invocation):
             name = found.group(1) or "tests"
             seconds[name] = round(seconds.get(name, 0.0) + float(found.group(3)), 2)
-    return seconds
+        if seconds:
+            builds.append(seconds)
+    return builds[build] if builds else {}
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -86,7 +98,7 @@ def run(count: int, workers: int) -> dict[str, Any]:
         duck_env = _env(root / "duckdb", LAKEBOX_DBT_LOG_LEVEL="info")
         _say(f"DuckDB: landing {human(count)} orders, then lake → marts")
         _worker("prepare", duck_env, count=count)
-        on_duckdb = _worker("pipeline", duck_env, warm=True)
+        on_duckdb = _worker("pipeline", duck_env, warm=True, again=ORDERS_TABLES)
 
         t0 = time.perf_counter()
         with LocalCluster(root / "cluster", workers=workers) as cluster:
@@ -95,9 +107,10 @@ def run(count: int, workers: int) -> dict[str, Any]:
             _say(f"Spark ({cluster.url}, {workers} workers × 1 core): landing, then lake → marts")
             session = _spark_worker(spark_env)
             _worker("prepare", spark_env, count=count)
-            on_spark = _worker("pipeline", spark_env, warm=True)
+            on_spark = _worker("pipeline", spark_env, warm=True, again=ORDERS_TABLES)
         same, days = _marts_equal(root / "spark", root / "duckdb")
         dbt_duckdb, dbt_spark = dbt_seconds(root / "duckdb"), dbt_seconds(root / "spark")
+        first_dbt_spark = dbt_seconds(root / "spark", -2)
 
     def stages(result: dict[str, Any]) -> dict[str, float]:
         return {s["stage"]: round(s["seconds"], 2) for s in result["stages"]}
@@ -111,8 +124,17 @@ def run(count: int, workers: int) -> dict[str, Any]:
         "duckdb_dbt_seconds": dbt_duckdb,
         "spark_dbt_seconds": dbt_spark,
         "ratio": round(on_spark["seconds"] / on_duckdb["seconds"], 2),
+        "first_run": {
+            "duckdb_seconds": round(on_duckdb["first"]["seconds"], 2),
+            "spark_seconds": round(on_spark["first"]["seconds"], 2),
+            "duckdb_stages": stages(on_duckdb["first"]),
+            "spark_stages": stages(on_spark["first"]),
+            "spark_dbt_seconds": first_dbt_spark,
+            "ratio": round(on_spark["first"]["seconds"] / on_duckdb["first"]["seconds"], 2),
+        },
         "spark_cluster_start_seconds": round(cluster_start, 2),
         "spark_session_start_seconds": round(session["seconds"], 2),
+        "spark_first_run_excess_seconds": round(on_spark["first"]["seconds"] - on_spark["seconds"], 2),
         "marts_equal": same,
         "mart_rows": days,
         "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},

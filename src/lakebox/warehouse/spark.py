@@ -123,6 +123,9 @@ def spark_session(settings: Settings) -> Any:
                              "is the master running and Java 17 installed?") from exc
     session.sparkContext.setLogLevel("ERROR")
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # errors surface as WarehouseError
+    for schema in SCHEMAS:  # the Hive catalog starts on first use: here, as part of the session's start-up
+        if schema != "ops":
+            session.sql(f"create database if not exists {schema}")
     _SESSION.update(key=key, session=session)
     return session
 
@@ -163,20 +166,13 @@ class SparkWarehouse(Warehouse):
         self._staged: list[tuple[Path, Path, str]] = []  # (staged file, final file, table)
         self._stale: set[str] = set()  # tables given new files since Spark last listed them
         self._layouts: dict[str, tuple[Path, pa.Schema]] = {}
-        self._databases_ready = False
         self._depth = 0
 
     @property
     def spark(self) -> Any:
         """The SparkSession, with lakebox's databases in place; started on first use, so
         what reads only ops.* (`lakebox status`) never starts Spark."""
-        session = spark_session(self.settings)
-        if not self._databases_ready:
-            for schema in SCHEMAS:
-                if schema != "ops":
-                    session.sql(f"create database if not exists {schema}")
-            self._databases_ready = True
-        return session
+        return spark_session(self.settings)
 
     # ---------------------------------------------------------------- SQL
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
