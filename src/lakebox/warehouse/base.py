@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SCHEMAS = ("raw", "staging", "analytics", "ml", "ops")
+SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
 class Warehouse(ABC):
     kind: str
@@ -97,3 +98,26 @@ class Warehouse(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ScratchDuckDB:
+    """The in-memory DuckDB beside a warehouse whose engine is not DuckDB (PostgreSQL, Spark,
+    Spark's ops store), where batches are parsed and checked: opened on first use, closed
+    with the warehouse (`close_scratch`)."""
+
+    _scratch: duckdb.DuckDBPyConnection | None = None
+
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """The scratch DuckDB, ready for new work: DuckDB refuses anything (even `register`)
+        while an earlier result is unread, so a half-read one is finished."""
+        if self._scratch is None:
+            import duckdb
+
+            self._scratch = duckdb.connect(":memory:", config=dict(SCRATCH_SETTINGS))
+        self._scratch.complete()
+        return self._scratch
+
+    def close_scratch(self) -> None:
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None

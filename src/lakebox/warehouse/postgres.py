@@ -22,13 +22,11 @@ import psycopg
 from lakebox.core_settings import PG_CONNECT_TIMEOUT
 from lakebox.errors import WarehouseError
 from lakebox.settings import redact
-from lakebox.warehouse.base import SCHEMAS, Warehouse
+from lakebox.warehouse.base import SCHEMAS, ScratchDuckDB, Warehouse
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa
 
-SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 COPY_BATCH_ROWS = 65_536
 
 # `?` outside quoted literals and identifiers becomes %s; every % is doubled for psycopg.
@@ -49,7 +47,7 @@ def translate_placeholders(sql: str) -> str:
     return _PLACEHOLDER.sub(swap, sql)
 
 
-class PostgresWarehouse(Warehouse):
+class PostgresWarehouse(ScratchDuckDB, Warehouse):
     kind = "postgres"
 
     def __init__(self, url: str, env: Mapping[str, str], read_only: bool = False) -> None:
@@ -57,7 +55,6 @@ class PostgresWarehouse(Warehouse):
         self.env = env
         self.read_only = read_only
         self._con: psycopg.Connection[Any] | None = None
-        self._scratch: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._table_types: dict[str, dict[str, str]] = {}  # target -> column -> type, for COPY
 
@@ -171,16 +168,6 @@ class PostgresWarehouse(Warehouse):
                 self.execute(ddl)
 
     # ---------------------------------------------------------------- bulk loads
-    def scratch(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB, ready for new work: DuckDB refuses anything (even
-        `register`) while an earlier result is unread, so a half-read one is finished."""
-        if self._scratch is None:
-            import duckdb
-
-            self._scratch = duckdb.connect(":memory:", config=dict(SCRATCH_SETTINGS))
-        self._scratch.complete()
-        return self._scratch
-
     def load_from_scratch(self, select_sql: str, target: str, columns: Sequence[str]) -> int:
         """Stream `select_sql` from the scratch DuckDB into `target` with one COPY.
 
@@ -253,9 +240,7 @@ class PostgresWarehouse(Warehouse):
 
     def close(self) -> None:
         self.release()
-        if self._scratch is not None:
-            self._scratch.close()
-            self._scratch = None
+        self.close_scratch()
 
     def describe(self) -> str:
         return redact(self.url, self.env)

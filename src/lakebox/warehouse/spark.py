@@ -33,19 +33,17 @@ from urllib.parse import urlsplit
 from lakebox.core_settings import SPARK_CONF
 from lakebox.errors import WarehouseError
 from lakebox.settings import redact
-from lakebox.warehouse.base import SCHEMAS, Warehouse
+from lakebox.warehouse.base import SCHEMAS, ScratchDuckDB, Warehouse
 from lakebox.warehouse.spark_ops import open_ops_store
 from lakebox.warehouse.spark_staging import StagingArea
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa
 
     from lakebox.settings import Settings
 
 WAREHOUSE_DIR_ENV = "LAKEBOX_SPARK_WAREHOUSE_DIR"
 LOAD_BATCH_ROWS = 262_144
-SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
 _OPS = re.compile(r"\bops\.\w", re.IGNORECASE)
 _VARCHAR = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
@@ -153,7 +151,7 @@ def _param(value: Any) -> Any:
     return value
 
 
-class SparkWarehouse(Warehouse):
+class SparkWarehouse(ScratchDuckDB, Warehouse):
     kind = "spark"
 
     def __init__(self, settings: Settings) -> None:
@@ -162,7 +160,6 @@ class SparkWarehouse(Warehouse):
         self.dir = warehouse_dir(settings)
         self.ops = open_ops_store(settings)
         self.staging = StagingArea(self.dir)
-        self._scratch: duckdb.DuckDBPyConnection | None = None
         self._staged: list[tuple[Path, Path, str]] = []  # (staged file, final file, table)
         self._stale: set[str] = set()  # tables given new files since Spark last listed them
         self._layouts: dict[str, tuple[Path, pa.Schema]] = {}
@@ -263,15 +260,6 @@ class SparkWarehouse(Warehouse):
         self._staged = []
 
     # ---------------------------------------------------------------- bulk loads
-    def scratch(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB where batches are parsed and checked, ready for new work."""
-        if self._scratch is None:
-            import duckdb
-
-            self._scratch = duckdb.connect(":memory:", config=dict(SCRATCH_SETTINGS))
-        self._scratch.complete()
-        return self._scratch
-
     def load_from_scratch(self, select_sql: str, target: str, columns: Sequence[str]) -> int:
         """Write `select_sql`'s rows into `target` as one Parquet file per batch_id (named
         by it), staged until the transaction commits; ops.* rows go to the ops store."""
@@ -347,9 +335,7 @@ class SparkWarehouse(Warehouse):
             self._refresh()
         self.staging.close()
         self.ops.close()
-        if self._scratch is not None:
-            self._scratch.close()
-            self._scratch = None
+        self.close_scratch()
 
     def describe(self) -> str:
         return f"{redact(self.url, self.settings.env)} (tables in {self.dir}, ops in {self.ops.describe()})"

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakebox.errors import WarehouseError
-from lakebox.warehouse.base import Warehouse
+from lakebox.warehouse.base import ScratchDuckDB, Warehouse
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa
 
     from lakebox.settings import Settings
@@ -55,13 +54,12 @@ def _value(value: Any) -> Any:
     return value
 
 
-class SqliteOpsStore(Warehouse):
+class SqliteOpsStore(ScratchDuckDB, Warehouse):
     kind = "sqlite"
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._con: sqlite3.Connection | None = None
-        self._scratch: duckdb.DuckDBPyConnection | None = None
 
     @property
     def con(self) -> sqlite3.Connection:
@@ -116,14 +114,6 @@ class SqliteOpsStore(Warehouse):
         rows = self.query("select count(*) from ops.sqlite_master where type = 'table' and name = ?", [table])
         return schema == "ops" and bool(rows[0][0])
 
-    def scratch(self) -> duckdb.DuckDBPyConnection:
-        if self._scratch is None:
-            import duckdb
-
-            self._scratch = duckdb.connect(":memory:")
-        self._scratch.complete()
-        return self._scratch
-
     def load_from_scratch(self, select_sql: str, target: str, columns: Sequence[str]) -> int:
         """Append a few audit rows (never data rows) from the scratch DuckDB."""
         rows = self.scratch().sql(select_sql).fetchall()
@@ -142,9 +132,7 @@ class SqliteOpsStore(Warehouse):
 
     def close(self) -> None:
         self.release()
-        if self._scratch is not None:
-            self._scratch.close()
-            self._scratch = None
+        self.close_scratch()
 
     def describe(self) -> str:
         return f"sqlite:{self.path}"
