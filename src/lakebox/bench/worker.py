@@ -129,13 +129,14 @@ def pipeline(with_fetch: bool = False, api_orders: int = 0, name: str = "orders"
     if not again or result["status"] != "success":
         return result
     from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import ledger
 
     with open_warehouse(settings) as wh:
         for table in again:
             wh.execute(f"drop table if exists {table}")
-        sources = get_spec(name).sources
-        wh.execute(f"update ops.batches set status = 'landed', loaded_at = null where status = 'loaded' "
-                   f"and source in ({', '.join('?' for _ in sources)})", list(sources))
+        loaded = [b[0] for source in get_spec(name).sources for b in ledger.recorded_batches(wh, source)
+                  if b[5] == ledger.LOADED]
+        ledger.mark_batches(wh, loaded, ledger.LANDED)
     return {**timed(open_warehouse(settings)), "first": result}
 
 
