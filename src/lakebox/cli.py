@@ -157,8 +157,12 @@ def watch(
     get_logger().info("watch stopped", runs=runs)
 
 
+STATUS_MAX_LIMIT = 1_000_000  # a larger number overflows the warehouse's LIMIT (a 64-bit integer)
+
+
 @app.command()
-def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20) -> None:
+def status(limit: Annotated[int, typer.Option(min=1, max=STATUS_MAX_LIMIT, help="how many recent runs to show")] = 20,
+           ) -> None:
     """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
     from rich.console import Console
     from rich.table import Table

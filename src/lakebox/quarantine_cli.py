@@ -41,7 +41,11 @@ def list_items(
     from lakebox.warehouse.ops import quarantine
 
     try:
-        with open_warehouse(_settings()) as warehouse:
+        settings = _settings()
+        if pipeline is not None and pipeline not in settings.pipelines:  # a typo, not "nothing quarantined"
+            raise ConfigError(f"--pipeline {pipeline!r} (from the command line) is not a pipeline; "
+                              f"allowed: {', '.join(settings.pipelines)}")
+        with open_warehouse(settings) as warehouse:
             found = quarantine.items(warehouse, pipeline=pipeline, include_closed=all_items)
     except LakeboxError as exc:
         _fail(exc)

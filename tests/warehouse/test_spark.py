@@ -69,7 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _LAKEBOX_VARS}
-    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": str(home / "none.toml"),
+    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": "off",
             "LAKEBOX_HTTP_BACKOFF": "0.01", "LAKEBOX_HTTP_MAX_DELAY": "0.2", **extra}
 
 

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lakebox.warehouse.ddl import create_if_missing
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -37,8 +39,7 @@ DDL = {
 
 
 def ensure(warehouse: Warehouse, table: str) -> None:
-    warehouse.execute("create schema if not exists ml")
-    warehouse.execute(DDL[table])
+    create_if_missing(warehouse, ["create schema if not exists ml", DDL[table]])
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
@@ -62,8 +63,7 @@ def ensure_like(warehouse: Warehouse, table: str, schema: pa.Schema) -> None:
     if warehouse.table_exists(ns, name):
         return
     columns = ", ".join(f"{field.name} {sql_type(field.type)}" for field in schema)
-    warehouse.execute(f"create schema if not exists {ns}")
-    warehouse.execute(f"create table if not exists {table} ({columns})")
+    create_if_missing(warehouse, [f"create schema if not exists {ns}", f"create table if not exists {table} ({columns})"])
 
 
 def append(warehouse: Warehouse, table: str, rows: pa.Table, columns: Sequence[str] | None = None) -> int:
