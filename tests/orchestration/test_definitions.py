@@ -12,7 +12,7 @@ import pytest
 
 from lakebox.orchestration import graph as g
 from lakebox.pipelines import discover
-from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
+from tests.orchestration.conftest import DAGSTER_WARNINGS, break_first_sale, drop_days, query
 
 pytestmark = DAGSTER_WARNINGS
 
@@ -136,7 +136,7 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(tmp_path: Path, lakeb
     home = Path(lakebox_env["LAKEBOX_HOME"])
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
-    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
+    break_first_sale(landing / "daily_sales_2025-03-06.csv")
 
     instance = _instance(tmp_path)
     result = _defs().resolve_job_def("retail_job").execute_in_process(
@@ -174,7 +174,7 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, l
     home = Path(lakebox_env["LAKEBOX_HOME"])
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
-    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
+    break_first_sale(landing / "daily_sales_2025-03-06.csv")
     instance = _instance(tmp_path)
     job = _defs().resolve_job_def("retail_job")
     result = job.execute_in_process(instance=instance, partition_key="2025-03-06")
@@ -215,13 +215,6 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, l
 def _checks(result) -> dict[tuple[str, str], tuple[bool, str]]:  # noqa: ANN001
     return {(e.asset_key.to_user_string(), e.check_name): (e.passed, e.severity.value)
             for e in result.get_asset_check_evaluations()}
-
-
-def _break_first_sale(path: Path) -> None:
-    lines = path.read_text().splitlines()
-    fields = lines[1].split(",")
-    fields[3] = "-5.00"  # negative sales: the contract's range rule fails
-    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 from lakebox.ports import can_listen, free_port
-from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
+from tests.orchestration.conftest import DAGSTER_WARNINGS, break_first_sale, drop_days, query
 
 pytestmark = [*DAGSTER_WARNINGS, pytest.mark.slow]
 READY_S = 150
@@ -191,7 +191,7 @@ def test_a_run_launched_through_graphql_runs_lakebox_stages(served: Served) -> N
     [run] = _wait_for_runs(served, {"runIds": [run_id]}, 1, 240)
     assert run["status"] == "SUCCESS"
     tags = _tags(run)
-    assert tags["lakebox/pipeline"] == "orders"
+    assert tags["lakebox/pipeline"] == "orders" and tags["lakebox/status"] == "success"
     rows = query(served.home, "select pipeline, status, rows_in, duration_s from ops.pipeline_runs where run_id = ?",
                  [tags["lakebox/run_id"]])
     assert [r[:3] for r in rows] == [("orders", "success", 1000)]
@@ -203,9 +203,17 @@ _BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfil
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 
 
+_CHECK_RUNS = """query($key: AssetKeyInput!, $check: String!) { assetCheckExecutions(assetKey: $key,
+  checkName: $check, limit: 1) { runId evaluation { success severity } } }"""
+
+
 def test_a_backfill_of_three_retail_days(served: Served, generated_drop: Path) -> None:
+    """One run for the three days; the third day's sales file breaks the contract: lakebox
+    calls the run `partial`, Dagster's green run says so in a tag and a warning check."""
     days = ["2025-03-10", "2025-03-11", "2025-03-12"]
-    drop_days(generated_drop, served.home / "landing" / "retail", *days)
+    landing = served.home / "landing" / "retail"
+    drop_days(generated_drop, landing, *days)
+    break_first_sale(landing / f"daily_sales_{days[-1]}.csv")
     launched = served.gql(_BACKFILL, params={
         "selector": {"partitionSetName": "retail_job_partition_set", "repositorySelector": REPO},
         "partitionNames": days})
@@ -216,9 +224,16 @@ def test_a_backfill_of_three_retail_days(served: Served, generated_drop: Path) -
     tags = _tags(run)
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (days[0], days[-1])
     assert query(served.home, "select status from ops.pipeline_runs where run_id = ?", [tags["lakebox/run_id"]]) == [
-        ("success",)]
+        ("partial",)]
+    assert tags["lakebox/status"] == "partial"
     loaded = query(served.home, "select distinct date from analytics.store_daily_performance order by 1")
-    assert [str(d[0]) for d in loaded] == days
+    assert {str(d[0]) for d in loaded} >= set(days[:2])
+    raw_sales = {"path": ["raw", "retail_daily_sales"]}
+    [gate] = served.gql(_CHECK_RUNS, key=raw_sales, check="quality_gate")["assetCheckExecutions"]
+    [open_items] = served.gql(_CHECK_RUNS, key=raw_sales, check="open_quarantine")["assetCheckExecutions"]
+    assert gate["runId"] == open_items["runId"] == run["runId"]
+    assert gate["evaluation"] == {"success": False, "severity": "ERROR"}
+    assert open_items["evaluation"] == {"success": False, "severity": "WARN"}
 
 
 _GRAPH_READY = """new Promise((resolve, reject) => {

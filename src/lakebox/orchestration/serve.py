@@ -175,7 +175,7 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
     env = dagster_environment(settings)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # else ~2.5 GB and stray job workers
     env.update(NO_TELEMETRY)
-    app_path = mlflow_app_path(Path(env["DAGSTER_HOME"]).parent / "serve" / "mlflow-app")
+    app_path = mlflow_app_path(settings.home / "serve" / "mlflow-app")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app_path), env.get("PYTHONPATH", "")) if p)
     chosen = services(settings, host, dagster_port, mlflow_port, dashboard_port, Path(env["DAGSTER_HOME"]))
     check_ports(host, chosen)
