@@ -15,6 +15,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
+from lakebox.tables import Column
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, RunOutcome
@@ -157,13 +158,16 @@ def watch(
     get_logger().info("watch stopped", runs=runs)
 
 
-@app.command()
-def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20) -> None:
-    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
-    from rich.console import Console
-    from rich.table import Table
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
+
+@app.command()
+def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20,
+           as_json: JsonOpt = False) -> None:
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
+    from lakebox import tables
     from lakebox.locks import shown_run_state
+    from lakebox.quarantine_cli import items_table
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine, recent_runs
 
@@ -176,36 +180,42 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     except LakeboxError as exc:
         _fail(exc)
         return
-    console = Console()
-    if not rows:
-        console.print(f"No runs yet in {where}. Try: lakebox run")
-        return
-    table = Table(title=f"recent runs ({where})")
-    for col in ("run id", "pipeline", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
-        table.add_column(col, overflow="fold")
+    shown = []
     for run_id, pipeline, state, started, seconds, rows_in, rows_out, error in rows:
         state, error = shown_run_state(settings.home, pipeline, run_id, state, error)
-        colour = {"success": "green", "failed": "red"}.get(state, "yellow")
-        table.add_row(run_id, pipeline, f"[{colour}]{state}[/]", str(started)[:19],
-                      f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
-                      (error or "").splitlines()[0][:120] if error else "")
-    console.print(table)
-    if not waiting:
-        console.print("No open quarantined items.")
+        shown.append((run_id, pipeline, state, started, seconds, rows_in or 0, rows_out or 0,
+                      (error or "").splitlines()[0] if error else ""))
+    runs = tables.Table(RUN_COLUMNS, shown, f"recent runs ({where})")
+    held = items_table(waiting, f"{len(waiting)} open quarantined item(s) (lakebox quarantine show ID | "
+                       "dismiss ID --reason ...)")
+    if as_json:
+        tables.print_json({"warehouse": where, "runs": runs.records(), "open_quarantine": held.records()})
         return
-    console.print(f"[yellow]{len(waiting)} open quarantined item(s)[/] (lakebox quarantine show ID | dismiss ID "
-                  "--reason ...):", highlight=False)
-    for item in waiting:
-        console.print(f"  {item.id}  {item.pipeline}  {item.source}  {item.item}  batch {item.batch_id}  "
-                      f"opened {str(item.opened_at)[:19]}", highlight=False, soft_wrap=True)
+    if not rows:
+        typer.echo(f"No runs yet in {where}. Try: lakebox run")
+        return
+    tables.show(runs)
+    if not waiting:
+        typer.echo("No open quarantined items.")
+        return
+    typer.echo()
+    tables.show(held)
+
+
+# a run id holds its pipeline and start time, so those go first on a narrow terminal
+RUN_COLUMNS = (Column("run id", kind="id"), Column("pipeline", kind="id", drop=1), Column("status", kind="status"),
+               Column("started (UTC)", "started_at", kind="time", drop=4), Column("seconds", kind="number", digits=2, drop=3),
+               Column("rows in", kind="number", drop=2), Column("rows out", kind="number"), Column("error"))
 
 
 @app.command()
 def config(
     doc: Annotated[bool, typer.Option(help="under each setting, what it does and the values it takes")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show every setting in force, the core's and each pipeline's, and where each came from
     (env, lakebox.toml, default); secrets redacted. A bad setting exits 2, naming it."""
+    from lakebox import tables
     from lakebox.settings import Settings
 
     try:
@@ -213,20 +223,23 @@ def config(
     except LakeboxError as exc:
         _fail(exc)
         return
-    rows = settings.shown()
-    width = max(len(name) for name, _, _ in rows)
-    value_width = min(60, max(len(value) for _, value, _ in rows))
     owner = {variable: f"pipeline {name}" for name, values in settings.pipelines.items()
              for variable in values.variables.values()}
-    group = None
-    for (name, value, origin), declared in zip(rows, settings.declared, strict=True):
-        if owner.get(name, "core") != group:
-            group = owner.get(name, "core")
-            typer.echo(f"# {group}")
-        typer.echo(f"{name:{width}}  {value:{value_width}}  {origin}")
-        if doc:
-            where = f"; lakebox.toml: {declared.toml_key}" if declared.toml_key else "; environment only"
-            typer.echo(f"{'':{width}}    {declared.doc}; allowed: {declared.kind.allowed}{where}")
+    columns = [tables.Column("setting", "name", kind="id"), tables.Column("value", kind="id"),
+               tables.Column("from", "origin", kind="status"), tables.Column("part", drop=1)]
+    if doc or as_json:
+        columns += [tables.Column("doc"), tables.Column("allowed", drop=3), tables.Column("toml key", drop=2)]
+    rows = []
+    for (name, value, origin), declared in zip(settings.shown(), settings.declared, strict=True):
+        row: list[Any] = [name, value, origin, owner.get(name, "core")]
+        if doc or as_json:
+            row += [declared.doc, declared.kind.allowed, declared.toml_key or "(environment only)"]
+        rows.append(row)
+    if doc and not as_json and tables.is_terminal():  # the doc under each setting, not cut to the width
+        for name, value, origin, part, text, allowed, toml_key in rows:
+            typer.echo(f"{name}  {value}  {origin}  ({part})\n    {text}; allowed: {allowed}; lakebox.toml: {toml_key}")
+        return
+    tables.show(tables.Table(columns, rows), as_json=as_json)
 
 
 @app.command()
