@@ -35,12 +35,12 @@ app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 
 
-def _settings() -> Settings:
+def _settings(human: bool = False, level: str | None = None) -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
     settings = Settings.load()
-    configure_logging(settings.logs_dir, settings.log_level)
+    configure_logging(settings.logs_dir, level or settings.log_level, human=human)
     from lakebox.observability import configure as observe  # Loki shipping (issue 12)
 
     observe(settings)
@@ -58,21 +58,38 @@ def _fail(exc: BaseException) -> None:
 def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="errors only: no progress, no summary")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every log line (info, and debug with "
+                                          "--log-format json)")] = False,
+    log_format: Annotated[str, typer.Option(help="stderr's log lines: human (the default on a terminal) or json "
+                                            "(the default otherwise); the log file is always JSON lines")] = "",
 ) -> None:
     """Run pipelines end to end: ingest, check, load, transform, snapshot.
 
+    On a terminal: progress per stage, warnings as short lines, a summary; the JSON log
+    lines go to $LAKEBOX_HOME/logs/ (and to stderr when it is not a terminal).
     Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
     failed, 1 when any failed; 143 on SIGTERM and 130 on Ctrl-C, the run recorded as failed."""
+    from contextlib import nullcontext
+
     from lakebox.interrupts import RunInterrupted
     from lakebox.lake import Lake
+    from lakebox.run_view import run_view
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
 
+    if log_format not in ("", "human", "json"):
+        _fail(ConfigError(f"--log-format {log_format!r}: use human or json"))
+    human = (log_format or ("human" if sys.stderr.isatty() else "json")) == "human"
     try:
-        settings = _settings()
+        if human:
+            settings = _settings(True, "ERROR" if quiet else "INFO" if verbose else "WARNING")
+        else:
+            settings = _settings(level="ERROR" if quiet else "DEBUG" if verbose else None)
         chosen = _chosen(pipelines)
         lake = Lake.from_settings(settings)
-        with open_warehouse(settings) as warehouse:
+        with open_warehouse(settings) as warehouse, \
+                run_view() if human and not quiet and sys.stderr.isatty() else nullcontext():
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
             from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
 
@@ -80,7 +97,7 @@ def run(
     except (LakeboxError, RunInterrupted) as exc:  # RunInterrupted: SIGTERM/SIGINT, exit 128 + its number
         _fail(exc)
         return
-    _print_outcomes(outcomes)
+    _print_outcomes(outcomes, quiet)
     raise typer.Exit(run_exit_code(outcomes))
 
 
@@ -102,23 +119,25 @@ def _chosen(names: list[str] | None) -> list[Pipeline]:
     return [get_pipeline(name) for name in (names or list(discover()))]
 
 
-def _print_outcomes(outcomes: list[RunOutcome]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+OUTCOME_COLUMNS = (Column("pipeline", kind="id"), Column("status", kind="status"),
+                   Column("seconds", kind="number", digits=1, drop=2), Column("rows in", kind="number", drop=1),
+                   Column("rows out", kind="number"), Column("quarantined", "open_quarantine", kind="number", drop=3),
+                   Column("run id", kind="id", drop=4))
 
-    console = Console(stderr=True)
-    table = Table(title="lakebox run", show_lines=False)
-    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "open quarantine", "run id"):
-        table.add_column(col)
-    for o in outcomes:
-        colour = {"success": "green", "partial": "yellow"}.get(o.status, "red")
-        table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
-                      str(o.rows_out), str(len(o.quarantined)), o.run_id)
-    console.print(table)
+
+def _print_outcomes(outcomes: list[RunOutcome], quiet: bool = False) -> None:
+    """The summary on stderr (unless quiet), then each run's error or open items."""
+    from lakebox import tables
+
+    if not quiet:
+        rows = [(o.pipeline, o.status, o.duration_s, o.rows_in, o.rows_out, len(o.quarantined), o.run_id)
+                for o in outcomes]
+        tables.show(tables.Table(OUTCOME_COLUMNS, rows, "lakebox run"), err=True)
     for o in outcomes:
         if o.error:
             colour = "yellow" if o.status == "partial" else "red"
-            console.print(f"[{colour}]{o.pipeline} {o.status}:[/] {o.error}", markup=True, highlight=False)
+            typer.secho(f"{o.pipeline} {o.status}: ", fg=colour, err=True, nl=False)
+            typer.echo(o.error, err=True)
 
 
 @app.command()

@@ -63,14 +63,15 @@ def is_terminal(stream: TextIO | None = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def show(table: Table, *, as_json: bool = False) -> None:
-    """Print `table` on stdout in the form that suits where stdout goes."""
+def show(table: Table, *, as_json: bool = False, err: bool = False) -> None:
+    """Print `table` on stdout (stderr if `err`) in the form that suits where it goes."""
+    stream = sys.stderr if err else sys.stdout
     if as_json:
         print_json(table.records())
-    elif is_terminal():
-        _print_terminal(table)
+    elif is_terminal(stream):
+        _print_terminal(table, err)
     else:
-        sys.stdout.write("".join(line + "\n" for line in plain_lines(table)))
+        stream.write("".join(line + "\n" for line in plain_lines(table)))
 
 
 def print_json(document: Any) -> None:
@@ -151,11 +152,11 @@ def _fit(text: str, width: int, column: Column) -> str:
     return text.rjust(width) if column.kind == "number" else text.ljust(width)
 
 
-def _print_terminal(table: Table) -> None:
+def _print_terminal(table: Table, err: bool = False) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(stderr=err, highlight=False, soft_wrap=True)
     shown, widths, cells = layout(table, console.width)
     columns = [table.columns[i] for i in shown]
     if table.title:
