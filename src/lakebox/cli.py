@@ -83,6 +83,9 @@ def run(
     human = (log_format or ("human" if sys.stderr.isatty() else "json")) == "human"
     try:
         if human:
+            from lakebox.log import quiet_libraries
+
+            quiet_libraries()
             settings = _settings(True, "ERROR" if quiet else "INFO" if verbose else "WARNING")
         else:
             settings = _settings(level="ERROR" if quiet else "DEBUG" if verbose else None)

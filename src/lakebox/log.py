@@ -164,6 +164,14 @@ def configure_logging(logs_dir: Path, level: str = "INFO", *, human: bool = Fals
     return file_handler.path_for(dt.date.today().isoformat())
 
 
+def quiet_libraries() -> None:
+    """Keep MLflow's info lines (a new store's tables, its migrations) off a person's
+    terminal; its warnings still show. Before MLflow is imported: it reads this then."""
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Any]:
     """A progress bar on a terminal; a no-op elsewhere (CI, pipes, tests). Within a run's
