@@ -114,3 +114,23 @@ def test_the_narrowest_terminal_drops_columns_in_the_declared_order_and_never_cu
     shown, widths, _ = layout(table, 20)
     assert shown == [0, 3, 4] and widths[0] == len("run-0123456789"), "the id stays whole; the line runs on"
     assert plain_lines(table)[1] == "run-0123456789\tgithub_commits\t2026-12-07 00:00:00\t1234567\t" + "y" * 90
+
+
+def test_lake_verify_lists_differences_whole_at_80_columns_piped_and_as_json(lakebox_env: dict[str, str]) -> None:
+    from pathlib import Path
+
+    from lakebox.lake import Lake
+
+    lake = Lake(str(Path(lakebox_env["LAKEBOX_HOME"]) / "lake"))
+    landed = lake.land_batch("orders", b'{"records": []}', "json", rows=0)  # landed, never recorded
+    (Path(lakebox_env["LAKEBOX_HOME"]) / "lake" / landed.key).write_bytes(b"{}")
+    code, screen = run_in_terminal("lake", "verify", env=lakebox_env, columns=80)
+    assert code == 1, screen
+    _whole_on_one_line(screen, [landed.key])
+    piped = run_cli("lake", "verify", env=lakebox_env)
+    assert piped.returncode == 1
+    header, row = piped.stdout.splitlines()
+    assert header == "problem\tbatch\tobject\tdetail" and row.split("\t")[2] == landed.key
+    assert "checked 1 object(s)" in piped.stderr
+    found = orjson.loads(run_cli("lake", "verify", "--json", env=lakebox_env).stdout)
+    assert [d["object"] for d in found["differences"]] == [landed.key] and found["objects"] == 1

@@ -33,7 +33,7 @@ def run_demo() -> int:
     from lakebox.warehouse import open_warehouse
 
     terminal = sys.stderr.isatty()
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a long line wraps on screen, not in the text
     settings = Settings.load()
     quiet_libraries()
     log_file = configure_logging(settings.logs_dir, settings.env.get("LAKEBOX_LOG_LEVEL") or "WARNING", human=terminal)
@@ -68,9 +68,7 @@ def run_demo() -> int:
         f"logs       {shown_path(log_file)}\n"
         f"next       {exe} status      recent runs from the audit trail\n"
         f"           {exe} dashboard   the Streamlit dashboard on http://127.0.0.1:8501\n"
-        f"           {exe} watch       stay up: each new drop or order reaches the marts in seconds",
-        soft_wrap=True,
-    )
+        f"           {exe} watch       stay up: each new drop or order reaches the marts in seconds")
     return 0 if all(o.status == "success" for o in outcomes) else 1
 
 
