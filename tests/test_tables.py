@@ -72,6 +72,10 @@ def test_config_at_80_columns_is_one_line_per_setting(lakebox_env: dict[str, str
     settings = [line for line in screen.splitlines() if line.startswith("LAKEBOX_")]
     names = {line.split()[0] for line in settings}
     assert len(settings) == len(names) == len(Settings.load().declared), "no setting spilt onto a second line"
+    code, documented = run_in_terminal("config", "--doc", env=lakebox_env, columns=80)
+    lines = documented.splitlines()
+    assert code == 0 and sum(line.startswith("LAKEBOX_") for line in lines) == len(names)
+    assert all(len(line) <= 80 for line in lines if line.startswith("    ")), "the doc wraps, indented, at 80"
 
 
 def test_piped_lists_are_tab_separated_lines_a_program_can_grep(seeded: dict[str, str]) -> None:

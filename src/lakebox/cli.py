@@ -257,9 +257,15 @@ def config(
         if doc or as_json:
             row += [declared.doc, declared.kind.allowed, declared.toml_key or "(environment only)"]
         rows.append(row)
-    if doc and not as_json and tables.is_terminal():  # the doc under each setting, not cut to the width
+    if doc and not as_json and tables.is_terminal():  # the doc under each setting, wrapped, not cut
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size().columns
         for name, value, origin, part, text, allowed, toml_key in rows:
-            typer.echo(f"{name}  {value}  {origin}  ({part})\n    {text}; allowed: {allowed}; lakebox.toml: {toml_key}")
+            typer.echo(f"{name}  {value}  {origin}  ({part})")
+            typer.echo(textwrap.fill(f"{text}; allowed: {allowed}; lakebox.toml: {toml_key}", width,
+                                     initial_indent="    ", subsequent_indent="    "))
         return
     tables.show(tables.Table(columns, rows), as_json=as_json)
 
