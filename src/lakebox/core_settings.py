@@ -26,7 +26,8 @@ LANDING = Declared("LAKEBOX_LANDING", Location(), None,
                    "where file-fed pipelines find their drops, `<landing>/<pipeline>/` "
                    "(default `$LAKEBOX_HOME/landing`): a folder or `s3://`")
 LOG_LEVEL = Declared("LAKEBOX_LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO",
-                     "JSON-lines logs to stderr and `$LAKEBOX_HOME/logs/`")
+                     "the JSON-lines logs on stderr when it is not a terminal (`$LAKEBOX_HOME/logs/` gets "
+                     "every level; `lakebox run` on a terminal shows warnings, see --verbose)")
 CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
                      "machine-wide cache of dbt's parse, shared by every home (default "
                      "`$XDG_CACHE_HOME/lakebox` or `~/.cache/lakebox`); `off` disables")
