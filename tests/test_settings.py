@@ -293,7 +293,7 @@ def test_quarantine_list_of_an_unknown_pipeline_is_a_usage_error(lakebox_env: di
                                      "allowed: github_commits, orders, retail, who_gho")
     assert not (Path(lakebox_env["LAKEBOX_HOME"]) / "warehouse.duckdb").exists()
     known = run_cli("quarantine", "list", "--pipeline", "orders", env=lakebox_env)
-    assert known.returncode == 0 and "No open quarantined items." in known.stdout
+    assert known.returncode == 0 and "No open quarantined items." in known.stderr
 
 
 def test_config_off_reads_no_settings_file(tmp_path: Path) -> None:
