@@ -82,12 +82,14 @@ def predict(pipeline: PipelineArg, model: ModelOpt = None) -> None:
 @ml_app.command()
 def drift(
     pipeline: PipelineArg, model: ModelOpt = None,
-    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(
+        help="exit 1 when any feature drifted, or when drift could not be computed (the reason is printed)")] = False,
 ) -> None:
     """Compare what each model scores with its reference (KS, PSI; see docs/ml.md); write ml.drift_report."""
     from lakebox.ml.drift import drift as run_drift
 
     flagged: list[str] = []
+    unknown: list[str] = []
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         result = run_drift(settings, warehouse, spec)
@@ -98,9 +100,14 @@ def drift(
                        f"(threshold {f.threshold})")
         if result.drifted:
             flagged.append(spec.name)
+        if not result.computed:
+            unknown.append(f"drift could not be computed for {spec.name}: {result.message}")
 
     _each(pipeline, model, action)
-    if flagged and fail_on_drift:
+    if fail_on_drift and unknown:
+        for line in unknown:
+            typer.secho(f"error: {line}", fg="red", err=True)
+    if fail_on_drift and (flagged or unknown):
         raise typer.Exit(1)
 
 

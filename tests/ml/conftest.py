@@ -4,12 +4,15 @@ builds it, and an MLflow SQLite store in the test's home."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lakebox.bench.ml import HISTORY, commit_features_sql
+from lakebox.ml import specs
+from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse, open_warehouse
 
@@ -43,3 +46,16 @@ def warehouse(settings: Settings) -> Iterator[Warehouse]:
 def commit_warehouse(warehouse: Warehouse, history: Path) -> Warehouse:
     assert build_commit_features(warehouse, history) == 3466
     return warehouse
+
+
+# the commit classifier with one quick candidate, retrained after 3 new labels
+FAST = dataclasses.replace(SPEC, pipeline="commits_fast", retrain_after=3,
+                           candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
+
+
+@pytest.fixture
+def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
+    """FAST registered as the only model of pipeline commits_fast (for the `lakebox ml` commands)."""
+    monkeypatch.setattr(specs, "_registered", {})
+    specs.register_spec(FAST)
+    return FAST.pipeline

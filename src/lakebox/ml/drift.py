@@ -63,6 +63,7 @@ class DriftResult:
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
     message: str = ""
+    computed: bool = True  # False: too little to compare (the message says why); nothing was tested
 
     @property
     def drifted_features(self) -> list[str]:
@@ -197,7 +198,7 @@ def drift(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> DriftR
         else _newest_window(warehouse, spec)
     if isinstance(picked, str):
         get_logger().info("drift skipped", model=spec.name, reason=picked)
-        return DriftResult(spec.name, False, message=picked)
+        return DriftResult(spec.name, False, message=picked, computed=False)
     reference, current, start, end, against = picked
     found = compare(reference, current, spec.drift_columns, spec.text_features)
     result = DriftResult(spec.name, any(f.drifted for f in found), found, start, end)

@@ -126,8 +126,15 @@ def _why_skip(rows: Any, spec: MLModelSpec) -> str | None:
     if rows.num_rows < spec.min_labelled:
         return (f"model {spec.name}: only {rows.num_rows} labelled rows, at least {spec.min_labelled} are "
                 "needed to train; training skipped (the pipeline goes on)")
-    if spec.task == "classification" and len(set(rows[spec.label_column].to_pylist())) < 2:
-        return f"model {spec.name}: every labelled row has the same label; nothing to learn, training skipped"
+    if spec.task != "classification":
+        return None
+    # the classes the candidates are fitted on: those of the training part of the time split
+    cut = data.train_rows(rows.num_rows, spec)
+    classes = sorted(map(str, rows[spec.label_column].slice(0, cut).unique().to_pylist()))
+    if len(classes) < 2:
+        return (f"model {spec.name}: the training rows (the oldest {cut} of {rows.num_rows} labelled) hold "
+                f"{len(classes)} class ({', '.join(classes)}), at least 2 are needed to train; training skipped "
+                "(the pipeline goes on)")
     return None
 
 
