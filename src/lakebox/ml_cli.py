@@ -114,30 +114,70 @@ def drift(
 @ml_app.command()
 def models(pipeline: PipelineArg, model: ModelOpt = None) -> None:
     """Registered versions, their aliases and the decisions that placed them."""
-    from lakebox.ml import tracking
+    from lakebox.ml import history, tracking
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         from mlflow.exceptions import MlflowException
 
-        client = tracking.connect(settings)
-        try:
-            versions = client.search_model_versions(f"name = '{spec.name}'")
-            aliases = client.get_registered_model(spec.name).aliases
-        except MlflowException:
-            typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
-            return
+        with tracking.store_errors(settings):
+            client, past = history.open_store(settings, warehouse, spec.name)
+            try:
+                versions = client.search_model_versions(f"name = '{spec.name}'")
+                aliases = client.get_registered_model(spec.name).aliases
+            except MlflowException:
+                typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
+                return
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(str(version), []).append(alias)
         decisions = _decisions(warehouse, spec.name)
-        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.tracking_uri(settings)})")
+        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.store_name(settings)}"
+                   f"{f'; history generation {past.generation}' if past.generation > 1 else ''})")
         for mv in sorted(versions, key=lambda v: int(v.version)):
-            decided = decisions.get(str(mv.version))
+            decided = decisions.get(past.label(str(mv.version)))
             value = f"{spec.metric} {decided[0]:.4f}" if decided and decided[0] is not None else ""
-            typer.echo(f"  v{mv.version:<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
+            typer.echo(f"  v{past.label(str(mv.version)):<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
                        f"{value:20} {decided[1] if decided else ''}")
 
     _each(pipeline, model, action)
+
+
+@ml_app.command()
+def forget(
+    model: Annotated[str, typer.Argument(help="the model whose history starts over, e.g. life-expectancy")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in ml.model_decisions)")],
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="the pipeline that owns MODEL "
+                                                 "(default: found among the pipelines)")] = None,
+) -> None:
+    """Start MODEL's history over when its MLflow store was lost: a new generation, no
+    champion; the rows written before keep their version labels (see docs/ml.md)."""
+    from lakebox.errors import ConfigError
+    from lakebox.ml.history import forget as forget_history
+    from lakebox.ml.specs import registered_pipelines, spec_named
+    from lakebox.pipelines import discover
+
+    if not reason.strip():
+        typer.secho("error: --reason must say why the history starts over", fg="red", err=True)
+        raise typer.Exit(2)
+    with _session() as (settings, warehouse):
+        found = discover()
+        names = [pipeline] if pipeline else sorted({*found, *registered_pipelines()})
+        specs = []
+        for name in names:
+            spec = found.get(name)
+            declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+            try:
+                specs += spec_named(name, model, declared)
+            except ConfigError:
+                if pipeline:
+                    raise
+        if not specs:
+            typer.secho(f"error: no pipeline has a model {model!r} (lakebox ml models PIPELINE lists them)",
+                        fg="red", err=True)
+            raise typer.Exit(2)
+        started = forget_history(settings, warehouse, specs[0], reason.strip())
+        typer.echo(f"{model}: history started over as generation {started.generation}; new versions are "
+                   f"labelled N.g{started.generation} (ml.model_decisions and ml.model_stores say why)")
 
 
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:

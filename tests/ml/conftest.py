@@ -104,3 +104,11 @@ WHO_BAD = dataclasses.replace(WHO_SPEC, candidates=_who_mean, cv_folds=0)
 def who_warehouse(warehouse: Warehouse) -> Warehouse:
     warehouse.execute(WHO_FEATURES_SQL)
     return warehouse
+
+
+@pytest.fixture
+def who_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
+    """WHO_GOOD registered as the only model of pipeline who_fast (for the `lakebox ml` commands)."""
+    monkeypatch.setattr(specs, "_registered", {})
+    specs.register_spec(dataclasses.replace(WHO_GOOD, pipeline="who_fast"))
+    return "who_fast"

@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from lakebox.log import get_logger
-from lakebox.ml import data, metrics, tracking
+from lakebox.ml import data, history, metrics, tracking
 
 if TYPE_CHECKING:
     from lakebox.ml.registry import Decision
@@ -75,7 +75,15 @@ def train(
     """Fit each candidate, log it, and register the best (champion rule) unless told not to.
 
     Too few labelled rows (or a single class) is not an error: the result is `skipped`
-    with a message saying how many there are and how many are needed."""
+    with a message saying how many there are and how many are needed. A store that cannot
+    be used (or lost the model's history) is a one-line StoreError."""
+    with tracking.store_errors(settings):
+        return _train(settings, warehouse, spec, register=register, lakebox_run_id=lakebox_run_id)
+
+
+def _train(
+    settings: Settings, warehouse: Warehouse, spec: MLModelSpec, *, register: bool, lakebox_run_id: str | None,
+) -> TrainResult:
     log = get_logger()
     t0 = time.perf_counter()
     every_row = data.read_rows(warehouse, spec)
@@ -87,7 +95,7 @@ def train(
                            seconds=time.perf_counter() - t0)
     fingerprint = data.fingerprint(rows)
     split = data.time_split(rows, spec)
-    client = tracking.connect(settings)
+    client, _ = history.open_store(settings, warehouse, spec.name)
     experiment_id = tracking.experiment_id(client, settings, spec.experiment_name)
     common = {
         "data_rows": rows.num_rows, "data_sha256": fingerprint,
