@@ -57,6 +57,8 @@ def test_a_lost_store_stops_with_the_choices_and_forget_starts_over(settings, wh
     wh.release()
 
     runner = CliRunner()
+    unknown = runner.invoke(ml_app, ["forget", "no-such-model", "--reason", "x", "--pipeline", who_pipeline])
+    assert unknown.exit_code == 2 and "has no model 'no-such-model'" in _error_line(unknown.output)
     listed = runner.invoke(ml_app, ["models", who_pipeline])
     assert listed.exit_code == 1 and _error_line(listed.output) == f"error: {message}"
     forgot = runner.invoke(ml_app, ["forget", "life-expectancy", "--reason", "mlflow.db deleted by mistake"])
