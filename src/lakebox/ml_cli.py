@@ -82,14 +82,12 @@ def predict(pipeline: PipelineArg, model: ModelOpt = None) -> None:
 @ml_app.command()
 def drift(
     pipeline: PipelineArg, model: ModelOpt = None,
-    fail_on_drift: Annotated[bool, typer.Option(
-        help="exit 1 when any feature drifted, or when drift could not be computed (the reason is printed)")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
 ) -> None:
     """Compare what each model scores with its reference (KS, PSI; see docs/ml.md); write ml.drift_report."""
     from lakebox.ml.drift import drift as run_drift
 
     flagged: list[str] = []
-    unknown: list[str] = []
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         result = run_drift(settings, warehouse, spec)
@@ -100,14 +98,12 @@ def drift(
                        f"(threshold {f.threshold})")
         if result.drifted:
             flagged.append(spec.name)
-        if not result.computed:
-            unknown.append(f"drift could not be computed for {spec.name}: {result.message}")
+        if fail_on_drift and not result.computed:  # an unknown answer is no pass
+            typer.secho(f"error: drift could not be computed for {spec.name}: {result.message}", fg="red", err=True)
+            flagged.append(spec.name)
 
     _each(pipeline, model, action)
-    if fail_on_drift and unknown:
-        for line in unknown:
-            typer.secho(f"error: {line}", fg="red", err=True)
-    if fail_on_drift and (flagged or unknown):
+    if flagged and fail_on_drift:
         raise typer.Exit(1)
 
 
@@ -119,24 +115,25 @@ def models(pipeline: PipelineArg, model: ModelOpt = None) -> None:
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         from mlflow.exceptions import MlflowException
 
-        with tracking.store_errors(settings):
-            client, past = history.open_store(settings, warehouse, spec.name)
-            try:
-                versions = client.search_model_versions(f"name = '{spec.name}'")
-                aliases = client.get_registered_model(spec.name).aliases
-            except MlflowException:
-                typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
-                return
+        client, past = history.checked_store(settings, warehouse, spec.name)
+        try:
+            versions = client.search_model_versions(f"name = '{spec.name}'")
+            aliases = client.get_registered_model(spec.name).aliases
+        except MlflowException:
+            typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
+            return
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(str(version), []).append(alias)
+        if past.generation > 1:
+            typer.echo(f"{spec.name}: history generation {past.generation} (lakebox ml forget); lakebox's tables "
+                       f"label MLflow's version N as N.g{past.generation}", err=True)
         decisions = _decisions(warehouse, spec.name)
-        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.store_name(settings)}"
-                   f"{f'; history generation {past.generation}' if past.generation > 1 else ''})")
+        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.tracking_uri(settings)})")
         for mv in sorted(versions, key=lambda v: int(v.version)):
-            decided = decisions.get(past.label(str(mv.version)))
+            decided = decisions.get(str(mv.version))
             value = f"{spec.metric} {decided[0]:.4f}" if decided and decided[0] is not None else ""
-            typer.echo(f"  v{past.label(str(mv.version)):<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
+            typer.echo(f"  v{mv.version:<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
                        f"{value:20} {decided[1] if decided else ''}")
 
     _each(pipeline, model, action)
@@ -181,8 +178,13 @@ def forget(
 
 
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:
+    """The current generation's decisions by MLflow version (see lakebox.ml.history)."""
+    from lakebox.ml import history
+
     if not warehouse.table_exists("ml", "model_decisions"):
         return {}
     rows = warehouse.query("select version, value, reason from ml.model_decisions where model_name = ? "
                            "order by decided_at", [name])
-    return {str(v): (value, reason) for v, value, reason in rows}
+    generation = history.current_generation(warehouse, name)
+    return {history.mlflow_version(str(v)): (value, reason) for v, value, reason in rows
+            if history.generation_of(str(v)) == generation}

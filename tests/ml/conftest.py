@@ -5,14 +5,13 @@ builds it, and an MLflow SQLite store in the test's home."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lakebox.bench.ml import HISTORY, commit_features_sql
-from lakebox.ml import specs
-from lakebox.ml.commit_classifier import SPEC, candidates
+from lakebox.ml import MLModelSpec, specs
 from lakebox.pipelines.who_gho.model import SPEC as WHO_SPEC
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse, open_warehouse
@@ -47,19 +46,6 @@ def warehouse(settings: Settings) -> Iterator[Warehouse]:
 def commit_warehouse(warehouse: Warehouse, history: Path) -> Warehouse:
     assert build_commit_features(warehouse, history) == 3466
     return warehouse
-
-
-# the commit classifier with one quick candidate, retrained after 3 new labels
-FAST = dataclasses.replace(SPEC, pipeline="commits_fast", retrain_after=3,
-                           candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
-
-
-@pytest.fixture
-def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
-    """FAST registered as the only model of pipeline commits_fast (for the `lakebox ml` commands)."""
-    monkeypatch.setattr(specs, "_registered", {})
-    specs.register_spec(FAST)
-    return FAST.pipeline
 
 
 # ml.life_expectancy_features as the who_gho dbt model shapes it: 60 countries observed
@@ -107,8 +93,19 @@ def who_warehouse(warehouse: Warehouse) -> Warehouse:
 
 
 @pytest.fixture
-def who_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
-    """WHO_GOOD registered as the only model of pipeline who_fast (for the `lakebox ml` commands)."""
+def only_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[MLModelSpec], str]:
+    """Register a spec as the only model registered at run time (for the `lakebox ml`
+    commands); returns its pipeline."""
     monkeypatch.setattr(specs, "_registered", {})
-    specs.register_spec(dataclasses.replace(WHO_GOOD, pipeline="who_fast"))
-    return "who_fast"
+
+    def register(spec: MLModelSpec) -> str:
+        specs.register_spec(spec)
+        return spec.pipeline
+
+    return register
+
+
+@pytest.fixture
+def who_pipeline(only_model: Callable[[MLModelSpec], str]) -> str:
+    """WHO_GOOD as the only model of pipeline who_fast."""
+    return only_model(dataclasses.replace(WHO_GOOD, pipeline="who_fast"))

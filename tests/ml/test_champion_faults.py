@@ -15,7 +15,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from lakebox.ml import champion_version, specs, train
+from lakebox.ml import champion_version, train
 from lakebox.ml.tracking import connect
 from lakebox.ml_cli import ml_app
 from lakebox.observability import flush_alerts
@@ -29,7 +29,8 @@ def _artifact_folder(settings, name: str, version: str) -> Path:
     return Path(location.removeprefix("file://"))
 
 
-def test_a_champion_that_cannot_be_loaded_is_kept(settings, who_warehouse, monkeypatch, tmp_path) -> None:
+def test_a_champion_that_cannot_be_loaded_is_kept(settings, who_warehouse, monkeypatch, tmp_path,
+                                                  only_model) -> None:
     wh = who_warehouse
     received: list[dict] = []
 
@@ -72,12 +73,11 @@ def test_a_champion_that_cannot_be_loaded_is_kept(settings, who_warehouse, monke
         [("champion_kept", "life-expectancy", "1", "3")]
     assert "could not be loaded" in received[0]["text"]
 
-    monkeypatch.setattr(specs, "_registered", {})
-    specs.register_spec(dataclasses.replace(WHO_BAD, pipeline="who_fast"))
+    pipeline = only_model(dataclasses.replace(WHO_BAD, pipeline="who_fast"))
     wh.release()
-    listed = CliRunner().invoke(ml_app, ["models", "who_fast"])
+    listed = CliRunner().invoke(ml_app, ["models", pipeline])
     assert listed.exit_code == 0, listed.output
-    line = next(x for x in listed.output.splitlines() if x.strip().startswith("v3"))
+    line = next(x for x in listed.output.splitlines() if "v3" in x.split())
     assert "challenger" in line and "champion v1 could not be loaded" in line
 
 

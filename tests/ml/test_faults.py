@@ -6,6 +6,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from lakebox.ml_cli import ml_app
+from tests.ml.test_stages import FAST
 
 
 def _keep_newest(warehouse, n: int) -> None:
@@ -13,7 +14,8 @@ def _keep_newest(warehouse, n: int) -> None:
                       f"(select sha from ml.commit_features order by committed_at desc limit {n})")
 
 
-def test_one_class_in_the_training_split_skips_training(settings, commit_warehouse, fast_pipeline) -> None:
+def test_one_class_in_the_training_split_skips_training(settings, commit_warehouse, only_model) -> None:
+    fast_pipeline = only_model(FAST)
     wh = commit_warehouse
     _keep_newest(wh, 300)  # the oldest 240 (the training part) are fix:, the newest 60 (the holdout) feat:
     wh.execute("update ml.commit_features set label = 'fix'")
@@ -30,7 +32,8 @@ def test_one_class_in_the_training_split_skips_training(settings, commit_warehou
     assert not wh.table_exists("ml", "model_decisions")  # nothing registered
 
 
-def test_drift_that_could_not_be_computed_fails_fail_on_drift(settings, commit_warehouse, fast_pipeline) -> None:
+def test_drift_that_could_not_be_computed_fails_fail_on_drift(settings, commit_warehouse, only_model) -> None:
+    fast_pipeline = only_model(FAST)
     _keep_newest(commit_warehouse, 40)  # a window and its reference need 60
     commit_warehouse.release()
     runner = CliRunner()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from typer.testing import CliRunner
 
 from lakebox.lake import Lake
-from lakebox.ml import drift_stage, predict_stage, train_stage
+from lakebox.ml import drift_stage, predict_stage, specs, train_stage
+from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.ml_cli import ml_app
 from lakebox.runner import RunContext
-from tests.ml.conftest import FAST
+
+FAST = dataclasses.replace(SPEC, pipeline="commits_fast", retrain_after=3,
+                           candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
 
 
 def _run(settings, warehouse, run_id: str) -> RunContext:
@@ -50,6 +55,13 @@ def test_training_is_not_due_without_enough_new_labels(settings, commit_warehous
     _new_commits(commit_warehouse, 2, 500)
     _run(settings, commit_warehouse, "run-2")
     assert commit_warehouse.query("select count(*) from ml.model_decisions")[0][0] == 1
+
+
+@pytest.fixture
+def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(specs, "_registered", {})
+    specs.register_spec(FAST)
+    return FAST.pipeline
 
 
 @pytest.mark.slow

@@ -78,7 +78,10 @@ def test_a_lost_store_stops_with_the_choices_and_forget_starts_over(settings, wh
     scored = wh.query("select model_version, count(*) from ml.life_expectancy_predictions group by 1 order by 1")
     assert scored == [("1", 1200), ("1.g2", 60)]
     shown = runner.invoke(ml_app, ["models", who_pipeline])
-    assert shown.exit_code == 0 and "history generation 2" in shown.output and "v1.g2" in shown.output
+    assert shown.exit_code == 0, shown.output
+    assert "life-expectancy: history generation 2 (lakebox ml forget); lakebox's tables label MLflow's version N " \
+           "as N.g2" in shown.output
+    assert "first version of life-expectancy" in next(x for x in shown.output.splitlines() if "v1" in x.split())
 
 
 def test_a_corrupt_store_is_one_line(settings, who_warehouse, who_pipeline) -> None:

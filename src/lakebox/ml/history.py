@@ -46,15 +46,28 @@ def mlflow_version(label: str) -> str:
     return label.split(".g", 1)[0]
 
 
-def _generation_of(label: str) -> int:
+def generation_of(label: str) -> int:
+    """The generation a label of lakebox's tables belongs to (0: not a version, such as "-")."""
     number, _, generation = label.partition(".g")
     return int(generation) if generation.isdigit() else 1 if number.isdigit() else 0
+
+
+def current_generation(warehouse: Warehouse, name: str) -> int:
+    """The model's current generation as ml.model_stores records it."""
+    recorded = _current(warehouse, name)
+    return recorded[0] if recorded else 1
 
 
 def open_store(settings: Settings, warehouse: Warehouse, name: str) -> tuple[Any, History]:
     """An MlflowClient on the store, checked to hold the history lakebox recorded for `name`."""
     client = tracking.connect(settings)
     return client, check(settings, warehouse, client, name)
+
+
+def checked_store(settings: Settings, warehouse: Warehouse, name: str) -> tuple[Any, History]:
+    """`open_store`, with whatever the store raises as one StoreError line."""
+    with tracking.store_errors(settings):
+        return open_store(settings, warehouse, name)
 
 
 def check(settings: Settings, warehouse: Warehouse, client: Any, name: str) -> History:
@@ -163,7 +176,7 @@ def _newest_decided(warehouse: Warehouse, name: str, generation: int) -> int | N
         return None
     labels = [r[0] for r in warehouse.query("select distinct version from ml.model_decisions "
                                             "where model_name = ? and decision <> ?", [name, FORGOTTEN])]
-    versions = [int(mlflow_version(v)) for v in labels if _generation_of(v) == generation]
+    versions = [int(mlflow_version(v)) for v in labels if generation_of(v) == generation]
     return max(versions) if versions else None
 
 
