@@ -110,12 +110,13 @@ def drift(
 @ml_app.command()
 def models(pipeline: PipelineArg, model: ModelOpt = None) -> None:
     """Registered versions, their aliases and the decisions that placed them."""
-    from lakebox.ml import history, tracking
+    from lakebox.ml import tracking
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         from mlflow.exceptions import MlflowException
 
-        client, past = history.checked_store(settings, warehouse, spec.name)
+        from lakebox.ml.history import checked_store
+        client, past = checked_store(settings, warehouse, spec.name)
         try:
             versions = client.search_model_versions(f"name = '{spec.name}'")
             aliases = client.get_registered_model(spec.name).aliases
