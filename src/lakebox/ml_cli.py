@@ -109,6 +109,9 @@ def drift(
             tables.show(table)
         if result.drifted:
             flagged.append(spec.name)
+        if fail_on_drift and not result.computed:  # an unknown answer is no pass
+            typer.secho(f"error: drift could not be computed for {spec.name}: {result.message}", fg="red", err=True)
+            flagged.append(spec.name)
 
     _each(pipeline, model, action)
     if as_json:
@@ -128,7 +131,8 @@ def models(pipeline: PipelineArg, model: ModelOpt = None, as_json: JsonOpt = Fal
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         from mlflow.exceptions import MlflowException
 
-        client = tracking.connect(settings)
+        from lakebox.ml.history import checked_store
+        client, past = checked_store(settings, warehouse, spec.name)
         try:
             versions = client.search_model_versions(f"name = '{spec.name}'")
             aliases = client.get_registered_model(spec.name).aliases
@@ -139,6 +143,9 @@ def models(pipeline: PipelineArg, model: ModelOpt = None, as_json: JsonOpt = Fal
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(str(version), []).append(alias)
+        if past.generation > 1:
+            typer.echo(f"{spec.name}: history generation {past.generation} (lakebox ml forget); lakebox's tables "
+                       f"label MLflow's version N as N.g{past.generation}", err=True)
         decisions = _decisions(warehouse, spec.name)
         rows = []
         for mv in sorted(versions, key=lambda v: int(v.version)):
@@ -156,9 +163,52 @@ def models(pipeline: PipelineArg, model: ModelOpt = None, as_json: JsonOpt = Fal
         tables.print_json(found)
 
 
+@ml_app.command()
+def forget(
+    model: Annotated[str, typer.Argument(help="the model whose history starts over, e.g. life-expectancy")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in ml.model_decisions)")],
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="the pipeline that owns MODEL "
+                                                 "(default: found among the pipelines)")] = None,
+) -> None:
+    """Start MODEL's history over when its MLflow store was lost: a new generation, no
+    champion; the rows written before keep their version labels (see docs/ml.md)."""
+    from lakebox.errors import ConfigError
+    from lakebox.ml.history import forget as forget_history
+    from lakebox.ml.specs import registered_pipelines, spec_named
+    from lakebox.pipelines import discover
+
+    if not reason.strip():
+        typer.secho("error: --reason must say why the history starts over", fg="red", err=True)
+        raise typer.Exit(2)
+    with _session() as (settings, warehouse):
+        found = discover()
+        names = [pipeline] if pipeline else sorted({*found, *registered_pipelines()})
+        specs = []
+        for name in names:
+            spec = found.get(name)
+            declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+            try:
+                specs += spec_named(name, model, declared)
+            except ConfigError:
+                if pipeline:
+                    raise
+        if not specs:
+            typer.secho(f"error: no pipeline has a model {model!r} (lakebox ml models PIPELINE lists them)",
+                        fg="red", err=True)
+            raise typer.Exit(2)
+        started = forget_history(settings, warehouse, specs[0], reason.strip())
+        typer.echo(f"{model}: history started over as generation {started.generation}; new versions are "
+                   f"labelled N.g{started.generation} (ml.model_decisions and ml.model_stores say why)")
+
+
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:
+    """The current generation's decisions by MLflow version (see lakebox.ml.history)."""
+    from lakebox.ml import history
+
     if not warehouse.table_exists("ml", "model_decisions"):
         return {}
     rows = warehouse.query("select version, value, reason from ml.model_decisions where model_name = ? "
                            "order by decided_at", [name])
-    return {str(v): (value, reason) for v, value, reason in rows}
+    generation = history.current_generation(warehouse, name)
+    return {history.mlflow_version(str(v)): (value, reason) for v, value, reason in rows
+            if history.generation_of(str(v)) == generation}

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 MODEL_DECISIONS = "ml.model_decisions"
 DRIFT_REPORT = "ml.drift_report"
 DRIFT_REFERENCE = "ml.drift_reference"
+MODEL_STORES = "ml.model_stores"
 
 DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
         model_name varchar not null, version varchar not null, decision varchar not null,
         metric varchar not null, value double precision, champion_value double precision,
         reason varchar not null, decided_at timestamp not null, run_id varchar)""",
+    # one row per generation of a model's history (ml/history.py); store_id null until bound
+    MODEL_STORES: """create table if not exists ml.model_stores (
+        model_name varchar not null, generation bigint not null, store_id varchar,
+        tracking_uri varchar not null, started_at timestamp not null, reason varchar not null)""",
     DRIFT_REPORT: """create table if not exists ml.drift_report (
         model_name varchar not null, feature varchar not null, method varchar not null,
         statistic double precision, p_value double precision, threshold double precision,
