@@ -25,15 +25,18 @@ import pytest
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
-# Resolves once the script is idle and every chart and table is drawn (two checks in a row,
-# 200 ms apart); `%(ready)s` is the page's own condition, `%(wait_ms)d` the deadline.
+# Resolves once the script is idle, no element is still loading (a skeleton) and every chart and
+# table is drawn, two checks in a row 200 ms apart; `%(ready)s` is the page's own condition,
+# `%(wait_ms)d` the deadline.
 _SETTLED = """new Promise((resolve, reject) => {
   const deadline = Date.now() + %(wait_ms)d;
   let calm = 0;
   const check = () => {
-    const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
-    const embeds = [...document.querySelectorAll('.vega-embed')];
-    const drawn = embeds.every(e => e.querySelector('canvas, svg.marks'));
+    const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"]');
+    const charts = [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('canvas, svg.marks'));
+    const tables = [...document.querySelectorAll('.stDataFrameGlideDataEditor')]  // in a closed expander: not drawn
+      .every(t => t.offsetParent === null || t.querySelector('canvas'));
+    const drawn = charts && tables;
     const ready = (%(ready)s);
     calm = (!running && drawn && ready) ? calm + 1 : 0;
     if (calm >= 2) { resolve(document.body.innerText); return; }

@@ -66,7 +66,7 @@ kpi_row([
 st.subheader("Daily sales by region")
 daily = data.retail_daily_sales(wh, filters)
 st.altair_chart(alt.Chart(daily).mark_line().encode(
-    x=alt.X("date:T", title=None),
+    x=alt.X("date:T", title=None, axis=alt.Axis(format="%d %b")),
     y=alt.Y("total_sales:Q", title="sales"),
     color=alt.Color("region:N", legend=full_legend()),
     tooltip=[alt.Tooltip("date:T"), "region", alt.Tooltip("total_sales:Q", format=",.2f", title="sales")],
