@@ -34,14 +34,15 @@ _SETTLED = """new Promise((resolve, reject) => {
   const check = () => {
     const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"]');
     const charts = [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('canvas, svg.marks'));
-    const tables = [...document.querySelectorAll('.stDataFrameGlideDataEditor')]  // in a closed expander: not drawn
-      .every(t => t.offsetParent === null || t.querySelector('canvas'));
-    const drawn = charts && tables;
+    const tables = [...document.querySelectorAll('.stDataFrame')]  // in a closed expander: not drawn
+      .every(t => !t.checkVisibility() || t.querySelector('canvas'));
+    const drawn = charts && tables;  // reported below as `charts, tables`
     const ready = (%(ready)s);
     calm = (!running && drawn && ready) ? calm + 1 : 0;
     if (calm >= 2) { resolve(document.body.innerText); return; }
     if (Date.now() > deadline) {
-      reject(new Error(`not rendered: running=${!!running}, charts drawn=${drawn}, ready=${ready}`)); return;
+      reject(new Error(`not rendered: running=${!!running}, charts=${charts}, tables=${tables}, ready=${ready}`));
+      return;
     }
     setTimeout(check, 200);
   };

@@ -140,10 +140,10 @@ def test_github_page_reads_as_words_and_numbers(warehouse_home: Path) -> None:
 
     at = render("github")
     shown = metrics(at)
-    assert {k: shown[k] for k in ("Commits", "Authors", "Merges", "Conventional", "Breaking")} == {
-        "Commits": "420", "Authors": "3", "Merges": "28", "Conventional": "40%", "Breaking": "2"}
+    assert {k: shown[k] for k in ("Commits", "Authors", "Merges", "Conventional", "Breaking changes")} == {
+        "Commits": "420", "Authors": "3", "Merges": "28", "Conventional": "40%", "Breaking changes": "2"}
     assert shown["Champion version"] == "3" and shown["Champion f1_macro"] == "0.654"
-    assert shown["Agreement with labels"] == "80.0%" and shown["Features flagged"] == "2 of 4"
+    assert shown["Agreement with the conventional type"] == "80.0%" and shown["Features flagged"] == "2 of 4"
 
     # every one of the 14 commit types in the legend, one a line beside the chart
     types = chart_spec(at, 0)["encoding"]["color"]

@@ -59,7 +59,7 @@ kpi_row([
     Kpi("Merges", compact(int(totals["merges"]))),
     Kpi("Conventional", f"{int(totals['conventional']) / commits:.0%}" if commits else "–",
         "Share of commits whose message starts with a conventional type (`feat:`, `fix(scope):`, ...)."),
-    Kpi("Breaking", compact(int(totals["breaking"])), "Commits marked as breaking changes (`!` or BREAKING CHANGE)."),
+    Kpi("Breaking changes", compact(int(totals["breaking"])), "Commits marked `!` or `BREAKING CHANGE`."),
 ])
 
 weekly = data.fetch(wh, f"""
@@ -127,7 +127,7 @@ if data.has_rows(wh, PREDICTIONS) and data.has_rows(wh, FEATURES):
         st.info("No scored commit carries a label in these repositories.", icon=":material/info:")
     else:
         right_ones = int(scored.loc[scored["label"] == scored["predicted_type"], "commits"].sum())
-        kpi_row([Kpi("Agreement with labels", f"{right_ones / int(scored['commits'].sum()):.1%}",
+        kpi_row([Kpi("Agreement with the conventional type", f"{right_ones / int(scored['commits'].sum()):.1%}",
                      "Share of labelled commits whose predicted type is their conventional type.")])
         classes = sorted(set(scored["label"]) | set(scored["predicted_type"]))
         cells = alt.Chart(scored).encode(
@@ -140,7 +140,7 @@ if data.has_rows(wh, PREDICTIONS) and data.has_rows(wh, FEATURES):
                      "commits"],
         )
         st.altair_chart(alt.layer(rects, cells.mark_text().encode(text="commits:Q"))
-                        .properties(height=max(150, 40 * len(classes))), width="stretch")
+                        .properties(height=max(220, 48 * len(classes))), width="stretch")
         st.caption("Confusion matrix: each row is the actual type, each column the predicted one; the diagonal "
                    "is where they agree.")
     recent = data.fetch(wh, f"""
