@@ -89,7 +89,7 @@ def predict(pipeline: PipelineArg, model: ModelOpt = None) -> None:
 @ml_app.command()
 def drift(
     pipeline: PipelineArg, model: ModelOpt = None,
-    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when a feature drifted or drift could not be computed")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare what each model scores with its reference (KS, PSI; see docs/ml.md); write ml.drift_report."""
