@@ -30,6 +30,10 @@ unreadable) does not stop the ones after it. The fetch fails once every resource
 naming each failure; a resource whose only fault is a quarantined page does not fail it (its
 open item makes the run `partial` and the others load in this run).
 
+A resource whose only page has no records (an indicator without data; not an incremental
+"nothing new since the cursor") is recorded in the ledger as loaded with 0 rows, and warned
+about, rather than landed and forgotten.
+
 A source that never stops paging is stopped: a next request the resource already made (a
 repeated cursor or link) fails the run at once, and so do more pages or records in one run
 than `PagingBounds` allow (LAKEBOX_HTTP_MAX_PAGES, LAKEBOX_HTTP_MAX_RECORDS). What landed
@@ -433,6 +437,7 @@ class _Fetch:
         passthrough = {*config.statuses, *config.empty_statuses}
         asked: set[str] = {_request_key(url, params)}
         group = _LandedPages(ctx, source, state_key, stored)
+        first = True
         try:
             while True:
                 response, page = self.get_page(client, url, params, passthrough, meta)
@@ -454,6 +459,11 @@ class _Fetch:
                     newest = _later(newest, _newest(records, inc.field))
                 if records or following:
                     group.add(replace(manifest, rows=len(records)))
+                elif first and not (inc and stored):  # not "nothing new since the cursor": nothing at all
+                    group.add_empty(replace(manifest, rows=0))
+                    ctx.log.warning(f"{source}: the API sent no records", resource=resource.key or None,
+                                    url=self.hide(url), batch_id=manifest.batch_id)
+                first = False
                 if inc is not None and (following is None or not inc.newest_first):
                     group.cursor = newest
                 self.note_progress(resource)
@@ -559,23 +569,33 @@ class _LandedPages:
     def __init__(self, ctx: RunContext, source: str, state_key: str, stored: str | None) -> None:
         self.ctx, self.source, self.state_key = ctx, source, state_key
         self.manifests: list[BatchManifest] = []
+        self.empty: list[BatchManifest] = []
         self.stored = self.cursor = stored
 
     def add(self, manifest: BatchManifest) -> None:
         self.manifests.append(manifest)
 
+    def add_empty(self, manifest: BatchManifest) -> None:
+        """A resource's only page, without records: recorded as loaded with 0 rows (there is
+        nothing to check or load), so the ledger shows what the API answered."""
+        self.empty.append(manifest)
+
     def flush(self) -> None:
         ctx, wh = self.ctx, self.ctx.warehouse
         ctx.lake.sync()
         advance = self.cursor is not None and self.cursor != self.stored
-        if not self.manifests and not advance:
+        if not self.manifests and not self.empty and not advance:
             return
         with wh.transaction():  # the pages and the cursor they carry commit together
             if self.manifests:
                 ops.record_landed_many(wh, self.manifests, ctx.run_id)
+            if self.empty:
+                known = ops.ledger.batch_meta(wh, [m.batch_id for m in self.empty])
+                ops.record_landed_many(wh, self.empty, ctx.run_id)
+                ops.mark_loaded(wh, {m.batch_id: 0 for m in self.empty if m.batch_id not in known})
             if advance and self.cursor is not None:
                 ops.set_state(wh, self.source, self.state_key, self.cursor)
-        self.manifests, self.stored = [], self.cursor if advance else self.stored
+        self.manifests, self.empty, self.stored = [], [], self.cursor if advance else self.stored
 
 
 def _sleep(seconds: float) -> None:
