@@ -278,7 +278,10 @@ class RestSource:
     `records` is where a page's records are (`$.records`, `$.value`, or `$` for a bare
     array); `statuses` maps an HTTP status to the message of a terminal error (formatted
     with source, resource, status, url); `empty_statuses` mean "nothing here" (GitHub's
-    409 for an empty repository)."""
+    409 for an empty repository). `from_start` asks every resource from the incremental
+    `start` rather than its cursor, and then sets the cursor to the newest record seen;
+    `listed` is called with every page a resource sent (its whole listing) once it was
+    fetched to its last page, e.g. to mark what the source no longer lists."""
 
     source: str
     base_url: BaseUrl
@@ -295,6 +298,8 @@ class RestSource:
     unreadable_hint: str = ("the API sent a response that is not a readable page; it was retried. Inspect the "
                             "item, and if the source recovers nothing is lost")
     sleep: Callable[[float], None] | None = None  # tests inject one to record waits
+    from_start: bool = False  # ask each resource from `incremental.start`, not its cursor (a full refresh)
+    listed: Callable[[RunContext, Resource, Sequence[BatchManifest]], None] | None = None
 
     def __post_init__(self) -> None:
         records_field(self.records)  # a bad records path fails when the source is declared
@@ -420,20 +425,22 @@ class _Fetch:
         source, inc = config.source, config.incremental
         state_key = config.state_key(resource)
         stored = ops.get_state(wh, source, state_key) if inc else None
+        resume = None if config.from_start else stored
         params: Params = {**config.params, **resource.params}
         meta: dict[str, Any] = {"resource": resource.key} if resource.key else {}
-        if inc and stored:
-            since = _minus(stored, inc.overlap)
+        if inc and resume:
+            since = _minus(resume, inc.overlap)
             params[inc.param] = since
             if inc.overlap:
-                meta["overlap"] = [since, stored]
+                meta["overlap"] = [since, resume]
         elif inc and inc.start:
             params[inc.param] = inc.start
         url = base + config.path.format(**{k: quote(v, safe="") for k, v in resource.path_vars.items()})
         params = config.pagination.first(params) if config.pagination else params
         ctx.log.info(f"fetching {source}", url=self.hide(url), resource=resource.key or None,
                      **({inc.param: params.get(inc.param)} if inc else {}))
-        newest = stored
+        newest = resume
+        listing: list[BatchManifest] = []
         passthrough = {*config.statuses, *config.empty_statuses}
         asked: set[str] = {_request_key(url, params)}
         group = _LandedPages(ctx, source, state_key, stored)
@@ -459,7 +466,8 @@ class _Fetch:
                     newest = _later(newest, _newest(records, inc.field))
                 if records or following:
                     group.add(replace(manifest, rows=len(records)))
-                elif first and not (inc and stored):  # not "nothing new since the cursor": nothing at all
+                    listing.append(manifest)
+                elif first and not (inc and resume):  # not "nothing new since the cursor": nothing at all
                     group.add_empty(replace(manifest, rows=0))
                     ctx.log.warning(f"{source}: the API sent no records", resource=resource.key or None,
                                     url=self.hide(url), batch_id=manifest.batch_id)
@@ -476,6 +484,8 @@ class _Fetch:
                 asked.add(_request_key(url, params))
         finally:
             group.flush()  # what landed is recorded, even when the fetch stops part-way
+        if config.listed is not None:
+            config.listed(ctx, resource, listing)
         stored = group.stored
         ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
                      **({"cursor": stored} if inc else {}))
