@@ -129,3 +129,15 @@ def test_an_unreadable_page_of_one_repository_is_quarantined_and_the_others_load
     assert resource == "o/b" and rows is None
     assert query(tmp_path, "select source, status from ops.quarantine") == [("commits", "open")]
     assert out.state == {"cursor:o/a": "2026-01-01T10:00:00Z", "cursor:o/c": "2026-01-03T10:00:00Z"}
+
+
+def test_a_page_the_gate_quarantined_is_not_asked_again(tmp_path: Path, api: str) -> None:
+    bad = {"records": [{"id": None, "updated_at": "2026-01-01T00:00:00Z"}], "next_cursor": None}
+    Api.respond = lambda h, path, q: h.json(bad if not q else {"records": [], "next_cursor": None})
+    first = run_feed(tmp_path, feed_source(api))
+    assert first.status == "partial", first.error  # read, then refused by the contract: the gate's item
+    Api.seen = []
+    second = run_feed(tmp_path, feed_source(api))
+    assert second.status == "partial"
+    assert [q for _, q, _ in Api.seen] == [{"updated_since": "2025-12-31T23:59:59Z"}]  # its request is not re-asked
+    assert query(tmp_path, "select status from ops.quarantine") == [("open",)]

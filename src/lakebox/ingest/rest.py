@@ -384,10 +384,11 @@ class _Fetch:
         return text
 
     def ask_quarantined_again(self, client: httpx.Client, resource: Resource) -> None:
-        """Ask once more for each request of `resource` whose page is open in quarantine: the
-        cursor has moved past it, so paging never asks it again. A page that now reads is
-        landed with the same request (meta), loads, and resolves the item; one still
-        unreadable keeps the item open (logged, not a failure: the run ends `partial`)."""
+        """Ask once more for each request of `resource` whose response the fetch quarantined as
+        unreadable: the cursor has moved past it, so paging never asks it again. An answer
+        that now reads resolves the item and lands, pending, with the same request (meta),
+        for the gate to load or quarantine like any page; one still unreadable keeps the
+        item open (logged, not a failure: the run ends `partial`)."""
         config, ctx, wh = self.config, self.ctx, self.ctx.warehouse
         waiting = items.items(wh, source=config.source)
         if not waiting:
@@ -397,8 +398,8 @@ class _Fetch:
         passthrough = {*config.statuses, *config.empty_statuses}
         for item in waiting:
             meta = metas.get(item.batch_id, {})
-            if meta.get("request") is None or meta.get("resource", "") != resource.key:
-                continue
+            if not meta.get(UNREADABLE) or meta.get("request") is None or meta.get("resource", "") != resource.key:
+                continue  # only what the fetch itself quarantined: a page the gate refused was read
             url = self.base + meta["path"] if "path" in meta else first_url
             params = dict(meta["request"])
             try:
@@ -413,10 +414,12 @@ class _Fetch:
                 ctx.log.warning(f"{config.source}: a quarantined request now answers HTTP {response.status_code}; "
                                 "its item stays open", quarantine_id=item.id, url=self.hide(url))
                 continue
+            kept = {k: v for k, v in meta.items() if k != UNREADABLE}
             manifest = self.ctx.lake.land_batch(config.source, response.content, "json",
-                                                meta={**meta, "asked_again_for": item.id})
-            with wh.transaction():
+                                                meta={**kept, "asked_again_for": item.id})
+            with wh.transaction():  # the answer is pending for the gate, and the unreadable item is settled
                 added = ops.record_landed(wh, replace(manifest, rows=len(page[1])), ctx.run_id)
+                items.resolve(wh, [item.id], by_batch=manifest.batch_id, run_id=ctx.run_id)
             ctx.log.info(f"{config.source}: a quarantined request was asked again and now reads",
                          quarantine_id=item.id, batch_id=manifest.batch_id, records=len(page[1]), new=added)
 
@@ -505,7 +508,8 @@ class _Fetch:
             asked = {"url": self.hide(url), "params": {k: self.hide(v) if isinstance(v, str) else v
                                                        for k, v in params.items()}}
             for body, reason in exc.unreadable.items():
-                quarantine_unreadable(self.ctx, config.source, self.land(body, url, params, meta),
+                landed = self.land(body, url, params, {**meta, UNREADABLE: True})
+                quarantine_unreadable(self.ctx, config.source, landed,
                                       f"{reason} (still unreadable when {exc.bound} stopped the retries)",
                                       config.unreadable_hint, asked)
             raise UnreadableQuarantinedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are quarantined "
@@ -567,6 +571,7 @@ def _request_key(url: str, params: Mapping[str, Any]) -> str:
     return url + "?" + repr(sorted((str(k), str(v)) for k, v in params.items()))
 
 
+UNREADABLE = "unreadable"  # meta of a response the fetch quarantined: its request is asked again next run
 PAGES_PER_COMMIT = 32  # pages landed, fsynced together and recorded in one ledger transaction
 
 
