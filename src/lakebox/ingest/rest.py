@@ -22,8 +22,8 @@ config names and is never logged, written to the lake or put in an error. A resp
 that is not readable JSON with records where the config says is asked for again like any
 transient fault; only one still unreadable when the retries run out is quarantined, with
 the request that got it. The cursor moves on past it, so the next run asks each quarantined
-request again before paging: once it reads, it lands with the same request and loads, which
-resolves the item; while it does not, the item stays open (the run ends `partial`).
+request again before paging: once it reads, the item resolves and the answer lands with the
+same request, pending, for the gate; while it does not, the item stays open (`partial`).
 
 Each resource is fetched on its own: one that fails (a 404 repository, a page that stays
 unreadable) does not stop the ones after it. The fetch fails once every resource was asked,
