@@ -512,8 +512,8 @@ class _Fetch:
                 quarantine_unreadable(self.ctx, config.source, landed,
                                       f"{reason} (still unreadable when {exc.bound} stopped the retries)",
                                       config.unreadable_hint, asked)
-            raise UnreadableQuarantinedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are quarantined "
-                                    f"in the lake ({config.unreadable_hint})") from exc
+            raise UnreadableQuarantinedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are "
+                                             f"quarantined in the lake ({config.unreadable_hint})") from exc
 
     def read_page(self, passthrough: set[int]) -> Callable[[httpx.Response], tuple[Any, list[Any]] | None]:
         records_path, source = self.config.records, self.config.source
