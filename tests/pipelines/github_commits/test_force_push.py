@@ -5,21 +5,35 @@ only the commits still in the history."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from lakebox.pipelines.github_commits.api import create_app, serve_in_thread
 from lakebox.pipelines.github_commits.fetch import fetch
 from lakebox.pipelines.github_commits.history import Repo
 from lakebox.warehouse import ops
+from tests.conftest import fresh_database
 from tests.pipelines.github_commits.conftest import build, github_home, load, rows
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """No setting for DuckDB (the home's own); for PostgreSQL a fresh database, dropped after."""
+    if request.param == "duckdb":
+        yield {}
+        return
+    with fresh_database(request.getfixturevalue("postgres_admin_dsn")) as url:
+        yield {"LAKEBOX_WAREHOUSE": url}
+
+
 def test_a_full_refresh_marks_commits_a_force_push_removed_and_the_marts_drop_them(
-        lakebox_env: dict[str, str]) -> None:
+        lakebox_env: dict[str, str], warehouse: dict[str, str]) -> None:
     app = create_app(1, 300, 5, real_history=False, empty=0)
     with serve_in_thread(app) as server:
         repo = next(iter(httpx.get(f"{server.url}/health").json()["repos"]))
-        with github_home({"LAKEBOX_GITHUB_REPOS": repo, "LAKEBOX_GITHUB_API_URL": server.url}) as ctx:
+        with github_home({"LAKEBOX_GITHUB_REPOS": repo, "LAKEBOX_GITHUB_API_URL": server.url, **warehouse}) as ctx:
             def run(full_refresh: bool = False) -> None:
                 ctx.extras["full_refresh"] = full_refresh
                 fetch(ctx)
