@@ -62,6 +62,7 @@ def test_a_full_refresh_marks_commits_a_force_push_removed_and_the_marts_drop_th
             assert rows(ctx.warehouse, "select count(distinct sha) from raw.github_commits") == [(300,)]  # kept
             assert rows(ctx.warehouse, "select count(*), sum(case when is_reachable then 1 else 0 end) "
                                        "from staging.stg_commits") == [(300, 250)]
+            assert rows(ctx.warehouse, "select count(*) from ml.commit_features") == [(250,)]
             cursor = ops.get_state(ctx.warehouse, "github_commits", f"committed_at:{repo}")
             assert cursor is not None and cursor.replace("Z", "") == newest_left[0][0].isoformat()  # moved back
 
