@@ -1,5 +1,6 @@
-"""`lakebox lake`: check the raw lake against its manifests and the ledger, and settle a
-landed batch whose object went missing or changed (restore its bytes, or forget it)."""
+"""`lakebox lake`: check the raw lake against its manifests and the ledger, settle a
+landed batch whose object went missing or changed (restore its bytes, or forget it), and
+set aside an object nothing records (forget-object)."""
 
 from __future__ import annotations
 
@@ -86,9 +87,15 @@ def verify(
         typer.echo(f"checked {report.objects} object(s) under {lake.uri(prefix)}, {report.batches} batch(es) in the "
                    f"ledger of {where}: {len(report.differences)} difference(s)", err=True)
     if report.differences:
-        typer.echo("settle a pending batch with `lakebox lake restore BATCH_ID FILE` or `lakebox lake forget-batch "
-                   "BATCH_ID --reason TEXT`; a loaded one's rows stay in the warehouse: restore its bytes from a backup",
-                   err=True)
+        problems = {d.problem for d in report.differences}
+        if problems - {"unrecorded", "leftover"}:
+            typer.echo("settle a pending batch with `lakebox lake restore BATCH_ID FILE` or `lakebox lake forget-batch "
+                       "BATCH_ID --reason TEXT`; a loaded one's rows stay in the warehouse: restore its bytes from a "
+                       "backup", err=True)
+        if "unrecorded" in problems:
+            typer.echo("an unrecorded object landed without its manifest (a crash or a full disk) and nothing loads "
+                       "it; its source sends it again: set it aside with `lakebox lake forget-object PATH --reason "
+                       "TEXT` (its bytes move to forgotten/ in the lake)", err=True)
         raise typer.Exit(1)
 
 
@@ -121,6 +128,40 @@ def forget_batch(
         _fail(exc)
         return
     typer.echo(f"batch {batch_id} of {batch[1]} marked lost (was {batch[5]}; {found.detail}): {reason.strip()}")
+
+
+@app.command("forget-object")
+def forget_object(
+    path: Annotated[str, typer.Argument(help="the object as `lakebox lake verify` names it (or its key, raw/...)")],
+    reason: Annotated[str, typer.Option(help="why it is set aside (kept beside it under forgotten/)")],
+) -> None:
+    """Set aside a raw object that no manifest or ledger row records (`lake verify`: unrecorded).
+
+    Its bytes move to forgotten/ in the lake with the reason; its source sends it again.
+    Refused for a recorded object: settle a batch with `restore` or `forget-batch`."""
+    import getpass
+
+    from lakebox.lake import forget
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import ledger
+
+    try:
+        if not reason.strip():
+            raise ConfigError("--reason must say why the object is set aside")
+        settings = _settings()
+        lake = _lake(settings)
+        key = forget.lake_key(lake, path)
+        recorded: set[str] = set()
+        if settings.warehouse_kind != "duckdb" or Path(settings.warehouse.split("://", 1)[-1]).exists():
+            with open_warehouse(settings, read_only=True) as warehouse:
+                if warehouse.table_exists("ops", "batches"):
+                    source = key.split("/")[1] if key.count("/") >= 2 else None
+                    recorded = {row[2] for row in ledger.recorded_batches(warehouse, source)}
+        target = forget.forget_object(lake, key, reason, getpass.getuser(), recorded)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{lake.uri(key)} set aside as {lake.uri(target)}: {reason.strip()}")
 
 
 @app.command()
