@@ -67,7 +67,7 @@ def _spec(folder: str, name: str) -> PipelineSpec:
         raise ConfigError(f"{where}: its __init__.py declares no SPEC = PipelineSpec(...); see docs/pipelines.md")
     if spec.name != name:
         raise ConfigError(f"{where}: SPEC is named {spec.name!r}; a pipeline's name is its folder's ({name!r})")
-    spec = dataclasses.replace(spec, package=module.__name__)
+    spec = dataclasses.replace(spec, package=module.__name__, folder=str(Path(folder) / name))
     spec.check()
     return spec
 

@@ -1,12 +1,14 @@
-"""Runs the bundled dbt project in-process (dbtRunner), keeping partial parsing warm.
+"""Runs lakebox's dbt project in-process (dbtRunner), keeping partial parsing warm.
 
-dbt's own files (profiles, target, logs, partial-parse cache) live under
-$LAKEBOX_HOME/dbt, never in the package. Passwords reach dbt only through an
+The project is assembled from the discovered pipelines' folders (transform/assembly) at
+$LAKEBOX_HOME/dbt/project; dbt's own files (profiles, target, logs, partial-parse cache)
+live beside it, never in the package. Passwords reach dbt only through an
 environment variable, never through the generated profiles.yml.
 
 A full parse of the project costs seconds; dbt's partial parsing only helps from a home's
-second run. The parse result of the bundled project does not depend on the home, so it is
-also kept in the machine-wide cache (LAKEBOX_CACHE_DIR) and seeds every new home. For that
+second run. The parse result of a set of pipelines does not depend on the home, so it is
+also kept in the machine-wide cache (LAKEBOX_CACHE_DIR), keyed by the project's files, and
+seeds every new home of the same pipelines. For that
 the profile must not name the home: DuckDB is given the file's bare name and dbt runs with
 the file's folder as its working directory. dbt itself re-checks the seeded state (its
 version, the profile, every project file's checksum) and re-parses whatever differs, so a
@@ -28,12 +30,12 @@ from lakebox.core_settings import DBT_LOG_LEVEL
 from lakebox.errors import TransformError
 from lakebox.log import get_logger
 from lakebox.settings import redact
+from lakebox.transform import assembly
 
 if TYPE_CHECKING:
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
-PROJECT_DIR = Path(__file__).parent / "dbt_project"
 PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
 PARSE_FILE = "partial_parse.msgpack"
 
@@ -94,13 +96,25 @@ def _password(settings: Settings) -> str:
     return unquote(urlsplit(settings.warehouse).password or "") or settings.env.get("PGPASSWORD", "")
 
 
+def project_dir(settings: Settings) -> Path:
+    """The home's dbt project, assembled now from the pipelines discovered with its settings."""
+    from lakebox.pipelines import discover
+
+    return assembly.assemble(settings.home / "dbt" / "project", discover(settings.env).values())
+
+
+def project_signature(settings: Settings) -> str:
+    """A digest of what dbt reads of the home's project: changes when a model does."""
+    return assembly.signature(project_dir(settings))
+
+
 def parse_cache_file(settings: Settings, profile: str) -> Path | None:
-    """Where this machine keeps the parse of the bundled project for `profile`, or None."""
+    """Where this machine keeps the parse of this set of pipelines' project for `profile`, or None."""
     if settings.cache_dir is None:
         return None
     from dbt.version import __version__
 
-    key = hashlib.sha256(f"{__version__}\0{PROJECT_DIR}\0{profile}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(f"{__version__}\0{project_signature(settings)}\0{profile}".encode()).hexdigest()[:20]
     return settings.cache_dir / "dbt-parse" / f"{key}.msgpack"
 
 
@@ -154,26 +168,6 @@ def _close_dbt_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")  # what dbt reads; not logs/ or target/
-# The files' (path, size, mtime) -> their digest, so unchanged files are not re-read.
-_SIGNATURES: dict[tuple[tuple[str, int, int], ...], str] = {}
-
-
-def project_signature() -> str:
-    """A digest of the project's files (names and bytes): changes when a model does. Files
-    are re-read only when a name, size or modification time changed."""
-    files = sorted(f for name in PROJECT_SOURCES for f in [PROJECT_DIR / name, *(PROJECT_DIR / name).rglob("*")]
-                   if f.is_file())
-    stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    if stats not in _SIGNATURES:
-        digest = hashlib.sha256()
-        for f in files:
-            digest.update(f"{f.relative_to(PROJECT_DIR)}\0".encode() + f.read_bytes() + b"\0")
-        _SIGNATURES.clear()
-        _SIGNATURES[stats] = digest.hexdigest()
-    return _SIGNATURES[stats]
-
-
 # profile text -> (project signature, parsed manifest): what a long-lived process (`lakebox
 # watch`) parsed once, reused by every build while neither the profile nor a file changes.
 _PARSED: dict[str, tuple[str, Any]] = {}
@@ -217,7 +211,7 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
     seed_parse(target, cached)
     args = [
         command,
-        "--project-dir", str(PROJECT_DIR),
+        "--project-dir", str(project_dir(settings)),
         "--profiles-dir", str(home),
         "--target-path", str(target),
         "--log-path", str(home / "logs"),
@@ -264,7 +258,7 @@ def parse_project(settings: Settings) -> float:
     result, home = _invoke(settings, "parse", [])
     if not result.success or result.result is None:
         raise TransformError("dbt parse failed: see " + str(home / "logs" / "dbt.log"))
-    _PARSED[profiles_yml(settings)] = (project_signature(), result.result)
+    _PARSED[profiles_yml(settings)] = (project_signature(settings), result.result)
     return time.perf_counter() - t0
 
 
@@ -274,7 +268,7 @@ def _parsed_manifest(settings: Settings) -> Any:
     kept = _PARSED.get(profiles_yml(settings))
     if kept is None:
         return None
-    if kept[0] != project_signature():
+    if kept[0] != project_signature(settings):
         get_logger().info("dbt project changed since it was parsed: parsing again")
         parse_project(settings)
         kept = _PARSED[profiles_yml(settings)]

@@ -1,5 +1,4 @@
 {#- Repository x author x day (the UTC day the commit was authored). -#}
-{{ config(schema='analytics') }}
 
 with commits as (
     select

@@ -1,6 +1,5 @@
 {#- Repository x week (Monday, UTC, by committer date) x commit type: how much of a week's
     work each type is. Commits without a prefix count as `merge` or `none`. -#}
-{{ config(schema='analytics') }}
 
 with typed as (
     select

@@ -1,7 +1,6 @@
 {#- What the commit classifier learns from: everything but the conventional prefix, which
     is the label. Times are UTC (GitHub reports commit dates in UTC); weekday is ISO
     (1 = Monday); author_prior_commits counts the author's earlier commits in the repo. -#}
-{{ config(schema='ml') }}
 
 {%- set prefix = '^(\\w+)(\\(([^)]*)\\))?!?:[[:space:]]*' %}
 

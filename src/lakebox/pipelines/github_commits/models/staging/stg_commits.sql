@@ -1,7 +1,6 @@
 {#- One row per (repo, sha): the copy ingested last wins. The subject is the message's
     first line; a conventional-commit prefix `type(scope)!:` gives the type, the scope and
     (with `!` or a BREAKING CHANGE footer) a breaking change. -#}
-{{ config(schema='staging') }}
 
 {%- set prefix = '^(\\w+)(\\(([^)]*)\\))?(!)?:' %}
 {%- set blank = "chr(32) || chr(9) || chr(13) || chr(10)" %}
@@ -10,7 +9,7 @@ with ranked as (
     select
         raw_commits.*,
         row_number() over (partition by repo, sha order by ingested_at desc, batch_id desc) as copy_rank
-    from {{ source('raw', 'github_commits') }} as raw_commits
+    from {{ source('github_commits', 'github_commits') }} as raw_commits
 ),
 
 latest as (

@@ -3,7 +3,7 @@
 {{ config(materialized=incremental_or_table(), unique_key='order_id', incremental_strategy='delete+insert') }}
 
 with arrived as (
-    select * from {{ source('raw', 'orders') }}
+    select * from {{ source('orders', 'orders') }}
     {% if is_incremental() %}
     where ingested_at > (select coalesce(max(_ingested_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {% endif %}

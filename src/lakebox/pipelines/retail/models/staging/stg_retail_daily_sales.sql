@@ -5,7 +5,7 @@
 with versions as (
     select file_name, batch_id,
            row_number() over (partition by file_name order by ingested_at desc, batch_id desc) as version_rank
-    from (select distinct file_name, batch_id, ingested_at from {{ source('retail_raw', 'retail_daily_sales') }}) as files
+    from (select distinct file_name, batch_id, ingested_at from {{ source('retail', 'retail_daily_sales') }}) as files
 )
 
 select
@@ -18,5 +18,5 @@ select
     {{ is_weekend('s.date') }} as is_weekend,
     s.file_name as _file_name,
     s.batch_id as _batch_id
-from {{ source('retail_raw', 'retail_daily_sales') }} as s
+from {{ source('retail', 'retail_daily_sales') }} as s
 join versions as v on v.batch_id = s.batch_id and v.version_rank = 1

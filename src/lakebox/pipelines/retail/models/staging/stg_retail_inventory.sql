@@ -4,7 +4,7 @@
 with versions as (
     select file_name, batch_id,
            row_number() over (partition by file_name order by ingested_at desc, batch_id desc) as version_rank
-    from (select distinct file_name, batch_id, ingested_at from {{ source('retail_raw', 'retail_inventory') }}) as files
+    from (select distinct file_name, batch_id, ingested_at from {{ source('retail', 'retail_inventory') }}) as files
 )
 
 select
@@ -15,5 +15,5 @@ select
     i.stockout,
     i.file_name as _file_name,
     i.batch_id as _batch_id
-from {{ source('retail_raw', 'retail_inventory') }} as i
+from {{ source('retail', 'retail_inventory') }} as i
 join versions as v on v.batch_id = i.batch_id and v.version_rank = 1

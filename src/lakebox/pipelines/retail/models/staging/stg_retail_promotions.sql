@@ -5,12 +5,12 @@
 with versions as (
     select file_name, batch_id,
            row_number() over (partition by file_name order by ingested_at desc, batch_id desc) as version_rank
-    from (select distinct file_name, batch_id, ingested_at from {{ source('retail_raw', 'retail_promotions') }}) as files
+    from (select distinct file_name, batch_id, ingested_at from {{ source('retail', 'retail_promotions') }}) as files
 ),
 
 current_rows as (
     select p.*, row_number() over (partition by p.promo_id order by p.ingested_at desc, p.batch_id desc) as promo_rank
-    from {{ source('retail_raw', 'retail_promotions') }} as p
+    from {{ source('retail', 'retail_promotions') }} as p
     join versions as v on v.batch_id = p.batch_id and v.version_rank = 1
 )
 

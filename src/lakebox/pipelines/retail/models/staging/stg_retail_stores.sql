@@ -2,7 +2,7 @@
 {{ config(materialized='view') }}
 
 with newest as (
-    select batch_id from {{ source('retail_raw', 'retail_stores') }}
+    select batch_id from {{ source('retail', 'retail_stores') }}
     order by ingested_at desc, batch_id desc
     limit 1
 )
@@ -14,5 +14,5 @@ select
     format,
     opened_on,
     batch_id as _batch_id
-from {{ source('retail_raw', 'retail_stores') }}
+from {{ source('retail', 'retail_stores') }}
 where batch_id in (select batch_id from newest)

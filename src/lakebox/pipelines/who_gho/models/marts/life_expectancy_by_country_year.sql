@@ -1,7 +1,6 @@
 {#- One row per country and year it has any observation for: life expectancy (WHOSIS_000001)
     and healthy life expectancy (WHOSIS_000002) at birth, both sexes with the uncertainty
     interval, and each sex where GHO has it. -#}
-{{ config(schema='analytics') }}
 
 {%- set measures = [('WHOSIS_000001', 'life_expectancy'), ('WHOSIS_000002', 'healthy_life_expectancy')] %}
 

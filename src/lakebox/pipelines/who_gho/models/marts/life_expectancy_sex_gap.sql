@@ -1,5 +1,4 @@
 {#- How many more years women live than men, per country and year where GHO has both sexes. -#}
-{{ config(schema='analytics') }}
 
 select
     country_code,

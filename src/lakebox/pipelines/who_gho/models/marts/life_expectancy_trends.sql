@@ -2,7 +2,6 @@
     life expectancy on the year (so irregular years, every 5 years or with gaps, weigh as
     they fall), as change per decade, and the first and last observation. Ranked within
     the WHO region, fastest gain first. -#}
-{{ config(schema='analytics') }}
 
 with observed as (
     select country_code, country_name, region, year, life_expectancy

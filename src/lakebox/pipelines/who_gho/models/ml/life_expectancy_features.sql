@@ -5,7 +5,6 @@
     (null on its latest row), and slope_to_date (the trend including this year) is what a
     forecast of the next observation starting from this row uses as its trend. Years need
     not be consecutive: gaps are features, not assumptions. -#}
-{{ config(schema='ml') }}
 
 with observed as (
     select country_code, region, year, life_expectancy

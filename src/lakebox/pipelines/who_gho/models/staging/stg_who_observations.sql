@@ -1,7 +1,6 @@
 {#- One row per indicator, country, year and sex: the latest published version. A revised
     value (same record, later `date`) replaces the old one here; raw keeps both. Regional
     and global aggregates are left out: the marts aggregate countries themselves. -#}
-{{ config(schema='staging') }}
 
 with countries as (
     select
@@ -10,7 +9,7 @@ with countries as (
         parent_code as region,
         parent_title as region_name,
         row_number() over (partition by code order by ingested_at desc, batch_id desc) as newest
-    from {{ source('who_raw', 'who_countries') }}
+    from {{ source('who_gho', 'who_countries') }}
 ),
 
 versions as (
@@ -20,7 +19,7 @@ versions as (
             partition by indicator_code, spatial_dim, time_dim, dim1
             order by date desc, ingested_at desc, batch_id desc
         ) as version_rank
-    from {{ source('who_raw', 'who_observations') }} as o
+    from {{ source('who_gho', 'who_observations') }} as o
     where spatial_dim_type = 'COUNTRY'
 )
 
