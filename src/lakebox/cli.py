@@ -15,6 +15,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
+from lakebox.project import take_project_option
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, RunOutcome
@@ -32,6 +33,16 @@ app.add_typer(lake_cli.app, name="lake")
 app.add_typer(ml_app, name="ml")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
+
+
+@app.callback()
+def _project(
+    project: Annotated[str | None, typer.Option(
+        "--project", metavar="DIR", help="the lakebox project (a folder with lakebox.toml); default: "
+        "$LAKEBOX_PROJECT, else the nearest lakebox.toml here or above")] = None,
+) -> None:
+    """Taken from the command line before it is parsed (take_project_option): the pipelines,
+    and so the commands, depend on it."""
 
 
 def _settings() -> Settings:
@@ -70,6 +81,7 @@ def run(
     try:
         settings = _settings()
         chosen = _chosen(pipelines)
+        _refuse_broken_models(settings)
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse:
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
@@ -319,6 +331,50 @@ from lakebox.observability.gc import gc  # noqa: E402 - after the core commands
 app.command("gc")(gc)
 
 
+@app.command()
+def init(folder: Annotated[str, typer.Argument(help="the project's folder (created when missing)")]) -> None:
+    """Start a project of your own: lakebox.toml, .gitignore, a README of the next commands
+    and an example pipeline (pipelines/weather) that runs offline."""
+    from pathlib import Path
+
+    from lakebox.project import init_project
+
+    try:
+        written = init_project(Path(folder))
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"a lakebox project in {folder} ({len(written)} files); next:\n"
+               f"  cd {folder} && lakebox run && lakebox status   # then see README.md")
+
+
+@app.command()
+def check() -> None:
+    """Check the project before running it: every pipeline's folder and spec, the settings,
+    the references each spec makes, and the one dbt project (parsed; the project's own models
+    compiled). Lists every problem at once; exit 2 when there is any."""
+    from lakebox.project_check import project_problems
+
+    problems = project_problems()
+    if problems:
+        typer.secho(f"{len(problems)} problem(s):", fg="red", err=True)
+        for line in problems:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(2)
+    typer.echo("ok: pipelines, settings and the dbt project check out")
+
+
+def _refuse_broken_models(settings: Settings) -> None:
+    """In a project, a dbt project that does not parse is refused before anything runs."""
+    from lakebox.pipelines import discover
+    from lakebox.project import find_project
+
+    if find_project(settings.env) is not None:
+        from lakebox.transform.dbt import parse_before_run
+
+        parse_before_run(settings, discover(settings.env).values())
+
+
 def _add_pipeline_commands() -> None:
     """Each pipeline's own commands (e.g. orders-api), as its spec declares them."""
     from lakebox.pipelines import discover
@@ -348,6 +404,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+take_project_option(sys.argv[1:])
 try:
     _add_pipeline_commands()
     _UNUSABLE_PIPELINE: ConfigError | None = None
@@ -356,7 +413,7 @@ except ConfigError as exc:  # reported by main() as one line, not a traceback at
 
 
 def main() -> None:
-    if _UNUSABLE_PIPELINE is not None:
+    if _UNUSABLE_PIPELINE is not None and not {"check", "init"} & set(sys.argv[1:3]):
         typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
         sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:

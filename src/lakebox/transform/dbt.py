@@ -27,12 +27,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lakebox.core_settings import DBT_LOG_LEVEL
-from lakebox.errors import TransformError
+from lakebox.errors import ConfigError, TransformError
 from lakebox.log import get_logger
 from lakebox.settings import redact
 from lakebox.transform import assembly
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lakebox.pipelines.spec import PipelineSpec
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
@@ -302,3 +305,43 @@ def run_dbt(
     tests = [r for r in nodes if r.node.resource_type == "test"]
     log.info("dbt build done", models=len(models), tests=len(tests), seconds=round(seconds, 2))
     return DbtOutcome(len(models), len(tests), seconds)
+
+
+def compile_models(settings: Settings, select: Sequence[str]) -> None:
+    """`dbt compile --select ...` in-process; raises TransformError naming each failed node."""
+    result, home = _invoke(settings, "compile", ["--select", *select], manifest=_parsed_manifest(settings))
+    failures = [r for r in result.result or [] if str(r.status).lower() in ("error", "fail", "runtime error")]
+    if failures or not result.success:
+        lines = [f"{r.node.resource_type} {r.node.name} ({r.node.original_file_path}): {redact(str(r.message))}"
+                 for r in failures]
+        raise TransformError("dbt compile failed:\n  " + ("\n  ".join(lines) or "see " + str(home / "logs" / "dbt.log")))
+
+
+def in_pipeline_folders(text: str, specs: Iterable[PipelineSpec]) -> str:
+    """dbt's message with each `models/<pipeline>/` path shown as the pipeline's own folder."""
+    for spec in specs:
+        for part, where in assembly.PARTS.items():
+            if spec.folder:
+                text = text.replace(f"{where}/{spec.name}/", f"{spec.folder}/{part}/")
+    return text
+
+
+PARSED_MARK = "parsed.signature"  # under <home>/dbt: the project digest last parsed without error
+
+
+def parse_before_run(settings: Settings, specs: Iterable[PipelineSpec]) -> None:
+    """Refuse (ConfigError, exit 2) a dbt project that does not parse before anything runs,
+    naming the file: parsed only when its files changed since the last good parse, and the
+    parse is kept for this process's builds, so it costs no second parse."""
+    mark = settings.home / "dbt" / PARSED_MARK
+    signature = project_signature(settings)
+    if mark.is_file() and mark.read_text() == signature:
+        return
+    if settings.warehouse_kind == "duckdb":
+        duckdb_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parse_project(settings)
+    except TransformError as exc:
+        raise ConfigError(in_pipeline_folders(str(exc), specs) + "\nfix the model or yml named above "
+                          "(`lakebox check` lists every problem); nothing ran") from exc
+    mark.write_text(signature)
