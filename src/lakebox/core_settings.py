@@ -31,6 +31,9 @@ CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
                      "machine-wide cache of dbt's parse, shared by every home (default "
                      "`$XDG_CACHE_HOME/lakebox` or `~/.cache/lakebox`); `off` disables")
 CONFIG = Declared("LAKEBOX_CONFIG", Text("a file"), "./lakebox.toml", "the settings file to read (none there: no file)", key=None)
+PROJECT = Declared("LAKEBOX_PROJECT", Text("a folder"), None,
+                   "the lakebox project, a folder with lakebox.toml (`--project DIR` sets it); unset: the "
+                   "nearest lakebox.toml in the working directory or above, else none", key=None)
 PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", Text("folders separated by :"), None,
                           "extra folders (`:`-separated) holding one folder per pipeline, found beside the "
                           "bundled ones", key=None)

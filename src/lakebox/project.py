@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakebox.core_settings import PROJECT
 from lakebox.errors import ConfigError
 
-PROJECT_ENV = "LAKEBOX_PROJECT"
+PROJECT_ENV = PROJECT.name
 PROJECT_FILE = "lakebox.toml"
 PIPELINES_KEY = "pipelines"  # the project's own key in lakebox.toml: the pipelines it runs
 
@@ -65,8 +66,8 @@ def _enabled(config: Path) -> tuple[str, ...] | None:
         data = tomllib.loads(config.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{config}: cannot be read as TOML ({exc}); fix the file") from exc
-    table = data.get("lakebox") if isinstance(data.get("lakebox"), dict) else data
-    names = table.get(PIPELINES_KEY)
+    inner = data.get("lakebox")
+    names = (inner if isinstance(inner, dict) else data).get(PIPELINES_KEY)
     if names is None:
         return None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
