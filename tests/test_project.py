@@ -5,6 +5,7 @@ anything runs. Each run is the real CLI in a fresh process, in a folder outside 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,6 +64,16 @@ MINE = {"__init__.py": MINE_INIT, "stages.py": MINE_STAGES, "models/marts/weekly
 
 
 # ------------------------------------------------------------------ init, run, status
+DASHBOARD_PROBE = """
+from streamlit.testing.v1 import AppTest
+from lakebox.dashboard import APP
+at = AppTest.from_file(str(APP), default_timeout=120)
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+runs = next(d.value for d in at.dataframe if "pipeline" in d.value.columns)
+print("PAGE", at.title[0].value, f"runs={sorted(set(runs['pipeline']))}")
+"""
+
 @pytest.mark.slow
 def test_init_then_run_runs_the_example_offline(tmp_path: Path) -> None:
     folder = tmp_path / "p"
@@ -86,6 +97,10 @@ def test_init_then_run_runs_the_example_offline(tmp_path: Path) -> None:
     assert daily == [("lisbon", 12), ("porto", 12)]
     status = run_cli("status", env=project_env(folder))
     assert status.returncode == 0 and "weather" in status.stdout + status.stderr
+    page = subprocess.run([sys.executable, "-c", DASHBOARD_PROBE], env=project_env(folder), cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert page.returncode == 0, page.stderr[-3000:]
+    assert "PAGE Platform runs=['weather']" in page.stdout, page.stdout[-2000:]
     again = run_cli("init", str(folder), env=project_env(tmp_path))
     assert again.returncode == 2 and "lakebox project already" in again.stderr
 
@@ -234,8 +249,6 @@ def test_help_imports_nothing_heavy_with_a_project_of_20_pipelines(tmp_path: Pat
     probe = ("import runpy, sys\nsys.argv = ['lakebox', '--help']\ntry:\n    runpy.run_module('lakebox.cli', "
              "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('LOADED', sorted(m for m in ('dbt', 'duckdb', "
              "'dagster', 'mlflow', 'pandas', 'streamlit', 'httpx') if m in sys.modules))\n")
-    import subprocess
-
     result = subprocess.run([sys.executable, "-c", probe], env=project_env(project), cwd=project,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
