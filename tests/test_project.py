@@ -253,3 +253,17 @@ def test_help_imports_nothing_heavy_with_a_project_of_20_pipelines(tmp_path: Pat
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "LOADED []" in result.stdout, result.stdout[-500:]
+
+
+@pytest.mark.slow
+def test_serve_shows_a_project_pipeline_as_dagster_assets(tmp_path: Path) -> None:
+    """`lakebox serve` loads lakebox.orchestration.dagster in its own processes: from the
+    project folder (or LAKEBOX_PROJECT, which the CLI pins for them) it sees the project."""
+    project = write_project(tmp_path / "proj", '[lakebox]\npipelines = ["mine", "orders"]\n', {"mine": MINE})
+    probe = ("from lakebox.orchestration.dagster import defs\n"
+             "print('ASSETS', sorted(k.to_user_string() for k in defs.resolve_all_asset_keys()))\n")
+    result = subprocess.run([sys.executable, "-c", probe], env=project_env(project), cwd=project,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "'analytics/weekly_orders'" in result.stdout and "'analytics/daily_order_metrics'" in result.stdout
+    assert "retail" not in result.stdout, "pipelines = [...] switched retail off"

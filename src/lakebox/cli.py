@@ -15,7 +15,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
-from lakebox.project import take_project_option
+from lakebox.project import pin_project
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, RunOutcome
@@ -41,8 +41,8 @@ def _project(
         "--project", metavar="DIR", help="the lakebox project (a folder with lakebox.toml); default: "
         "$LAKEBOX_PROJECT, else the nearest lakebox.toml here or above")] = None,
 ) -> None:
-    """Taken from the command line before it is parsed (take_project_option): the pipelines,
-    and so the commands, depend on it."""
+    """Taken from the command line before it is parsed (lakebox.project.pin_project): the
+    pipelines, and so the commands, depend on it."""
 
 
 def _settings() -> Settings:
@@ -404,7 +404,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-take_project_option(sys.argv[1:])
+pin_project(sys.argv[1:])
 try:
     _add_pipeline_commands()
     _UNUSABLE_PIPELINE: ConfigError | None = None

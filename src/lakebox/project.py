@@ -76,10 +76,25 @@ def _enabled(config: Path) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def pin_project(argv: Sequence[str]) -> None:
+    """The project in force into LAKEBOX_PROJECT, absolute: `--project DIR` (before the
+    command), read before the command line is parsed since the pipelines (and their
+    commands) depend on it, else the one found from the working directory; so what lakebox
+    starts (dashboard, serve's processes) works on the same project wherever it runs. A
+    project that cannot be read is left for the command to report."""
+    take_project_option(argv)
+    if os.environ.get(PROJECT_ENV):
+        return
+    try:
+        found = find_project()
+    except ConfigError:
+        return
+    if found is not None:
+        os.environ[PROJECT_ENV] = str(found.root)
+
+
 def take_project_option(argv: Sequence[str]) -> None:
-    """`--project DIR` (before the command) into LAKEBOX_PROJECT, absolute: read before the
-    command line is parsed, since the pipelines (and their commands) depend on it, and
-    inherited by what lakebox starts (dashboard, serve)."""
+    """`--project DIR` (before the command) into LAKEBOX_PROJECT, absolute."""
     for i, arg in enumerate(argv):
         if arg == "--project" and i + 1 < len(argv):
             value = argv[i + 1]
