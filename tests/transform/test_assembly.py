@@ -42,3 +42,16 @@ def test_two_homes_of_the_same_pipelines_have_one_digest_and_a_switched_off_pipe
     assert not (first / "models" / "orders").exists() and not (first / "tests" / "orders").exists()
     assert '"models/orders"' not in (first / "dbt_project.yml").read_text()
     assert assembly.signature(first) != assembly.signature(second)
+
+
+def test_a_home_copied_without_its_links_gets_them_back(tmp_path: Path) -> None:
+    import shutil
+
+    specs = discover({})
+    original = assembly.assemble(tmp_path / "one", specs.values())
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)  # symlinks=False: the links become copies of the folders
+    assert not (copy / "macros" / "lakebox").is_symlink()
+    assembly.assemble(copy, specs.values())
+    assert (copy / "macros" / "lakebox").is_symlink() and (copy / "models" / "orders").is_symlink()
+    assert assembly.signature(copy) == assembly.signature(original)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,13 +62,15 @@ def dbt_project_yml(paths: Iterable[str]) -> str:
 
 def assemble(target: Path, specs: Iterable[PipelineSpec]) -> Path:
     """Make `target` the dbt project of `specs` (links and dbt_project.yml), changing only
-    what differs, each change atomic, so concurrent runs of one home see a whole project."""
+    what differs, each change atomic, so concurrent runs of one home see a whole project.
+    What is not a link of the project is removed (a home copied without its links holds
+    copies of the folders): the folder is lakebox's own."""
     wanted = links(specs)
     for where in set(PARTS.values()):
         (target / where).mkdir(parents=True, exist_ok=True)
         for present in (target / where).iterdir():
-            if f"{where}/{present.name}" not in wanted and present.is_symlink():
-                present.unlink(missing_ok=True)
+            if f"{where}/{present.name}" not in wanted or not present.is_symlink():
+                _remove(present)
     for name, folder in wanted.items():
         link = target / name
         if link.is_symlink() and os.readlink(link) == str(folder):
@@ -78,6 +81,13 @@ def assemble(target: Path, specs: Iterable[PipelineSpec]) -> Path:
         os.replace(tmp, link)
     _write_if_changed(target / "dbt_project.yml", dbt_project_yml(wanted))
     return target
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_if_changed(path: Path, text: str) -> None:
