@@ -218,7 +218,7 @@ def test_check_lists_every_problem_at_once(tmp_path: Path) -> None:
     broken_import = {**MINE, "__init__.py": "import not_a_module_anywhere\n" + MINE_INIT.replace('"mine"', '"one"')}
     nameless = {**MINE, "__init__.py": "X = 1\n"}
     project = write_project(tmp_path / "proj", "", {"one": broken_import, "two": nameless})
-    result = run_cli("check", env=project_env(project))
+    result = run_cli("--project", str(project), "check", env=project_env(tmp_path))
     assert result.returncode == 2
     assert "2 problem(s)" in result.stderr
     assert "pipelines/one cannot be imported" in result.stderr

@@ -412,8 +412,18 @@ except ConfigError as exc:  # reported by main() as one line, not a traceback at
     _UNUSABLE_PIPELINE = exc
 
 
+def _command(argv: list[str]) -> str | None:
+    """The command named on the line (after the global options)."""
+    after_project = False
+    for arg in argv:
+        if not after_project and not arg.startswith("-"):
+            return arg
+        after_project = arg == "--project"
+    return None
+
+
 def main() -> None:
-    if _UNUSABLE_PIPELINE is not None and not {"check", "init"} & set(sys.argv[1:3]):
+    if _UNUSABLE_PIPELINE is not None and _command(sys.argv[1:]) not in ("check", "init"):
         typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
         sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:
