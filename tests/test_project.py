@@ -126,7 +126,8 @@ def test_lakebox_project_and_the_option_name_the_project(tmp_path: Path, monkeyp
     assert find_project({PROJECT_ENV: str(project)}, elsewhere).root == project  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match="has no lakebox.toml; create a project there with `lakebox init"):
         find_project({PROJECT_ENV: str(elsewhere)}, tmp_path)
-    monkeypatch.delenv(PROJECT_ENV, raising=False)
+    monkeypatch.setenv(PROJECT_ENV, "")  # restored (removed) after the test, whatever sets it here
+    monkeypatch.delenv(PROJECT_ENV)
     take_project_option(["run", "--project", "x"])  # after the command: the command's own
     assert PROJECT_ENV not in os.environ
     monkeypatch.chdir(tmp_path)
