@@ -20,7 +20,7 @@ REQUIRE_POSTGRES = os.environ.get("LAKEBOX_REQUIRE_POSTGRES") == "1"
 # MLflow's set_tracking_uri also sets MLFLOW_TRACKING_URI in os.environ, so an earlier test
 # in the same worker would otherwise point a later one at its own store.
 _LAKEBOX_VARS = ("LAKEBOX_HOME", "LAKEBOX_WAREHOUSE", "LAKEBOX_LAKE", "LAKEBOX_LANDING", "LAKEBOX_ORDERS_API_URL",
-                 "LAKEBOX_CONFIG", "AWS_ENDPOINT_URL", "MLFLOW_TRACKING_URI")
+                 "LAKEBOX_CONFIG", "LAKEBOX_PROJECT", "AWS_ENDPOINT_URL", "MLFLOW_TRACKING_URI")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -106,6 +106,7 @@ def test_a_pipeline_secret_comes_only_from_the_environment_and_is_never_shown(tm
     with pytest.raises(ConfigError) as err:
         Settings.load(env={}, cwd=tmp_path)
     assert "LAKEBOX_ORDERS_API_TOKEN" in str(err.value) and "tok-in-a-file" not in str(err.value)
+    (tmp_path / "lakebox.toml").unlink()  # (a lakebox.toml above the working directory is read too)
     settings = Settings.load(env={"LAKEBOX_ORDERS_API_TOKEN": "tok-from-env"}, cwd=tmp_path / "elsewhere")
     assert settings.pipeline("orders")["api_token"] == "tok-from-env"
     assert settings.describe()["orders.api_token"] == "***"

@@ -15,6 +15,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
+from lakebox.project import pin_project
 from lakebox.tables import Column
 
 if TYPE_CHECKING:
@@ -33,6 +34,16 @@ app.add_typer(lake_cli.app, name="lake")
 app.add_typer(ml_app, name="ml")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
+
+
+@app.callback()
+def _project(
+    project: Annotated[str | None, typer.Option(
+        "--project", metavar="DIR", help="the lakebox project (a folder with lakebox.toml); default: "
+        "$LAKEBOX_PROJECT, else the nearest lakebox.toml here or above")] = None,
+) -> None:
+    """Taken from the command line before it is parsed (lakebox.project.pin_project): the
+    pipelines, and so the commands, depend on it."""
 
 
 def _settings(human: bool = False, level: str | None = None) -> Settings:
@@ -90,6 +101,7 @@ def run(
         else:
             settings = _settings(level="ERROR" if quiet else "DEBUG" if verbose else None)
         chosen = _chosen(pipelines)
+        _refuse_broken_models(settings)
         lake = Lake.from_settings(settings)
         with open_warehouse(settings) as warehouse, \
                 run_view() if human and not quiet and sys.stderr.isatty() else nullcontext():
@@ -362,6 +374,50 @@ from lakebox.observability.gc import gc  # noqa: E402 - after the core commands
 app.command("gc")(gc)
 
 
+@app.command()
+def init(folder: Annotated[str, typer.Argument(help="the project's folder (created when missing)")]) -> None:
+    """Start a project of your own: lakebox.toml, .gitignore, a README of the next commands
+    and an example pipeline (pipelines/weather) that runs offline."""
+    from pathlib import Path
+
+    from lakebox.project import init_project
+
+    try:
+        written = init_project(Path(folder))
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"a lakebox project in {folder} ({len(written)} files); next:\n"
+               f"  cd {folder} && lakebox run && lakebox status   # then see README.md")
+
+
+@app.command()
+def check() -> None:
+    """Check the project before running it: every pipeline's folder and spec, the settings,
+    the references each spec makes, and the one dbt project (parsed; the project's own models
+    compiled). Lists every problem at once; exit 2 when there is any."""
+    from lakebox.project_check import project_problems
+
+    problems = project_problems()
+    if problems:
+        typer.secho(f"{len(problems)} problem(s):", fg="red", err=True)
+        for line in problems:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(2)
+    typer.echo("ok: pipelines, settings and the dbt project check out")
+
+
+def _refuse_broken_models(settings: Settings) -> None:
+    """In a project, a dbt project that does not parse is refused before anything runs."""
+    from lakebox.pipelines import discover
+    from lakebox.project import find_project
+
+    if find_project(settings.env) is not None:
+        from lakebox.transform.dbt import parse_before_run
+
+        parse_before_run(settings, discover(settings.env).values())
+
+
 def _add_pipeline_commands() -> None:
     """Each pipeline's own commands (e.g. orders-api), as its spec declares them."""
     from lakebox.pipelines import discover
@@ -391,6 +447,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+pin_project(sys.argv[1:])
 try:
     _add_pipeline_commands()
     _UNUSABLE_PIPELINE: ConfigError | None = None
@@ -398,8 +455,18 @@ except ConfigError as exc:  # reported by main() as one line, not a traceback at
     _UNUSABLE_PIPELINE = exc
 
 
+def _command(argv: list[str]) -> str | None:
+    """The command named on the line (after the global options)."""
+    after_project = False
+    for arg in argv:
+        if not after_project and not arg.startswith("-"):
+            return arg
+        after_project = arg == "--project"
+    return None
+
+
 def main() -> None:
-    if _UNUSABLE_PIPELINE is not None:
+    if _UNUSABLE_PIPELINE is not None and _command(sys.argv[1:]) not in ("check", "init"):
         typer.secho(f"error: {_UNUSABLE_PIPELINE}", fg="red", err=True)
         sys.exit(_UNUSABLE_PIPELINE.exit_code)
     try:

@@ -34,6 +34,9 @@ CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
 CONFIG = Declared("LAKEBOX_CONFIG", Text("a file, or off"), "./lakebox.toml",
                   "the settings file to read: the default may be absent (then none); a file named here must "
                   "exist; `off` reads none", key=None)
+PROJECT = Declared("LAKEBOX_PROJECT", Text("a folder"), None,
+                   "the lakebox project, a folder with lakebox.toml (`--project DIR` sets it); unset: the "
+                   "nearest lakebox.toml in the working directory or above, else none", key=None)
 PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", Text("folders separated by :"), None,
                           "extra folders (`:`-separated) holding one folder per pipeline, found beside the "
                           "bundled ones", key=None)

@@ -11,6 +11,9 @@ spec) and checked when settings load, before anything runs: all the bad ones are
 together, each naming the variable and the values it allows. `Settings.env` is the
 environment over lakebox.toml's values (under their variable names), so code reading a
 setting through its declaration, `HTTP_TIMEOUT.read(settings.env)`, sees either.
+
+In a project (lakebox.project) the file is the project's lakebox.toml, the home defaults to
+`<project>/.lakebox`, and relative paths are read from the project folder.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakebox import core_settings as core
 from lakebox.errors import ConfigError
+from lakebox.project import PIPELINES_KEY, find_project
 from lakebox.setting_kinds import Declared, folder_problem
 
 if TYPE_CHECKING:
@@ -102,9 +106,13 @@ class Settings:
         """The settings in force, every one checked: a ConfigError lists all the bad ones."""
         given = dict(os.environ if env is None else env)
         cwd = cwd or Path.cwd()
+        project = find_project(given, cwd)
         specs = _declared_pipelines(given)
         declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
         config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
+        if project is not None:
+            config = cwd / given[core.CONFIG.name] if given.get(core.CONFIG.name) else project.config
+            cwd = project.root  # relative paths are the project's
         problems: list[str] = []
         named = given.get(core.CONFIG.name)
         from_file = {} if named == "off" else _read_toml(config, specs, problems)
@@ -119,7 +127,7 @@ class Settings:
             problem = d.problem(text, origins[d.name]) if text is not None else None
             if problem:
                 problems.append(redact(problem, env))  # a URL's password, a secret variable's value
-        home = Path(env.get(core.HOME.name) or core.HOME.default or "")
+        home = Path(env.get(core.HOME.name) or (project.home if project else core.HOME.default) or "")
         if not home.is_absolute():
             home = (cwd / home).resolve()
         if problem := folder_problem(core.HOME, home, origins[core.HOME.name]):
@@ -239,6 +247,8 @@ def _read_toml(path: Path, specs: Mapping[str, PipelineSpec], problems: list[str
         unknown += [f"{key} (outside [lakebox])" for key in data if key != "lakebox"]
         data = data["lakebox"]
     for key, value in data.items():
+        if key == PIPELINES_KEY:
+            continue  # the project's list of pipelines, read by lakebox.project
         if key in _KEYS:
             problems.append(_take(path, values, _KEYS[key], value, key) or "")
         elif key in specs and isinstance(value, dict):

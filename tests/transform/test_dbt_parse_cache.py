@@ -67,3 +67,35 @@ def test_the_cache_can_be_turned_off(tmp_path: Path, off: str) -> None:
     home, _ = run_orders(tmp_path, "home", off)
     assert (home / "dbt" / "target" / "partial_parse.msgpack").exists()
     assert not (tmp_path / off).exists() and not list(tmp_path.glob("**/dbt-parse"))
+
+
+def test_a_new_home_of_an_unchanged_project_pays_no_full_parse(tmp_path: Path) -> None:
+    """A project's files are part of the cache key: a new home of the same project starts
+    warm, and an edited model gets a parse (and a cache entry) of its own."""
+    import os
+
+    from lakebox.project import init_project
+
+    project = tmp_path / "project"
+    init_project(project)
+    cache = tmp_path / "cache"
+
+    def run_in(home: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEBOX_")}
+        env.update(LAKEBOX_HOME=str(tmp_path / home), LAKEBOX_CACHE_DIR=str(cache), LAKEBOX_DBT_LOG_LEVEL="debug",
+                   PWD=str(project))
+        result = run_cli("run", env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return (tmp_path / home / "dbt" / "logs" / "dbt.log").read_text()
+
+    first_log = run_in("first")
+    assert "Partial parse save file not found" in first_log or "Unable to do partial parsing" in first_log
+    [parse] = cached_parses(cache)
+    second_log = run_in("second")
+    assert "Partial parse save file not found" not in second_log and "Unable to do partial parsing" not in second_log
+    assert cached_parses(cache) == [parse]
+
+    mart = project / "pipelines" / "weather" / "models" / "marts" / "weather_daily.sql"
+    mart.write_text(mart.read_text().replace("count(*) as readings", "count(*) as readings, 1 as edited"))
+    run_in("third")
+    assert len(cached_parses(cache)) == 2, "the edited project is cached beside the unchanged one"

@@ -64,18 +64,19 @@ def test_a_kept_manifest_is_parsed_again_when_the_project_changes(
     real_parse = dbt_runner.parse_project
     monkeypatch.setattr(dbt_runner, "parse_project", lambda s: parses.append(1) or real_parse(s))
     assert dbt_runner._parsed_manifest(settings) is not None and parses == []
-    monkeypatch.setattr(dbt_runner, "project_signature", lambda: "edited")
+    monkeypatch.setattr(dbt_runner, "project_signature", lambda s: "edited")
     assert dbt_runner._parsed_manifest(settings) is not None and parses == [1]
     assert dbt_runner._parsed_manifest(settings) is not None and parses == [1], "parsed once per change"
 
 
-def test_the_project_digest_covers_what_dbt_reads_only() -> None:
-    before = dbt_runner.project_signature()
-    stray = dbt_runner.PROJECT_DIR / "logs" / "lakebox-test-stray.log"  # e.g. a hand-run dbt's log
+def test_the_project_digest_covers_what_dbt_reads_only(lakebox_env: dict[str, str]) -> None:
+    from lakebox.settings import Settings
+
+    settings = Settings.load(lakebox_env)
+    before = dbt_runner.project_signature(settings)
+    project = dbt_runner.project_dir(settings)
+    stray = project / "logs" / "lakebox-test-stray.log"  # e.g. a hand-run dbt's log
     stray.parent.mkdir(exist_ok=True)
-    try:
-        stray.write_text("not part of the project")
-        assert dbt_runner.project_signature() == before
-    finally:
-        stray.unlink()
+    stray.write_text("not part of the project")
+    assert dbt_runner.project_signature(settings) == before
     assert len(before) == 64

@@ -312,7 +312,8 @@ def build_definitions() -> dg.Definitions:
         graph = graphs[spec.name]
         mine = pipeline_assets(spec, graph)
         job = pipeline_job(spec, graph)
-        assets += mine
+        shared = {a.key for a in assets if isinstance(a, dg.AssetSpec)}  # a source read by two pipelines
+        assets += [a for a in mine if not (isinstance(a, dg.AssetSpec) and a.key in shared)]
         jobs.append(job)
         partitions = _partitions(graph)
         if partitions is not None:

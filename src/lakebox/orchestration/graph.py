@@ -84,19 +84,16 @@ class RunAssets:
 
 
 def build_graph(spec: PipelineSpec) -> PipelineGraph:
-    from lakebox.transform.dbt import PROJECT_DIR
-
-    folder = _model_folder(PROJECT_DIR, spec)
-    schemas = _layer_schemas(PROJECT_DIR, spec.name)
+    folder = _model_folder(spec)
     sources = [_source_node(spec, s) for s in spec.sources or (spec.name,)]
     raw, by_source = _raw_tables(folder, [s.key for s in sources], _load_stage(spec))
-    tests = _dbt_tests(folder, PROJECT_DIR / "tests")
+    tests = _dbt_tests(folder, Path(spec.folder) / "data_tests")
     models: list[Node] = []
     names: dict[str, tuple[str, str]] = {}
     for layer in LAYERS:
         for sql in sorted((folder / layer).rglob("*.sql")) if folder else []:
             configured = _CONFIG_SCHEMA.search(sql.read_text())
-            schema = configured.group(1) if configured else schemas.get(layer, _LAYER_SCHEMA[layer])
+            schema = configured.group(1) if configured else _LAYER_SCHEMA[layer]
             names[sql.stem] = (schema, sql.stem)
     for layer in LAYERS:
         for sql in sorted((folder / layer).rglob("*.sql")) if folder else []:
@@ -141,11 +138,11 @@ def evaluate(graph: PipelineGraph, outcome: RunOutcome, warehouse: Warehouse, so
 
 
 # ------------------------------------------------------------------ reading the dbt project
-def _model_folder(project: Path, spec: PipelineSpec) -> Path | None:
-    selector = spec.dbt_selector or ""
-    if not selector.startswith("path:"):
+def _model_folder(spec: PipelineSpec) -> Path | None:
+    """The pipeline's models/ folder, when its selector is that folder (`path:models/<name>`)."""
+    if spec.dbt_selector != f"path:models/{spec.name}" or not spec.folder:
         return None
-    folder = project / selector.removeprefix("path:")
+    folder = Path(spec.folder) / "models"
     return folder if folder.is_dir() else None
 
 
@@ -153,13 +150,6 @@ def _yaml(path: Path) -> dict[str, Any]:
     import yaml  # type: ignore[import-untyped, unused-ignore]
 
     return yaml.safe_load(path.read_text()) or {}
-
-
-def _layer_schemas(project: Path, pipeline: str) -> dict[str, str]:
-    config = _yaml(project / "dbt_project.yml").get("models", {})
-    config = next(iter(config.values()), {}) if config else {}
-    layers = config.get(pipeline, {}) if isinstance(config, Mapping) else {}
-    return {layer: str(conf.get("+schema", layer)) for layer, conf in layers.items() if isinstance(conf, Mapping)}
 
 
 def _raw_tables(

@@ -1,9 +1,11 @@
 """The pipelines, one folder each, found by scanning this package: no file lists them.
 
-Every sub-package here (and in the folders of LAKEBOX_PIPELINES_PATH, for pipelines kept
-outside lakebox) whose `__init__.py` declares `SPEC` is a pipeline named after its folder.
-Only the specs are imported to find them, so discovery costs milliseconds; a pipeline's
-stages are imported when it runs (`get_pipeline`). See docs/pipelines.md.
+Every sub-package here, in the project's `pipelines/` (lakebox.project) and in the folders
+of LAKEBOX_PIPELINES_PATH whose `__init__.py` declares `SPEC` is a pipeline named after its
+folder; a project's `pipelines = [...]` keeps only the pipelines it names. Only the specs
+are imported to find them, so discovery costs milliseconds; a pipeline's stages are
+imported when it runs (`get_pipeline`). Every broken pipeline is reported at once, each
+with its folder and what to fix. See docs/pipelines.md.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from lakebox.errors import ConfigError
 from lakebox.pipelines.spec import PipelineSpec
+from lakebox.project import PIPELINES_KEY, find_project
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline
@@ -29,18 +33,30 @@ _BUNDLED = tuple(__path__)
 
 
 def discover(env: Mapping[str, str] | None = None) -> dict[str, PipelineSpec]:
-    """Every pipeline's spec by name, in name order: the bundled ones and those in the
-    folders of LAKEBOX_PIPELINES_PATH (os.pathsep-separated)."""
-    extra = (os.environ if env is None else env).get(PATH_ENV, "")
-    return dict(_discover(tuple(p for p in extra.split(os.pathsep) if p.strip())))
+    """Every pipeline's spec by name, in name order: the bundled ones, the project's and
+    those in the folders of LAKEBOX_PIPELINES_PATH (os.pathsep-separated)."""
+    env = os.environ if env is None else env
+    extra = tuple(p for p in env.get(PATH_ENV, "").split(os.pathsep) if p.strip())
+    project = find_project(env)
+    if project is not None and project.pipelines_dir.is_dir():
+        extra += (str(project.pipelines_dir),)
+    found = dict(_discover(extra))
+    if project is None or project.enabled is None:
+        return found
+    missing = [name for name in project.enabled if name not in found]
+    if missing:
+        raise ConfigError(f"{project.config}: {PIPELINES_KEY} names {', '.join(map(repr, missing))}, which no "
+                          f"folder holds; pipelines found: {', '.join(found) or 'none'}; fix the list, or add "
+                          f"{project.pipelines_dir}/<name>/__init__.py declaring SPEC")
+    return {name: spec for name, spec in found.items() if name in project.enabled}
 
 
 @functools.cache
 def _discover(extra: tuple[str, ...]) -> tuple[tuple[str, PipelineSpec], ...]:
+    problems = [f"{PATH_ENV}: {folder} is not a folder; it should hold one folder per pipeline"
+                for folder in extra if not Path(folder).is_dir()]
     for folder in extra:
-        if not Path(folder).is_dir():
-            raise ConfigError(f"{PATH_ENV}: {folder} is not a folder; it should hold one folder per pipeline")
-        if folder not in __path__:
+        if folder not in __path__ and Path(folder).is_dir():
             __path__.append(folder)  # so that `lakebox.pipelines.<name>` imports from there
     found: dict[str, str] = {}
     specs = []
@@ -49,34 +65,50 @@ def _discover(extra: tuple[str, ...]) -> tuple[tuple[str, PipelineSpec], ...]:
             if not info.ispkg:
                 continue
             if info.name in found:
-                raise ConfigError(f"pipeline folder {folder}/{info.name} has the name of "
-                                  f"{found[info.name]}/{info.name}; rename one of them (a pipeline's name is its folder's)")
+                problems.append(f"pipeline folder {folder}/{info.name} has the name of {found[info.name]}/{info.name}; "
+                                "rename one of them (a pipeline's name is its folder's)")
+                continue
             found[info.name] = folder
-            specs.append((info.name, _spec(folder, info.name)))
+            try:
+                specs.append((info.name, _spec(folder, info.name)))
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ConfigError(f"{len(problems)} pipeline problem(s):\n  " + "\n  ".join(problems))
     return tuple(sorted(specs))
 
 
 def _spec(folder: str, name: str) -> PipelineSpec:
     where = f"pipeline folder {folder}/{name}"
+    module_name = f"{__name__}.{name}"
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").parent != Path(folder) / name:
+        for key in [k for k in sys.modules if k == module_name or k.startswith(f"{module_name}.")]:
+            del sys.modules[key]  # another project's pipeline of this name, imported earlier in this process
     try:
-        module = importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(module_name)
     except Exception as exc:  # a broken pipeline is named, whatever it raised
-        raise ConfigError(f"{where} cannot be imported: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"{where} cannot be imported: {type(exc).__name__}: {exc}; fix its __init__.py") from exc
     spec = getattr(module, "SPEC", None)
     if not isinstance(spec, PipelineSpec):
         raise ConfigError(f"{where}: its __init__.py declares no SPEC = PipelineSpec(...); see docs/pipelines.md")
     if spec.name != name:
         raise ConfigError(f"{where}: SPEC is named {spec.name!r}; a pipeline's name is its folder's ({name!r})")
-    spec = dataclasses.replace(spec, package=module.__name__)
+    spec = dataclasses.replace(spec, package=module.__name__, folder=str(Path(folder) / name))
     spec.check()
     return spec
+
+
+def is_bundled(spec: PipelineSpec) -> bool:
+    """Whether the pipeline ships with lakebox (not a project's, nor LAKEBOX_PIPELINES_PATH's)."""
+    return any(Path(spec.folder).parent == Path(folder) for folder in _BUNDLED)
 
 
 def get_spec(name: str, env: Mapping[str, str] | None = None) -> PipelineSpec:
     specs = discover(env)
     if name not in specs:
         raise ConfigError(f"unknown pipeline {name!r}; pipelines found: {', '.join(specs) or 'none'} "
-                          f"(one folder each under lakebox/pipelines/ or {PATH_ENV})")
+                          f"(one folder each under lakebox/pipelines/, a project's pipelines/ or {PATH_ENV})")
     return specs[name]
 
 

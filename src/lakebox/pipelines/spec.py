@@ -94,7 +94,8 @@ class PipelineSpec:
     stages         in order; the pipeline's own (StageSpec(name, ref)) and the core's
                    TRANSFORM and SNAPSHOT, built from dbt_selector, sources and marts
     settings       what it reads, namespaced under its name (see Setting)
-    dbt_selector   its models, e.g. "path:models/orders" (models/<name>/{staging,marts})
+    dbt_selector   its models, e.g. "path:models/orders": its folder's models/ as lakebox's one
+                   dbt project holds it (models/<name>/{staging,marts,ml}, see transform/assembly)
     marts          the `schema.table`s it builds: counted, snapshotted, checked to exist
     sources        the ledger sources (ops.batches) whose new loads make the marts stale
     dashboard_page its page in `lakebox dashboard`, if any
@@ -121,6 +122,7 @@ class PipelineSpec:
     waiting_input: Ref | None = None
     ml_models: tuple[Ref, ...] = ()
     package: str = ""  # where relative references resolve; discovery sets it
+    folder: str = ""  # the pipeline's folder (its models/, macros/, data_tests/); discovery sets it
 
     def __post_init__(self) -> None:
         named = tuple(s if s.env else dataclasses.replace(s, env=f"LAKEBOX_{self.name}_{s.key}".upper())

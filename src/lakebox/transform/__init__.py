@@ -53,7 +53,7 @@ def build_marts(ctx: RunContext, selector: str, sources: Sequence[str], marts: S
     if not full_refresh and marts_up_to_date(ctx.warehouse, ctx.pipeline, sources, marts):
         ctx.log.info("marts up to date: nothing loaded since the last build, dbt skipped", marts=list(marts))
     else:
-        project = project_signature()
+        project = project_signature(ctx.settings)
         views_current = not full_refresh and ops.get_state(ctx.warehouse, "dbt", f"{VIEWS_STATE}:{selector}") == project
         run_dbt(ctx.settings, ctx.warehouse, selection(selector, views_current), full_refresh=full_refresh)
         if not views_current:

@@ -1,12 +1,14 @@
-"""Runs the bundled dbt project in-process (dbtRunner), keeping partial parsing warm.
+"""Runs lakebox's dbt project in-process (dbtRunner), keeping partial parsing warm.
 
-dbt's own files (profiles, target, logs, partial-parse cache) live under
-$LAKEBOX_HOME/dbt, never in the package. Passwords reach dbt only through an
+The project is assembled from the discovered pipelines' folders (transform/assembly) at
+$LAKEBOX_HOME/dbt/project; dbt's own files (profiles, target, logs, partial-parse cache)
+live beside it, never in the package. Passwords reach dbt only through an
 environment variable, never through the generated profiles.yml.
 
 A full parse of the project costs seconds; dbt's partial parsing only helps from a home's
-second run. The parse result of the bundled project does not depend on the home, so it is
-also kept in the machine-wide cache (LAKEBOX_CACHE_DIR) and seeds every new home. For that
+second run. The parse result of a set of pipelines does not depend on the home, so it is
+also kept in the machine-wide cache (LAKEBOX_CACHE_DIR), keyed by the project's files, and
+seeds every new home of the same pipelines. For that
 the profile must not name the home: DuckDB is given the file's bare name and dbt runs with
 the file's folder as its working directory. dbt itself re-checks the seeded state (its
 version, the profile, every project file's checksum) and re-parses whatever differs, so a
@@ -25,15 +27,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lakebox.core_settings import DBT_LOG_LEVEL
-from lakebox.errors import TransformError
+from lakebox.errors import ConfigError, TransformError
 from lakebox.log import get_logger
 from lakebox.settings import redact
+from lakebox.transform import assembly
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lakebox.pipelines.spec import PipelineSpec
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
-PROJECT_DIR = Path(__file__).parent / "dbt_project"
 PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
 PARSE_FILE = "partial_parse.msgpack"
 
@@ -94,13 +99,25 @@ def _password(settings: Settings) -> str:
     return unquote(urlsplit(settings.warehouse).password or "") or settings.env.get("PGPASSWORD", "")
 
 
+def project_dir(settings: Settings) -> Path:
+    """The home's dbt project, assembled now from the pipelines discovered with its settings."""
+    from lakebox.pipelines import discover
+
+    return assembly.assemble(settings.home / "dbt" / "project", discover(settings.env).values())
+
+
+def project_signature(settings: Settings) -> str:
+    """A digest of what dbt reads of the home's project: changes when a model does."""
+    return assembly.signature(project_dir(settings))
+
+
 def parse_cache_file(settings: Settings, profile: str) -> Path | None:
-    """Where this machine keeps the parse of the bundled project for `profile`, or None."""
+    """Where this machine keeps the parse of this set of pipelines' project for `profile`, or None."""
     if settings.cache_dir is None:
         return None
     from dbt.version import __version__
 
-    key = hashlib.sha256(f"{__version__}\0{PROJECT_DIR}\0{profile}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(f"{__version__}\0{project_signature(settings)}\0{profile}".encode()).hexdigest()[:20]
     return settings.cache_dir / "dbt-parse" / f"{key}.msgpack"
 
 
@@ -154,26 +171,6 @@ def _close_dbt_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")  # what dbt reads; not logs/ or target/
-# The files' (path, size, mtime) -> their digest, so unchanged files are not re-read.
-_SIGNATURES: dict[tuple[tuple[str, int, int], ...], str] = {}
-
-
-def project_signature() -> str:
-    """A digest of the project's files (names and bytes): changes when a model does. Files
-    are re-read only when a name, size or modification time changed."""
-    files = sorted(f for name in PROJECT_SOURCES for f in [PROJECT_DIR / name, *(PROJECT_DIR / name).rglob("*")]
-                   if f.is_file())
-    stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    if stats not in _SIGNATURES:
-        digest = hashlib.sha256()
-        for f in files:
-            digest.update(f"{f.relative_to(PROJECT_DIR)}\0".encode() + f.read_bytes() + b"\0")
-        _SIGNATURES.clear()
-        _SIGNATURES[stats] = digest.hexdigest()
-    return _SIGNATURES[stats]
-
-
 # profile text -> (project signature, parsed manifest): what a long-lived process (`lakebox
 # watch`) parsed once, reused by every build while neither the profile nor a file changes.
 _PARSED: dict[str, tuple[str, Any]] = {}
@@ -217,7 +214,7 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
     seed_parse(target, cached)
     args = [
         command,
-        "--project-dir", str(PROJECT_DIR),
+        "--project-dir", str(project_dir(settings)),
         "--profiles-dir", str(home),
         "--target-path", str(target),
         "--log-path", str(home / "logs"),
@@ -266,7 +263,7 @@ def parse_project(settings: Settings) -> float:
     result, home = _invoke(settings, "parse", [])
     if not result.success or result.result is None:
         raise TransformError("dbt parse failed: see " + str(home / "logs" / "dbt.log"))
-    _PARSED[profiles_yml(settings)] = (project_signature(), result.result)
+    _PARSED[profiles_yml(settings)] = (project_signature(settings), result.result)
     return time.perf_counter() - t0
 
 
@@ -276,7 +273,7 @@ def _parsed_manifest(settings: Settings) -> Any:
     kept = _PARSED.get(profiles_yml(settings))
     if kept is None:
         return None
-    if kept[0] != project_signature():
+    if kept[0] != project_signature(settings):
         get_logger().info("dbt project changed since it was parsed: parsing again")
         parse_project(settings)
         kept = _PARSED[profiles_yml(settings)]
@@ -310,3 +307,43 @@ def run_dbt(
     tests = [r for r in nodes if r.node.resource_type == "test"]
     log.info("dbt build done", models=len(models), tests=len(tests), seconds=round(seconds, 2))
     return DbtOutcome(len(models), len(tests), seconds)
+
+
+def compile_models(settings: Settings, select: Sequence[str]) -> None:
+    """`dbt compile --select ...` in-process; raises TransformError naming each failed node."""
+    result, home = _invoke(settings, "compile", ["--select", *select], manifest=_parsed_manifest(settings))
+    failures = [r for r in result.result or [] if str(r.status).lower() in ("error", "fail", "runtime error")]
+    if failures or not result.success:
+        lines = [f"{r.node.resource_type} {r.node.name} ({r.node.original_file_path}): {redact(str(r.message))}"
+                 for r in failures]
+        raise TransformError("dbt compile failed:\n  " + ("\n  ".join(lines) or "see " + str(home / "logs" / "dbt.log")))
+
+
+def in_pipeline_folders(text: str, specs: Iterable[PipelineSpec]) -> str:
+    """dbt's message with each `models/<pipeline>/` path shown as the pipeline's own folder."""
+    for spec in specs:
+        for part, where in assembly.PARTS.items():
+            if spec.folder:
+                text = text.replace(f"{where}/{spec.name}/", f"{spec.folder}/{part}/")
+    return text
+
+
+PARSED_MARK = "parsed.signature"  # under <home>/dbt: the project digest last parsed without error
+
+
+def parse_before_run(settings: Settings, specs: Iterable[PipelineSpec]) -> None:
+    """Refuse (ConfigError, exit 2) a dbt project that does not parse before anything runs,
+    naming the file: parsed only when its files changed since the last good parse, and the
+    parse is kept for this process's builds, so it costs no second parse."""
+    mark = settings.home / "dbt" / PARSED_MARK
+    signature = project_signature(settings)
+    if mark.is_file() and mark.read_text() == signature:
+        return
+    if settings.warehouse_kind == "duckdb":
+        duckdb_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parse_project(settings)
+    except TransformError as exc:
+        raise ConfigError(in_pipeline_folders(str(exc), specs) + "\nfix the model or yml named above "
+                          "(`lakebox check` lists every problem); nothing ran") from exc
+    mark.write_text(signature)

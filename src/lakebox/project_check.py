@@ -1,0 +1,89 @@
+"""`lakebox check`: every problem of the project at once, before anything runs.
+
+The pipelines' folders and specs (discovery), the settings, every reference a spec makes
+(its stages, commands, feeds and models resolve to code), and the one dbt project assembled
+from every pipeline's models/: parsed in-process, so a `ref()` or `source()` naming nothing,
+broken Jinja or yml is found; the project's own models are compiled too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from lakebox.errors import ConfigError, LakeboxError
+
+if TYPE_CHECKING:
+    from lakebox.pipelines.spec import PipelineSpec
+    from lakebox.settings import Settings
+
+
+def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """Each problem as one line naming the file or setting and what to do; [] when none."""
+    from lakebox.pipelines import discover
+    from lakebox.settings import Settings
+
+    try:
+        specs = discover(env)
+    except ConfigError as exc:
+        return _lines(exc)
+    problems: list[str] = []
+    for spec in specs.values():
+        problems += reference_problems(spec)
+    try:
+        settings = Settings.load(env)
+    except ConfigError as exc:
+        return problems + _lines(exc)
+    return problems + dbt_problems(settings, specs)
+
+
+def _lines(exc: ConfigError) -> list[str]:
+    first, *rest = str(exc).splitlines()
+    return [line.strip() for line in rest] if rest and first.rstrip().endswith(":") else [str(exc)]
+
+
+def reference_problems(spec: PipelineSpec) -> list[str]:
+    """What a spec names that cannot be loaded (a stage's function, a command, a feed...)."""
+    refs = [s.fn for s in spec.stages] + [c.fn for c in spec.commands] + [spec.demo_feed, spec.waiting_input]
+    refs += list(spec.ml_models)
+    problems = []
+    for ref in refs:
+        if ref is None:
+            continue
+        try:
+            spec.resolve(ref)
+        except ConfigError as exc:
+            problems.append(f"{exc}; fix the reference in {spec.folder}/__init__.py or define it")
+        except Exception as exc:  # importing the module raised: named, whatever it was
+            problems.append(f"pipeline {spec.name!r}: {ref!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+                            f"fix {spec.folder}")
+    page = spec.dashboard_page
+    if page is not None:
+        name = importlib.util.resolve_name(page.module, spec.package)
+        try:
+            found = importlib.util.find_spec(name)
+        except ImportError:
+            found = None
+        if found is None:
+            problems.append(f"pipeline {spec.name!r}: its dashboard page {page.module!r} is not a module; "
+                            f"fix dashboard_page in {spec.folder}/__init__.py")
+    return problems
+
+
+def dbt_problems(settings: Settings, specs: Mapping[str, PipelineSpec]) -> list[str]:
+    """The assembled dbt project parsed (refs, sources, Jinja, yml), and the models of the
+    pipelines outside lakebox compiled; each failure with the pipeline folder it is in."""
+    from lakebox.pipelines import is_bundled
+    from lakebox.transform import dbt
+
+    own = [s for s in specs.values() if not is_bundled(s) and s.dbt_selector]
+    try:
+        if settings.warehouse_kind == "duckdb":
+            dbt.duckdb_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        dbt.parse_project(settings)
+        if own:
+            dbt.compile_models(settings, [s.dbt_selector for s in own if s.dbt_selector])
+    except LakeboxError as exc:
+        return [dbt.in_pipeline_folders(str(exc), specs.values())]
+    return []
