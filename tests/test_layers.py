@@ -11,12 +11,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lakebox"
 
 # lowest first; a top-level module or package of lakebox belongs to exactly one layer
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "setting_kinds", "core_settings", "settings", "log", "locks", "interrupts", "ports"}),
+    frozenset({"errors", "setting_kinds", "core_settings", "settings", "log", "locks", "interrupts", "ports",
+               "cron", "project", "tables", "run_view"}),
     frozenset({"lake", "warehouse"}),
     frozenset({"stage"}),
     frozenset({"ingest", "quality", "transform", "ml", "observability"}),
     frozenset({"runner", "pipelines", "watch", "demo", "dashboard", "orchestration", "bench", "cli",
-               "quarantine_cli", "ml_cli", "lake_cli", "__init__", "__main__"}),
+               "quarantine_cli", "ml_cli", "lake_cli", "__init__", "__main__", "project_check",
+               "project_template"}),
 )
 
 

@@ -60,6 +60,12 @@ def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, Pipel
     _declared_pipelines = found_in
 
 
+def discovered_pipelines(env: Mapping[str, str]) -> Mapping[str, PipelineSpec]:
+    """Every pipeline's spec, found as `declare_pipelines` was told: for the layers below
+    `lakebox.pipelines` that need them (the dbt project's assembly) without importing it."""
+    return _declared_pipelines(env)
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """One pipeline's settings in force, by key (None: unset); a key it does not declare is

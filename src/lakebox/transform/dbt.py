@@ -101,9 +101,9 @@ def _password(settings: Settings) -> str:
 
 def project_dir(settings: Settings) -> Path:
     """The home's dbt project, assembled now from the pipelines discovered with its settings."""
-    from lakebox.pipelines import discover
+    from lakebox.settings import discovered_pipelines
 
-    return assembly.assemble(settings.home / "dbt" / "project", discover(settings.env).values())
+    return assembly.assemble(settings.home / "dbt" / "project", discovered_pipelines(settings.env).values())
 
 
 def project_signature(settings: Settings) -> str:

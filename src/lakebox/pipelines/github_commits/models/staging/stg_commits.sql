@@ -7,7 +7,7 @@
 
 {%- set prefix = '^(\\w+)(\\(([^)]*)\\))?(!)?:' %}
 {%- set blank = "chr(32) || chr(9) || chr(13) || chr(10)" %}
-{%- set marks = source('raw', 'github_commits_unreachable') %}
+{%- set marks = source('github_commits', 'github_commits_unreachable') %}
 {%- set marked = (load_relation(marks) is not none) if execute else true %}
 
 with ranked as (
