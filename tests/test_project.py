@@ -68,10 +68,11 @@ DASHBOARD_PROBE = """
 from streamlit.testing.v1 import AppTest
 from lakebox.dashboard import APP
 at = AppTest.from_file(str(APP), default_timeout=120)
-at.run()
+at.run()  # "/" switches to the opening page, which AppTest does not follow: open Platform by name
+at.switch_page("platform_page.py").run()
 assert not at.exception, [e.value for e in at.exception]
-runs = next(d.value for d in at.dataframe if "pipeline" in d.value.columns)
-print("PAGE", at.title[0].value, f"runs={sorted(set(runs['pipeline']))}")
+runs = next(d.value for d in at.dataframe if "Pipeline" in d.value.columns)
+print("PAGE", at.title[0].value, f"runs={sorted(set(runs['Pipeline']))}")
 """
 
 @pytest.mark.slow
@@ -141,8 +142,8 @@ def test_the_project_option_works_from_anywhere(tmp_path: Path) -> None:
     project = write_project(tmp_path / "proj", '[lakebox]\npipelines = ["mine"]\n', {"mine": MINE})
     shown = run_cli("--project", str(project), "config", env=project_env(tmp_path))
     assert shown.returncode == 0, shown.stderr
-    assert str(project / ".lakebox") in shown.stdout and "# pipeline mine" in shown.stdout
-    assert "# pipeline orders" not in shown.stdout, "pipelines = [...] switched the bundled ones off"
+    assert str(project / ".lakebox") in shown.stdout and "\tpipeline mine\n" in shown.stdout
+    assert "\tpipeline orders\n" not in shown.stdout, "pipelines = [...] switched the bundled ones off"
 
 
 # ------------------------------------------------------------------ a project model on a bundled mart
