@@ -254,8 +254,9 @@ def run_gate(ctx: RunContext, source: GateSource, policy: str | None = None) -> 
 def _stopped_message(source: GateSource, bad: Checked, waiting: int) -> str:
     name = bad.item or f"{source.noun} {bad.batch_id}"
     unit = f"; nothing of {bad.unit} was loaded" if bad.unit is not None else ""
+    plural = f"{source.noun}(es)" if source.noun.endswith(("s", "x", "ch", "sh")) else f"{source.noun}(s)"
     return (f"fail-fast policy: stopped at {name} of source {source.source}{unit}; {waiting} later "
-            f"{source.noun}(s) stay pending until it is fixed: "
+            f"{plural} stay pending until it is fixed: "
             + "; ".join(describe_failure(source.source, name, r) for r in failed(bad.results)))
 
 
