@@ -232,13 +232,13 @@ def run_gate(ctx: RunContext, source: GateSource, policy: str | None = None) -> 
     groups = source.decisions()
     try:
         for group in groups:
-            bad = next((c for c in group if not c.ok), None)
-            if bad is None or policy != FAIL_FAST:
+            first_bad = next((n for n, c in enumerate(group) if not c.ok), None)
+            if first_bad is None or policy != FAIL_FAST:
                 _decide(ctx, source, group, result)
                 decided += group
                 continue
-            before = group[:group.index(bad)]
-            chosen = [c for c in before if bad.unit is None or c.unit != bad.unit] + [bad]
+            bad = group[first_bad]
+            chosen = [c for c in group[:first_bad] if bad.unit is None or c.unit != bad.unit] + [bad]
             _decide(ctx, source, chosen, result)
             decided += chosen
             ctx.stop_at_gate(_stopped_message(source, bad, source.pending() - len(decided)))

@@ -77,10 +77,6 @@ class DropFile:
     def day(self) -> str:
         return "" if self.kind is not None and self.kind.name == "stores" else (self.date or "")
 
-    @property
-    def ok(self) -> bool:
-        return self.kind is not None and not failed(self.results)
-
 
 def pending_files(ctx: RunContext) -> list[DropFile]:
     files = []
