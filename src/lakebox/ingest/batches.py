@@ -1,18 +1,17 @@
-"""Check every landed batch against its contract, then load it or quarantine it.
+"""The landed batches of a contract's source, as the gate engine reads and checks them.
 
-Batches are checked one by one, oldest first, and decided in chunks: the check results,
-quarantines, rows and ledger marks of a chunk of batches (up to `CHUNK_BATCHES`, or
-`CHUNK_ROWS` rows) commit in one warehouse transaction, so a feed of many small pages (a
-hundred commits each) does not pay a transaction, a ledger write and a load per page. Each
-batch stays all-or-nothing: a crash leaves every batch of the chunk pending (none half
-loaded), and the next run picks them up. A batch that fails its gate goes through
-`quality.gate.quarantine` and is never loaded; under the `fail-fast` policy the first one
-stops the source (the batches before it load, later ones stay pending), and when every
-batch of the run drifted from the contract the run fails.
+Batches are checked one by one, oldest first, and handed to `quality.gate.run_gate` in
+chunks: a chunk (up to `CHUNK_BATCHES`, or `CHUNK_ROWS` rows) is decided in one warehouse
+transaction, so a feed of many small pages (a hundred commits each) does not pay a
+transaction, a ledger write and a load per page. Each batch stays all-or-nothing: a crash
+leaves every batch of the chunk pending (none half loaded), and the next run picks them up.
+A failed batch ends its chunk, so under `fail-fast` the batches after it are not checked for
+nothing. Rules beyond the contract (`extra_checks`) join the contract's checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,22 +22,19 @@ from lakebox.log import progress
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.checks import check_groups
 from lakebox.quality.contract import Contract
-from lakebox.quality.gate import (
-    FAIL_FAST,
-    CheckResult,
-    describe_failure,
-    policy_for,
-    quarantine,
-    settle_superseded,
-    whole_source_drifted,
-)
+from lakebox.quality.gate import Checked, CheckResult, run_gate
 from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.ddl import create_if_missing
 from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
+    import duckdb
+
     from lakebox.stage import RunContext
+
+ExtraChecks = Callable[["duckdb.DuckDBPyConnection", str], list[CheckResult]]
+"""Rules beyond the contract, over one batch's rows in a relation."""
 
 BATCH_RELATION = "lakebox_batch"
 
@@ -81,57 +77,75 @@ class _Checked:
     owns: str | None = None
 
 
-def load_pending_batches(ctx: RunContext, contract: Contract, reader: BatchReader, hint: str) -> StageResult:
-    """Check each pending batch of the contract's source, oldest first; load or quarantine it."""
-    wh, source = ctx.warehouse, contract.source
-    policy = policy_for(ctx.settings, ctx.pipeline)
+def load_pending_batches(
+    ctx: RunContext, contract: Contract, reader: BatchReader, hint: str, extra_checks: ExtraChecks | None = None,
+) -> StageResult:
+    """Check each pending batch of the contract's source, oldest first; the gate loads or quarantines it."""
     ensure_raw_table(ctx, contract)
-    check_landed(ctx, source)
-    result = StageResult(rows_in=0, rows_out=0)
-    checked: list[list[CheckResult]] = []
-    chunk: list[_Checked] = []
-    pending = ops.pending_batches(wh, source)
-    con = wh.scratch()
-    ctx.lake.register_with(con)
-    tables: list[str] = []
-    try:
-        with progress(f"checking and loading {source}", total=len(pending)) as bar:
-            for start in range(0, len(pending), PREPARE_CHUNK):
-                window = pending[start:start + PREPARE_CHUNK]
-                reader.prepare(wh.scratch(), [ctx.lake.uri(k) for _, k, _ in window])
-                stop = False
-                for offset, done in enumerate(_check_window(ctx, contract, reader, window, start, tables)):
-                    if chunk and done.meta.get("overlap") and contract.version_key:
-                        _decide(ctx, contract, chunk, hint, result)  # its overlap is judged against what is loaded
-                    checked.append(done.results)
-                    chunk.append(done)
-                    bar.advance(1)
-                    if failed(done.results) and policy == FAIL_FAST:
-                        _decide(ctx, contract, chunk, hint, result)
-                        ctx.stop_at_gate(
-                            f"fail-fast policy: stopped at batch {done.batch_id} of source {source}; "
-                            f"{len(pending) - start - offset - 1} later batch(es) stay pending: "
-                            + "; ".join(describe_failure(source, f"batch {done.batch_id}", r)
-                                        for r in failed(done.results)))
-                        stop = True
-                        break
-                    if len(chunk) >= CHUNK_BATCHES or sum(c.rows for c in chunk) >= CHUNK_ROWS:
-                        _decide(ctx, contract, chunk, hint, result)
-                if stop:
-                    break
-            _decide(ctx, contract, chunk, hint, result)
-    finally:
-        for table in tables:
-            wh.scratch().execute(f"drop table if exists {table}")
-    if whole_source_drifted(checked):
-        ctx.stop_at_gate(f"source {source}: every batch of this run ({len(checked)}) broke the contract's schema; "
-                         "the source changed shape: fix it, or change the contract if the change is intended")
-    return result
+    check_landed(ctx, contract.source)
+    return run_gate(ctx, ContractBatches(ctx, contract, reader, hint, extra_checks))
+
+
+class ContractBatches:
+    """A contract's pending batches as a `GateSource`: read by `reader`, checked against the
+    contract (and `extra`), loaded into its raw table."""
+
+    noun = "batch"
+    drift_hint = "the source changed shape: fix it, or change the contract if the change is intended"
+    ledger_rows = True
+
+    def __init__(
+        self, ctx: RunContext, contract: Contract, reader: BatchReader, hint: str, extra: ExtraChecks | None,
+    ) -> None:
+        self.ctx, self.contract, self.reader, self.hint, self.extra = ctx, contract, reader, hint, extra
+        self.source = contract.source
+        self.waiting = ops.pending_batches(ctx.warehouse, contract.source)
+
+    def pending(self) -> int:
+        return len(self.waiting)
+
+    def decisions(self) -> Generator[list[Checked]]:
+        ctx, contract, pending = self.ctx, self.contract, self.waiting
+        wh = ctx.warehouse
+        ctx.lake.register_with(wh.scratch())
+        tables: list[str] = []
+        chunk: list[_Checked] = []
+        try:
+            with progress(f"checking and loading {contract.source}", total=len(pending)) as bar:
+                for start in range(0, len(pending), PREPARE_CHUNK):
+                    window = pending[start:start + PREPARE_CHUNK]
+                    self.reader.prepare(wh.scratch(), [ctx.lake.uri(k) for _, k, _ in window])
+                    for done in _check_window(ctx, contract, self.reader, window, start, tables, self.extra):
+                        if chunk and done.meta.get("overlap") and contract.version_key:
+                            yield from self._decided(chunk)  # its overlap is judged against what is loaded
+                        chunk.append(done)
+                        bar.advance(1)
+                        if failed(done.results) or len(chunk) >= CHUNK_BATCHES or \
+                                sum(c.rows for c in chunk) >= CHUNK_ROWS:
+                            yield from self._decided(chunk)
+                yield from self._decided(chunk)
+        finally:
+            for table in tables + [c.owns for c in chunk if c.owns]:
+                wh.scratch().execute(f"drop table if exists {table}")
+
+    def _decided(self, chunk: list[_Checked]) -> Iterator[list[Checked]]:
+        """The chunk for the gate to decide; then its scratch tables dropped and the chunk emptied."""
+        if not chunk:
+            return
+        yield [Checked(c.batch_id, c.key, c.results, c.rows, load=c) for c in chunk]
+        con = self.ctx.warehouse.scratch()
+        for c in chunk:
+            if c.owns:
+                con.execute(f"drop table if exists {c.owns}")
+        chunk.clear()
+
+    def load(self, good: list[Checked]) -> dict[str, int]:
+        return _load(self.ctx, self.contract, [c.load for c in good])
 
 
 def _check_window(
     ctx: RunContext, contract: Contract, reader: BatchReader, window: list[tuple[str, str, str]], start: int,
-    tables: list[str],
+    tables: list[str], extra: ExtraChecks | None = None,
 ) -> list[_Checked]:
     """Check a window of batches, in order. Batches whose rows have the same columns are
     copied into one scratch table and checked together (`check_groups`: a query or two for
@@ -175,18 +189,20 @@ def _check_window(
         counts = dict(con.execute(f"select {GROUP_COLUMN}, count(*) from {table} group by 1").fetchall())
         for n in numbers:
             relation = f"(select * exclude ({GROUP_COLUMN}) from {table} where {GROUP_COLUMN} = {n})"
-            out[n].results, out[n].rows = results[n], int(counts.get(n, 0))
-            out[n].table = None if failed(results[n]) else relation
+            out[n].results = results[n] + (extra(con, relation) if extra else [])
+            out[n].rows = int(counts.get(n, 0))
+            out[n].table = None if failed(out[n].results) else relation
             grouped.add(n)
         out[numbers[-1]].owns = table
     for number, done in out.items():
         if number not in grouped:
-            _check_alone(ctx, contract, reader, done, number, selects.get(number))
+            _check_alone(ctx, contract, reader, done, number, selects.get(number), extra)
     return [out[n] for n in sorted(out)]
 
 
 def _check_alone(
     ctx: RunContext, contract: Contract, reader: BatchReader, done: _Checked, number: int, select: str | None,
+    extra: ExtraChecks | None,
 ) -> None:
     """One batch read into its own scratch table (with `select`, when the reader gave one) and checked."""
     import duckdb
@@ -200,7 +216,7 @@ def _check_alone(
         con.execute(f"drop table if exists {table}")
         done.results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
         return
-    done.results = check_relation(con, table, contract)
+    done.results = check_relation(con, table, contract) + (extra(con, table) if extra else [])
     done.rows = _count(con, table)
     if failed(done.results):
         con.execute(f"drop table if exists {table}")
@@ -212,33 +228,9 @@ def _count(con: Any, table: str) -> int:
     return int(con.execute(f"select count(*) from {table}").fetchone()[0])
 
 
-def _decide(ctx: RunContext, contract: Contract, chunk: list[_Checked], hint: str, result: StageResult) -> None:
-    """One transaction for a chunk of checked batches: every batch's check results, the bad
-    ones quarantined, the good ones' rows and 'loaded' marks. Empties `chunk`."""
-    if not chunk:
-        return
-    wh, source = ctx.warehouse, contract.source
-    good = [c for c in chunk if c.table is not None]
-    try:
-        with wh.transaction():
-            ops.record_dq_results_many(wh, ctx.run_id, source, [(c.batch_id, c.results) for c in chunk])
-            for c in chunk:
-                if c.table is None:
-                    quarantine(ctx, source=source, batch_id=c.batch_id, lake_key=c.key, results=c.results, hint=hint)
-            loaded = _load(ctx, contract, good)
-    finally:
-        con = wh.scratch()
-        for c in chunk:
-            if c.owns:
-                con.execute(f"drop table if exists {c.owns}")
-    result.rows_in += sum(c.rows for c in chunk)
-    result.rows_out += sum(loaded.values())
-    chunk.clear()
-
-
 def _load(ctx: RunContext, contract: Contract, good: list[_Checked]) -> dict[str, int]:
-    """The good batches' rows into the raw table with one load, and their ledger marks;
-    call inside the chunk's transaction. Returns rows loaded per batch."""
+    """The good batches' rows into the raw table with one load; called inside the chunk's
+    transaction. Returns rows loaded per batch."""
     if not good:
         return {}
     wh = ctx.warehouse
@@ -262,8 +254,6 @@ def _load(ctx: RunContext, contract: Contract, good: list[_Checked]) -> dict[str
         rows = wh.load_from_scratch(f"select * from {BATCH_RELATION}_rows", contract.table, contract.raw_columns)
     finally:
         wh.scratch().execute(f"drop table if exists {BATCH_RELATION}_rows")
-    ops.mark_loaded(wh, by_batch)
-    settle_superseded(ctx, contract.source, list(by_batch))
     ctx.log.info("batches loaded", source=contract.source, batches=len(good), rows=rows, table=contract.table)
     return by_batch
 

@@ -1,4 +1,12 @@
-"""The one path from a failed check to quarantine, for every source.
+"""The one gate engine: every source's decision loop, from check results to load or quarantine.
+
+A source (API pages, file drops) supplies only its reader and its checks, as a `GateSource`:
+its pending input, checked, in groups (`decisions`), and how to load the good ones (`load`).
+`run_gate` does the rest, the same way for every source: each group's check results are
+recorded in ops.dq_results, its bad input quarantined and its good input loaded, marked and
+the quarantined versions it corrects settled, all in one transaction; under `fail-fast` the
+source stops at its first bad input; when every input of the run broke the schema the run
+fails.
 
 A check reports a `CheckResult`. Input whose checks failed goes through `quarantine`: its
 original bytes are copied to `quarantine/` with an `errors.json` (one schema for every
@@ -15,13 +23,14 @@ the same file name for file drops, the same request for API pages) or by a perso
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from lakebox.errors import ConfigError
+from lakebox.stage import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.ops import quarantine as items
 
@@ -146,10 +155,10 @@ def settle_superseded(ctx: RunContext, source: str, loaded: Sequence[str]) -> in
     if not waiting or not loaded:
         return 0
     metas = ops.ledger.batch_meta(wh, [i.batch_id for i in waiting] + list(loaded))
-    by_input = {key: batch_id for batch_id in loaded if (key := _input_key(metas.get(batch_id, {})))}
+    by_input = {key: batch_id for batch_id in loaded if (key := quarantine_key(metas.get(batch_id, {})))}
     settled = 0
     for item in waiting:
-        key = _input_key(metas.get(item.batch_id, {}))
+        key = quarantine_key(metas.get(item.batch_id, {}))
         if key and key in by_input:
             items.resolve(wh, [item.id], by_batch=by_input[key], run_id=ctx.run_id)
             ctx.log.info("quarantined item resolved by a corrected version", quarantine_id=item.id,
@@ -158,8 +167,9 @@ def settle_superseded(ctx: RunContext, source: str, loaded: Sequence[str]) -> in
     return settled
 
 
-def _input_key(meta: dict[str, Any]) -> str | None:
-    """What makes two batches versions of the same input."""
+def quarantine_key(meta: dict[str, Any]) -> str | None:
+    """What makes two batches versions of the same input, from a batch's ledger meta: the
+    one definition by which a loaded batch settles a quarantined one."""
     if meta.get("file"):
         return f"file:{meta['file']}"
     if meta.get("request") is not None:  # the same query of another resource (repo, indicator) is another input
@@ -172,3 +182,104 @@ def whole_source_drifted(results: Sequence[Sequence[CheckResult]]) -> bool:
     """True when every batch checked in a run broke the schema: the source changed shape,
     which is a failure of the run, not a partial one."""
     return bool(results) and all(any(r.check_name == "schema_drift" for r in failed(batch)) for batch in results)
+
+
+@dataclass
+class Checked:
+    """One pending input after its checks. `item` is the source's name for it (a file name;
+    by default the lake object's); inputs of one `unit` (a day's drop) stand or fall together
+    under fail-fast; `load` is what the source needs to load it (a scratch relation)."""
+
+    batch_id: str
+    key: str
+    results: list[CheckResult]
+    rows: int = 0
+    item: str | None = None
+    unit: str | None = None
+    load: Any = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not failed(self.results)
+
+
+class GateSource(Protocol):
+    """What a source gives the gate: its input checked, and how to load the good part."""
+
+    source: str  # the ledger's source name
+    noun: str  # what one input is called in messages: "batch", "file"
+    hint: str  # what to do about a quarantined input (errors.json)
+    drift_hint: str  # what to do when every input of a run broke the schema
+    ledger_rows: bool  # the ledger keeps the rows loaded (True) or the rows counted when landed
+
+    def pending(self) -> int:
+        """How many inputs wait to be decided in this run."""
+
+    def decisions(self) -> Generator[list[Checked]]:
+        """The pending inputs, checked, in the order they are decided, in groups: each group
+        is decided (one transaction) before the next is asked for."""
+
+    def load(self, good: list[Checked]) -> dict[str, int]:
+        """Load the good inputs' rows; called inside the group's transaction. Returns the
+        rows loaded per batch."""
+
+
+def run_gate(ctx: RunContext, source: GateSource, policy: str | None = None) -> StageResult:
+    """Decide every pending input of `source` (see module doc); returns its rows in and out."""
+    policy = policy or policy_for(ctx.settings, ctx.pipeline)
+    result = StageResult(rows_in=0, rows_out=0)
+    decided: list[Checked] = []
+    groups = source.decisions()
+    try:
+        for group in groups:
+            first_bad = next((n for n, c in enumerate(group) if not c.ok), None)
+            if first_bad is None or policy != FAIL_FAST:
+                _decide(ctx, source, group, result)
+                decided += group
+                continue
+            bad = group[first_bad]
+            chosen = [c for c in group[:first_bad] if bad.unit is None or c.unit != bad.unit] + [bad]
+            _decide(ctx, source, chosen, result)
+            decided += chosen
+            ctx.stop_at_gate(_stopped_message(source, bad, source.pending() - len(decided)))
+            break
+    finally:
+        groups.close()
+    if whole_source_drifted([c.results for c in decided]):
+        ctx.stop_at_gate(f"source {source.source}: every {source.noun} of this run ({len(decided)}) broke the "
+                         f"contract's schema; {source.drift_hint}")
+    return result
+
+
+def _stopped_message(source: GateSource, bad: Checked, waiting: int) -> str:
+    name = bad.item or f"{source.noun} {bad.batch_id}"
+    unit = f"; nothing of {bad.unit} was loaded" if bad.unit is not None else ""
+    plural = f"{source.noun}(es)" if source.noun.endswith(("s", "x", "ch", "sh")) else f"{source.noun}(s)"
+    return (f"fail-fast policy: stopped at {name} of source {source.source}{unit}; {waiting} later "
+            f"{plural} stay pending until it is fixed: "
+            + "; ".join(describe_failure(source.source, name, r) for r in failed(bad.results)))
+
+
+def _decide(ctx: RunContext, source: GateSource, group: list[Checked], result: StageResult) -> None:
+    """One transaction for a group of checked inputs: every check result, the bad ones
+    quarantined, the good ones loaded and marked, the quarantined versions they correct settled."""
+    if not group:
+        return
+    wh = ctx.warehouse
+    good = [c for c in group if c.ok]
+    loaded: dict[str, int] = {}
+    with wh.transaction():
+        ops.record_dq_results_many(wh, ctx.run_id, source.source, [(c.batch_id, c.results) for c in group])
+        for c in group:
+            if not c.ok:
+                quarantine(ctx, source=source.source, batch_id=c.batch_id, lake_key=c.key, results=c.results,
+                           hint=source.hint, item=c.item)
+        if good:
+            loaded = source.load(good)
+            if source.ledger_rows:
+                ops.mark_loaded(wh, loaded)
+            else:
+                ops.mark_batches(wh, [c.batch_id for c in good], ops.LOADED)
+            settle_superseded(ctx, source.source, [c.batch_id for c in good])
+    result.rows_in += sum(c.rows for c in group)
+    result.rows_out += sum(loaded.values())

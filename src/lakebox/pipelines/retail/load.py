@@ -1,4 +1,4 @@
-"""Check a run's pending retail files in bulk, then load each good one or quarantine it.
+"""A run's pending retail files, checked in bulk, as the gate engine decides them.
 
 Files are checked by kind, many at once: one `read_csv` over every pending file of a kind
 (all columns as text, the header skipped because it was already checked exactly, ragged
@@ -6,18 +6,19 @@ rows caught as rejects with their line numbers), then the contract's rules over 
 Only when the lot fails are the failing files found, by halving the set, so a clean drop
 costs one pass per kind. Rows carry their file's line number for error samples.
 
-The good files of a run load in one transaction (rows plus their 'loaded' marks), so a
-crash leaves every one of them loaded or still pending, never half-loaded; `stores.csv`
-is checked and loaded first, on its own, since it decides which store ids are known. A
+`stores.csv` is checked and decided first, on its own, since it decides which store ids
+are known; then every other file, in day order. The gate (`quality.gate.run_gate`) decides
+each of the two groups in one transaction (check results, quarantines, rows, 'loaded'
+marks), so a crash leaves every file of it loaded or still pending, never half-loaded. A
 pending version that a newer version of the same file replaced is never loaded
 ('superseded' in the ledger).
 
-Bad files go through the shared gate (`quality.gate.quarantine`). Policies (env
-`LAKEBOX_RETAIL_POLICY`):
+Policies (env `LAKEBOX_RETAIL_POLICY`):
   quarantine  (default) quarantine bad files, load the good ones; the run builds the marts
               and ends `partial` while quarantined files are open
   fail-fast   stop at the first bad file (in day order): quarantine it, load the days
-              before it, leave its day and later days pending, and fail the run
+              before it, leave its day (one day's drop is one unit) and later days pending,
+              and fail the run
 When every file of a run broke its header (the source changed shape) the run fails.
 A loaded file resolves the open quarantined versions of the same file name.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ from lakebox.pipelines.retail.filechecks import check_file_bytes
 from lakebox.quality import check_relation, failed, typed_select
 from lakebox.quality.checks import SAMPLE_ROWS
 from lakebox.quality.contract import Column
-from lakebox.quality.gate import FAIL_FAST, CheckResult, policy_for, quarantine, settle_superseded, whole_source_drifted
+from lakebox.quality.gate import Checked, CheckResult, policy_for, run_gate
 from lakebox.runner import StageResult
 from lakebox.warehouse import ops
 from lakebox.warehouse.columns import temp_table
@@ -75,10 +77,6 @@ class DropFile:
     def day(self) -> str:
         return "" if self.kind is not None and self.kind.name == "stores" else (self.date or "")
 
-    @property
-    def ok(self) -> bool:
-        return self.kind is not None and not failed(self.results)
-
 
 def pending_files(ctx: RunContext) -> list[DropFile]:
     files = []
@@ -95,7 +93,6 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
     """Gate and load every pending retail file; bad ones go to quarantine (see module doc)."""
     import duckdb
 
-    policy = policy or policy_for(ctx.settings, SOURCE)
     for contract in CONTRACTS:
         ensure_raw_table(ctx, contract)
     files = _supersede_older_versions(ctx, pending_files(ctx))
@@ -103,13 +100,34 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
     if not files:
         ctx.log.info("no pending retail files")
         return StageResult()
-    today = today or dt.date.today()
     con = duckdb.connect()  # private and order-preserving, so row order gives line numbers
-    result = StageResult()
-    decided: list[DropFile] = []
     try:
-        stores = [f for f in files if f.kind is not None and f.kind.name == "stores"]
-        others = [f for f in files if f.kind is None or f.kind.name != "stores"]
+        return run_gate(ctx, DropFiles(ctx, con, files, today or dt.date.today()),
+                        policy or policy_for(ctx.settings, SOURCE))
+    finally:
+        con.close()
+
+
+class DropFiles:
+    """A run's pending retail files as a `GateSource`: stores.csv first, then the rest in
+    day order; one day's drop is one unit under fail-fast."""
+
+    source = SOURCE
+    noun = "file"
+    hint = HINT
+    drift_hint = "the store system changed its export: fix it and drop the files again"
+    ledger_rows = False  # a file keeps the rows counted when it landed
+
+    def __init__(self, ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile], today: dt.date) -> None:
+        self.ctx, self.con, self.files, self.today = ctx, con, files, today
+
+    def pending(self) -> int:
+        return len(self.files)
+
+    def decisions(self) -> Generator[list[Checked]]:
+        ctx = self.ctx
+        stores = [f for f in self.files if f.kind is not None and f.kind.name == "stores"]
+        others = [f for f in self.files if f.kind is None or f.kind.name != "stores"]
         for group in (stores, others):
             known = None if group is stores else _known_stores(ctx)
             if known is not None and not known and group:
@@ -120,22 +138,23 @@ def load_drops(ctx: RunContext, policy: str | None = None, today: dt.date | None
                                                       for q in ctx.quarantined)
                 )
             for kind in KINDS:
-                _check_kind(ctx, con, kind, [f for f in group if f.kind is kind], known, today)
+                _check_kind(ctx, self.con, kind, [f for f in group if f.kind is kind], known, self.today)
             for f in group:
                 if f.kind is None:
                     f.results = [CheckResult("unknown_file", None, False, 0, [],
                                              "not a retail file: expected stores.csv, daily_sales_YYYY-MM-DD.csv, "
                                              "inventory_YYYY-MM-DD.csv or promotions_YYYY-MM-DD.csv")]
-            stopped = _load_or_quarantine(ctx, con, group, policy, result, decided)
-            if stopped:
-                break
-        if whole_source_drifted([f.results for f in decided]):
-            ctx.stop_at_gate(f"source {SOURCE}: every file of this run ({len(decided)}) broke its header or "
-                             "schema; the store system changed its export: fix it and drop the files again")
-    finally:
-        _record_dq(ctx, decided)
-        con.close()
-    return result
+            if group:
+                yield [Checked(f.batch_id, f.key, f.results, f.rows, item=f.name,
+                               unit=f"the {f.day or 'stores'} drop", load=f) for f in _in_day_order(group)]
+
+    def load(self, good: list[Checked]) -> dict[str, int]:
+        return _load(self.ctx, self.con, [c.load for c in good])
+
+
+def _in_day_order(files: list[DropFile]) -> list[DropFile]:
+    order = {k.name: i for i, k in enumerate(KINDS)}
+    return sorted(files, key=lambda f: (f.day, order.get(f.kind.name if f.kind else "", 99), f.name, f.received_at))
 
 
 def _supersede_older_versions(ctx: RunContext, files: list[DropFile]) -> list[DropFile]:
@@ -398,84 +417,33 @@ def _known_stores(ctx: RunContext) -> set[str]:
     return {r[0] for r in rows}
 
 
-# ------------------------------------------------------------------ loading and quarantine
-def _load_or_quarantine(
-    ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile], policy: str,
-    result: StageResult, decided: list[DropFile],
-) -> bool:
-    """Load the good files (under fail-fast, only the days before the first bad file) and
-    quarantine the bad ones; True when the fail-fast policy stopped the run."""
-    order = {k.name: i for i, k in enumerate(KINDS)}
-    files = sorted(files, key=lambda f: (f.day, order.get(f.kind.name if f.kind else "", 99), f.name, f.received_at))
-    bad = [f for f in files if not f.ok]
-    if bad and policy == FAIL_FAST:
-        first = bad[0]
-        loadable = [f for f in files if f.day < first.day]
-        waiting = len(files) - len(loadable) - 1
-        _load(ctx, con, loadable, result)
-        _quarantine(ctx, first, result)
-        decided.extend(loadable + [first])
-        ctx.log.error("fail-fast: stopped at the first bad file", file=first.name, day=first.day or "stores",
-                      pending=waiting)
-        ctx.stop_at_gate(
-            f"fail-fast policy: stopped at {first.name}; nothing of the {first.day or 'stores'} drop was loaded "
-            f"and {waiting} file(s) stay pending until it is fixed"
-        )
-        return True
-    _load(ctx, con, [f for f in files if f.ok], result)
-    for f in bad:
-        _quarantine(ctx, f, result)
-    decided.extend(files)
-    return False
-
-
-def _load(ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile], result: StageResult) -> None:
-    """One transaction for every file given: its rows, by kind, plus the ledger marks.
-
-    A crash leaves all of them pending, none half-loaded; the next run loads them again."""
-    if not files:
-        return
+# ------------------------------------------------------------------ loading
+def _load(ctx: RunContext, con: duckdb.DuckDBPyConnection, files: list[DropFile]) -> dict[str, int]:
+    """The good files' rows, by kind; called inside the gate's transaction, so a crash
+    leaves all of them pending, none half-loaded. Returns rows per file."""
     wh = ctx.warehouse
     scratch = wh.scratch()
     total = 0
-    with wh.transaction():
-        for kind in KINDS:
-            chosen = [f for f in files if f.kind is kind]
-            if not chosen:
-                continue
-            ids = ", ".join(str(f.file_id) for f in chosen)
-            relation = (
-                f"(select t.*, f.batch_id, cast(f.received_at as timestamp) as ingested_at, f.lake_path, f.file_name "
-                f"from chk_{kind.name} t join files_{kind.name} f using (_file_id) where t._file_id in ({ids}))"
-            )
-            lineage = ", ".join(name for name, _ in kind.contract.lineage)
-            select = typed_select(relation, kind.contract).replace(" from ", f", {lineage} from ", 1)
-            con.complete()
-            rows = con.sql(select).to_arrow_table()
-            view = f"retail_{kind.name}_rows"
-            _register(scratch, view, rows)
-            try:
-                total += wh.load_from_scratch(f"select * from {view}", kind.contract.table, kind.contract.raw_columns)
-            finally:
-                scratch.unregister(view)
-        ops.mark_batches(wh, [f.batch_id for f in files], ops.LOADED)
-        settle_superseded(ctx, SOURCE, [f.batch_id for f in files])
+    for kind in KINDS:
+        chosen = [f for f in files if f.kind is kind]
+        if not chosen:
+            continue
+        ids = ", ".join(str(f.file_id) for f in chosen)
+        relation = (
+            f"(select t.*, f.batch_id, cast(f.received_at as timestamp) as ingested_at, f.lake_path, f.file_name "
+            f"from chk_{kind.name} t join files_{kind.name} f using (_file_id) where t._file_id in ({ids}))"
+        )
+        lineage = ", ".join(name for name, _ in kind.contract.lineage)
+        select = typed_select(relation, kind.contract).replace(" from ", f", {lineage} from ", 1)
+        con.complete()
+        rows = con.sql(select).to_arrow_table()
+        view = f"retail_{kind.name}_rows"
+        _register(scratch, view, rows)
+        try:
+            total += wh.load_from_scratch(f"select * from {view}", kind.contract.table, kind.contract.raw_columns)
+        finally:
+            scratch.unregister(view)
     days = sorted({f.day for f in files if f.day})
     ctx.log.info("retail files loaded", files=len(files), rows=total,
                  days=f"{days[0]}..{days[-1]}" if days else "stores")
-    result.rows_in += sum(f.rows for f in files)
-    result.rows_out += total
-
-
-def _quarantine(ctx: RunContext, f: DropFile, result: StageResult) -> None:
-    """Through the shared gate: original bytes and errors.json to quarantine, the ledger
-    and ops.quarantine say why."""
-    result.rows_in += f.rows
-    with ctx.warehouse.transaction():
-        quarantine(ctx, source=SOURCE, batch_id=f.batch_id, lake_key=f.key, results=f.results, hint=HINT, item=f.name)
-
-
-def _record_dq(ctx: RunContext, files: list[DropFile]) -> None:
-    """Every rule's result for every decided file, in one bulk append (not a row per rule)."""
-    with ctx.warehouse.transaction():
-        ops.record_dq_results_many(ctx.warehouse, ctx.run_id, SOURCE, ((f.batch_id, f.results) for f in files))
+    return {f.batch_id: f.rows for f in files}
