@@ -201,6 +201,29 @@ def forget(
                    f"labelled N.g{started.generation} (ml.model_decisions and ml.model_stores say why)")
 
 
+@ml_app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="the port to listen on")] = 5001,
+    host: Annotated[str, typer.Option("--host", help="the address to bind; any but loopback needs "
+                                      "LAKEBOX_SERVE_TOKEN")] = "127.0.0.1",
+) -> None:
+    """Serve every registered model over MLflow's scoring protocol (POST /models/NAME/invocations);
+    a moved alias is served within seconds, without a restart (see docs/ml.md)."""
+    from lakebox.ml.serving.server import every_spec, generations, token_for
+    from lakebox.ml.serving.server import serve as run_serve
+    from lakebox.settings import redact
+
+    with _session() as (settings, warehouse):  # held only to read how versions are labelled
+        token_for(settings, host)
+        specs = every_spec()
+        gens = generations(warehouse, specs)
+    try:
+        run_serve(settings, specs, gens, host, port)
+    except LakeboxError as exc:
+        typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:
     """The current generation's decisions by MLflow version (see lakebox.ml.history)."""
     from lakebox.ml import history
