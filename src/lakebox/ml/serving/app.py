@@ -131,9 +131,9 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
             return _error(400, f"model {loaded.spec.name} v{loaded.label} could not score these rows "
                                f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); expected columns "
                                f"{expected(loaded.schema)}")
-        payload: dict[str, Any] = {"predictions": predicted.to_numpy(zero_copy_only=False)}
+        payload: dict[str, Any] = {"predictions": _values(predicted)}
         if probability is not None:
-            payload["probability"] = probability.to_numpy(zero_copy_only=False)
+            payload["probability"] = _values(probability)
         return _json(payload, headers={"X-Lakebox-Model": loaded.spec.name, "X-Lakebox-Version": loaded.label,
                                        "X-Lakebox-Ms": f"{(time.perf_counter() - t0) * 1000:.2f}"})
 
@@ -147,6 +147,15 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     app = Starlette(routes=routes, exception_handlers={Exception: _unexpected, 404: _not_found,
                                                        405: _not_allowed})
     return TokenGate(app, token)
+
+
+def _values(array: Any) -> Any:
+    """Numbers as a NumPy array (orjson writes it in C), text as a list."""
+    import pyarrow as pa
+
+    if pa.types.is_floating(array.type) and not array.null_count:
+        return array.to_numpy(zero_copy_only=False)
+    return array.to_pylist()
 
 
 async def _read(request: Request, max_body: int) -> bytes:
