@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lakebox.warehouse import Warehouse
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+RULE = "rule"  # ml.model_decisions.decided_by of the champion rule's rows
 _ALLOW = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
 
@@ -184,5 +185,7 @@ def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
         "metric": [made.metric], "value": pa.array([made.value], pa.float64()),
         "champion_value": pa.array([made.champion_value], pa.float64()), "reason": [made.reason],
         "decided_at": pa.array([utcnow()], pa.timestamp("us")), "run_id": [made.run_id],
+        "from_version": pa.array([made.previous_champion if made.decision == CHAMPION else None], pa.string()),
+        "decided_by": [RULE],
     })
     tables.append(warehouse, tables.MODEL_DECISIONS, row)

@@ -26,7 +26,8 @@ DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
         model_name varchar not null, version varchar not null, decision varchar not null,
         metric varchar not null, value double precision, champion_value double precision,
-        reason varchar not null, decided_at timestamp not null, run_id varchar)""",
+        reason varchar not null, decided_at timestamp not null, run_id varchar,
+        from_version varchar, decided_by varchar)""",
     # one row per generation of a model's history (ml/history.py); store_id null until bound
     MODEL_STORES: """create table if not exists ml.model_stores (
         model_name varchar not null, generation bigint not null, store_id varchar,
@@ -43,8 +44,20 @@ DDL = {
 }
 
 
+# columns added after a table was first created: (table, column, type), added where missing
+ADDED = ((MODEL_DECISIONS, "from_version", "varchar"), (MODEL_DECISIONS, "decided_by", "varchar"))
+
+
 def ensure(warehouse: Warehouse, table: str) -> None:
     create_if_missing(warehouse, ["create schema if not exists ml", DDL[table]])
+    added = [(c, t) for name, c, t in ADDED if name == table]
+    if added:
+        ns, name = table.split(".", 1)
+        have = {r[0] for r in warehouse.query("select column_name from information_schema.columns "
+                                              "where table_schema = ? and table_name = ?", [ns, name])}
+        for column, kind in added:
+            if column not in have:
+                warehouse.execute(f"alter table {table} add column {column} {kind}")
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
