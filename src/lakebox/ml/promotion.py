@@ -70,7 +70,7 @@ def decisions(warehouse: Warehouse, name: str) -> list[dict[str, Any]]:
     """Every row of ml.model_decisions for `name`, oldest first."""
     if not warehouse.table_exists("ml", "model_decisions"):
         return []
-    tables.ensure(warehouse, tables.MODEL_DECISIONS)
+    tables.ensure_added(warehouse, tables.MODEL_DECISIONS)
     rows = warehouse.query("select decided_at, version, from_version, decision, decided_by, metric, value, reason "
                            "from ml.model_decisions where model_name = ? order by decided_at", [name])
     keys = ("decided_at", "version", "from_version", "decision", "decided_by", "metric", "value", "reason")
@@ -107,7 +107,7 @@ def _record(warehouse: Warehouse, spec: MLModelSpec, move: Move) -> None:
 
     from lakebox.warehouse.ops import utcnow
 
-    tables.ensure(warehouse, tables.MODEL_DECISIONS)
+    tables.ensure_added(warehouse, tables.MODEL_DECISIONS)
     registered = warehouse.query("select value from ml.model_decisions where model_name = ? and version = ? "
                                  "and run_id is not null order by decided_at limit 1", [spec.name, move.to_version])
     row = pa.table({

@@ -179,7 +179,7 @@ def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
     for key, val in tags.items():
         client.set_model_version_tag(made.model_name, history.mlflow_version(made.version), key, val)
         client.set_tag(made.run_id, key, val)
-    tables.ensure(warehouse, tables.MODEL_DECISIONS)
+    tables.ensure_added(warehouse, tables.MODEL_DECISIONS)
     row = pa.table({
         "model_name": [made.model_name], "version": [made.version], "decision": [made.decision],
         "metric": [made.metric], "value": pa.array([made.value], pa.float64()),

@@ -26,8 +26,7 @@ DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
         model_name varchar not null, version varchar not null, decision varchar not null,
         metric varchar not null, value double precision, champion_value double precision,
-        reason varchar not null, decided_at timestamp not null, run_id varchar,
-        from_version varchar, decided_by varchar)""",
+        reason varchar not null, decided_at timestamp not null, run_id varchar)""",
     # one row per generation of a model's history (ml/history.py); store_id null until bound
     MODEL_STORES: """create table if not exists ml.model_stores (
         model_name varchar not null, generation bigint not null, store_id varchar,
@@ -44,12 +43,19 @@ DDL = {
 }
 
 
-# columns added after a table was first created: (table, column, type), added where missing
+# columns added since a table was first declared: (table, column, type). A writer that fills
+# them adds them (`ensure_added`): tables of older homes, and readers that insert the first
+# columns by position, keep working.
 ADDED = ((MODEL_DECISIONS, "from_version", "varchar"), (MODEL_DECISIONS, "decided_by", "varchar"))
 
 
 def ensure(warehouse: Warehouse, table: str) -> None:
     create_if_missing(warehouse, ["create schema if not exists ml", DDL[table]])
+
+
+def ensure_added(warehouse: Warehouse, table: str) -> None:
+    """`ensure`, then the ADDED columns of `table` where they are missing."""
+    ensure(warehouse, table)
     added = [(c, t) for name, c, t in ADDED if name == table]
     if added:
         ns, name = table.split(".", 1)
