@@ -269,6 +269,21 @@ def rollback(
                    f"{moved.reason})")
 
 
+@ml_app.command()
+def canary(
+    model: ModelArg,
+    percent: Annotated[float, typer.Option("--percent", min=0, max=100,
+                                           help="share of requests the challenger answers; 0 stops the canary")],
+    pipeline: PipelineOpt = None,
+) -> None:
+    """Send PERCENT% of MODEL's requests to its challenger (sticky by X-Request-Key when a
+    caller sends one); a running server picks it up within seconds."""
+    from lakebox.ml.promotion import set_canary
+
+    with _session() as (settings, warehouse):
+        typer.echo(set_canary(settings, warehouse, _spec_of(model, pipeline), percent))
+
+
 @ml_app.command("history")
 def history_cmd(model: ModelArg, pipeline: PipelineOpt = None, as_json: JsonOpt = False) -> None:
     """Every decision about MODEL, oldest first: each move of its aliases, by the rule or by hand."""

@@ -22,11 +22,11 @@ WHO = WHO_GOOD.name
 
 
 @contextmanager
-def running(settings, specs, host: str = "127.0.0.1") -> Iterator[tuple[str, object]]:
+def running(settings, specs, host: str = "127.0.0.1", log=None) -> Iterator[tuple[str, object]]:
     """A real server on a free loopback port, polling the registry; stopped at the end."""
     catalog = make_catalog(settings, specs)
     catalog.start()
-    server, sock = uvicorn_server(settings, catalog, host, 0)
+    server, sock = uvicorn_server(settings, catalog, host, 0, log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -128,3 +128,27 @@ def _previous_champion(warehouse: Warehouse, name: str, past: history.History, c
     while held and held[-1] == now:
         held.pop()
     return held[-1] if held else None
+
+
+def set_canary(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, percent: float) -> str:
+    """Record the canary share on the registered model (tag `lakebox.canary_percent`), where a
+    server's registry poll reads it; a share above 0 needs a challenger."""
+    from mlflow.exceptions import MlflowException
+
+    from lakebox.ml.serving.catalog import CANARY_TAG
+
+    with tracking.store_errors(settings):
+        client, past = history.open_store(settings, warehouse, spec.name)
+        try:
+            aliases = {a: str(v) for a, v in client.get_registered_model(spec.name).aliases.items()}
+        except MlflowException:
+            raise ConfigError(f"model {spec.name} is not registered yet; train it first") from None
+        if percent > 0 and CHALLENGER not in aliases:
+            raise ConfigError(f"model {spec.name} has no challenger to send requests to; train one first (a "
+                              "version that does not beat the champion becomes challenger)")
+        client.set_registered_model_tag(spec.name, CANARY_TAG, f"{percent:g}")
+    get_logger().info("canary set", model=spec.name, percent=percent, by=person())
+    if percent == 0:
+        return f"{spec.name}: canary stopped; the champion answers every request (the challenger still shadows)"
+    return (f"{spec.name}: {percent:g}% of requests go to challenger v{past.label(aliases[CHALLENGER])} "
+            f"(sticky by X-Request-Key); `lakebox ml canary {spec.name} --percent 0` stops it")

@@ -11,11 +11,15 @@ CPU work of a millisecond or so, and a thread hop per request cost more than it 
 from __future__ import annotations
 
 import hmac
+import random
 import time
+import uuid
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,13 +27,16 @@ from starlette.routing import Route
 from lakebox.log import get_logger
 from lakebox.ml.history import History
 from lakebox.ml.predict import score_features
+from lakebox.ml.serving import online_log
 from lakebox.ml.serving.catalog import Catalog, Loaded, NotFound
 from lakebox.ml.serving.inputs import BadInput, expected, parse
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-CHAMPION = "champion"
+    from lakebox.ml.serving.online_log import OnlineLog
+
+CHAMPION, CHALLENGER = "champion", "challenger"
 OPEN_PATHS = frozenset({"/ping", "/health"})  # probes: they tell nothing about the models
 
 
@@ -67,8 +74,10 @@ class TokenGate:
         await response(scope, receive, send)
 
 
-def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
-    """The app for `catalog`; with `token`, every non-probe request must carry it."""
+def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1024 * 1024,
+              log: OnlineLog | None = None) -> ASGIApp:
+    """The app for `catalog`; with `token`, every non-probe request must carry it; with `log`,
+    every answer (and the challenger's shadow answer) goes to ml.online_predictions."""
     from lakebox import __version__
 
     async def ping(request: Request) -> Response:
@@ -93,12 +102,19 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
             return _error(404, str(exc))
 
     async def invoke_alias(request: Request) -> Response:
-        alias = request.query_params.get("alias", CHAMPION)
+        name = request.path_params["name"]
+        alias = request.query_params.get("alias")
         try:
-            loaded = catalog.alias(request.path_params["name"], alias)
+            if alias is not None:
+                return await _invoke(request, catalog.alias(name, alias), alias)
+            served = catalog.model(name)
+            champion = catalog.alias(name, CHAMPION)
         except NotFound as exc:
             return _error(404, str(exc))
-        return await _invoke(request, loaded)
+        challenger = served.aliases.get(CHALLENGER)
+        if challenger is not None and served.canary_percent > 0 and _in_canary(request, served.canary_percent):
+            return await _invoke(request, challenger, "canary")
+        return await _invoke(request, champion, CHAMPION, shadow=challenger)
 
     async def invoke_version(request: Request) -> Response:
         try:
@@ -108,9 +124,9 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
         except Exception as exc:  # noqa: BLE001 - a version that cannot load is that request's 404
             return _error(404, f"model {request.path_params['name']} v{request.path_params['version']} could not "
                                f"be loaded ({type(exc).__name__}): {' '.join(str(exc).split())[:300]}")
-        return await _invoke(request, loaded)
+        return await _invoke(request, loaded, "version")
 
-    async def _invoke(request: Request, loaded: Loaded) -> Response:
+    async def _invoke(request: Request, loaded: Loaded, role: str, shadow: Loaded | None = None) -> Response:
         t0 = time.perf_counter()
         try:
             declared = request.headers.get("content-length")
@@ -134,8 +150,16 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
         payload: dict[str, Any] = {"predictions": _values(predicted)}
         if probability is not None:
             payload["probability"] = _values(probability)
-        return _json(payload, headers={"X-Lakebox-Model": loaded.spec.name, "X-Lakebox-Version": loaded.label,
-                                       "X-Lakebox-Ms": f"{(time.perf_counter() - t0) * 1000:.2f}"})
+        ms = (time.perf_counter() - t0) * 1000
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        response = _json(payload, headers={"X-Lakebox-Model": loaded.spec.name, "X-Lakebox-Version": loaded.label,
+                                           "X-Lakebox-Role": role, "X-Request-Id": request_id,
+                                           "X-Lakebox-Ms": f"{ms:.2f}"})
+        if log is not None:
+            log.add(online_log.rows(request_id, loaded.spec.name, loaded.label, role, predicted, ms))
+            if shadow is not None:  # scored after the response is sent, never delaying it
+                response.background = BackgroundTask(_shadow, log, request_id, shadow, rows)
+        return response
 
     routes = [
         Route("/ping", ping, methods=["GET"]), Route("/health", health, methods=["GET"]),
@@ -147,6 +171,27 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     app = Starlette(routes=routes, exception_handlers={Exception: _unexpected, 404: _not_found,
                                                        405: _not_allowed})
     return TokenGate(app, token)
+
+
+def _in_canary(request: Request, percent: float) -> bool:
+    """Whether the challenger answers: by the request key (`X-Request-Key` or `?key=`) when one
+    is given, so a caller stays on one side; at random otherwise."""
+    key = request.headers.get("x-request-key") or request.query_params.get("key")
+    if key:
+        return zlib.crc32(key.encode()) % 10_000 < percent * 100
+    return random.random() * 100 < percent  # noqa: S311 - a traffic split, not a secret
+
+
+def _shadow(log: OnlineLog, request_id: str, shadow: Loaded, rows: Any) -> None:
+    t0 = time.perf_counter()
+    try:
+        predicted, _ = score_features(shadow.spec, shadow.model, rows)
+    except Exception as exc:  # noqa: BLE001 - the challenger's failure is its own, never the caller's
+        get_logger().warning("serve: shadow scoring failed", model=shadow.spec.name, version=shadow.label,
+                             error=str(exc)[:300])
+        return
+    log.add(online_log.rows(request_id, shadow.spec.name, shadow.label, CHALLENGER, predicted,
+                            (time.perf_counter() - t0) * 1000))
 
 
 def _values(array: Any) -> Any:

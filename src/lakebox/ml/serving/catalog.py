@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
 
 
+CANARY_TAG = "lakebox.canary_percent"  # on the registered model: `lakebox ml canary` sets it
+
+
 class NotFound(LookupError):
     """An unknown model, alias or version (a 404)."""
 
@@ -47,6 +50,7 @@ class Served:
     aliases: dict[str, Loaded] = field(default_factory=dict)
     versions: tuple[str, ...] = ()
     generation: int = 1
+    canary_percent: float = 0.0  # share of default requests the challenger answers (`lakebox ml canary`)
 
 
 def single_threaded(model: Any) -> Any:
@@ -135,11 +139,13 @@ class Catalog:
 
         name = served.spec.name
         try:
-            aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+            registered = client.get_registered_model(name)
+            aliases = {a: str(v) for a, v in registered.aliases.items()}
+            canary = _percent((registered.tags or {}).get(CANARY_TAG))
             versions = tuple(sorted((str(v.version) for v in client.search_model_versions(f"name = '{name}'")),
                                     key=int))
         except MlflowException:
-            aliases, versions = {}, ()
+            aliases, versions, canary = {}, (), 0.0
         loaded: dict[str, Loaded] = {}
         for alias, version in aliases.items():
             current = served.aliases.get(alias)
@@ -157,7 +163,7 @@ class Catalog:
             if before is None or before.version != now.version:
                 get_logger().info("serve: alias now served", model=name, alias=alias, version=now.label,
                                   before=before.label if before else None)
-        self._served[name] = Served(served.spec, loaded, versions, served.generation)  # the swap: one assignment
+        self._served[name] = Served(served.spec, loaded, versions, served.generation, canary)  # the swap
 
     def _load(self, served: Served, version: str) -> Loaded:
         import mlflow.models
@@ -189,3 +195,10 @@ class Catalog:
                                  kept=current.label if current else None, error=str(exc)[:300])
             send_alert(self.settings, f"{name}:serve_load_failed:{version}", "serve_load_failed",
                        f":warning: lakebox {text}", {"model": name, "alias": alias, "version": version})
+
+
+def _percent(text: str | None) -> float:
+    try:
+        return min(100.0, max(0.0, float(text))) if text else 0.0
+    except ValueError:
+        return 0.0

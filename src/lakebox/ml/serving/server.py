@@ -18,6 +18,7 @@ from lakebox.log import get_logger
 
 if TYPE_CHECKING:
     from lakebox.ml.serving.catalog import Catalog
+    from lakebox.ml.serving.online_log import OnlineLog
     from lakebox.ml.spec import MLModelSpec
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
@@ -92,7 +93,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(settings: Settings, catalog: Catalog, host: str, port: int) -> tuple[Any, socket.socket]:
+def uvicorn_server(settings: Settings, catalog: Catalog, host: str, port: int,
+                   log: OnlineLog | None = None) -> tuple[Any, socket.socket]:
     """A uvicorn Server for the app and its bound socket (run it with `server.run(sockets=[sock])`)."""
     import uvicorn
 
@@ -101,7 +103,7 @@ def uvicorn_server(settings: Settings, catalog: Catalog, host: str, port: int) -
 
     token = token_for(settings, host)
     sock = bind(host, port)
-    app = build_app(catalog, token, SERVE_MAX_BODY.read(settings.env))
+    app = build_app(catalog, token, SERVE_MAX_BODY.read(settings.env), log)
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
                             log_level="warning", server_header=False, date_header=False, backlog=2048)
     return uvicorn.Server(config), sock
@@ -111,9 +113,12 @@ def serve(settings: Settings, specs: list[MLModelSpec], gens: dict[str, int], ho
           port: int = 5001) -> None:
     """Serve `specs`' models until interrupted (the warehouse is not held open meanwhile)."""
     required = token_for(settings, host) is not None  # refuse before loading anything
+    from lakebox.ml.serving.online_log import OnlineLog, warehouse_writer
+
     catalog = make_catalog(settings, specs, gens)
     catalog.start()
-    server, sock = uvicorn_server(settings, catalog, host, port)
+    log = OnlineLog(warehouse_writer(settings)).start()
+    server, sock = uvicorn_server(settings, catalog, host, port, log)
     bound = sock.getsockname()
     get_logger().info("serving models", host=bound[0], port=bound[1],
                       models=[s.spec.name for s in catalog.models()], token_required=required)
@@ -121,4 +126,5 @@ def serve(settings: Settings, specs: list[MLModelSpec], gens: dict[str, int], ho
         server.run(sockets=[sock])
     finally:
         catalog.stop()
+        log.stop()
         sock.close()
