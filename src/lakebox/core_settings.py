@@ -112,6 +112,15 @@ MLFLOW_ARTIFACTS = Declared("LAKEBOX_MLFLOW_ARTIFACTS", Text("a folder or URL"),
 GIT_COMMIT = Declared("LAKEBOX_GIT_COMMIT", Text("a commit id"), None,
                       "the commit recorded with each model (images set it; default: asked of git)", key=None)
 
+SERVE_TOKEN = Declared("LAKEBOX_SERVE_TOKEN", Text("a token"), None,
+                       "`lakebox ml serve`: the bearer token callers must send; required to bind any address "
+                       "but loopback (a secret: environment only, never shown)", secret=True)
+SERVE_MAX_BODY = Declared("LAKEBOX_SERVE_MAX_BODY", Whole(1), "10485760",
+                          "`lakebox ml serve`: the largest request body in bytes (larger: 400)")
+SERVE_POLL = Declared("LAKEBOX_SERVE_POLL", Number(above=0), "1.0",
+                      "`lakebox ml serve`: seconds between looks at the registry's aliases (a moved alias is "
+                      "served within about this long, once the new version is loaded)")
+
 CORE: tuple[Declared[Any], ...] = tuple(v for v in globals().values() if isinstance(v, Declared))
 
 # The kind of a pipeline's `policy` setting (lakebox.quality.gate): what a bad input does to its run.

@@ -172,33 +172,134 @@ def forget(
 ) -> None:
     """Start MODEL's history over when its MLflow store was lost: a new generation, no
     champion; the rows written before keep their version labels (see docs/ml.md)."""
-    from lakebox.errors import ConfigError
     from lakebox.ml.history import forget as forget_history
-    from lakebox.ml.specs import registered_pipelines, spec_named
-    from lakebox.pipelines import discover
+    from lakebox.ml.promotion import person
 
     if not reason.strip():
         typer.secho("error: --reason must say why the history starts over", fg="red", err=True)
         raise typer.Exit(2)
     with _session() as (settings, warehouse):
-        found = discover()
-        names = [pipeline] if pipeline else sorted({*found, *registered_pipelines()})
-        specs = []
-        for name in names:
-            spec = found.get(name)
-            declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
-            try:
-                specs += spec_named(name, model, declared)
-            except ConfigError:
-                if pipeline:
-                    raise
-        if not specs:
-            typer.secho(f"error: no pipeline has a model {model!r} (lakebox ml models PIPELINE lists them)",
-                        fg="red", err=True)
-            raise typer.Exit(2)
-        started = forget_history(settings, warehouse, specs[0], reason.strip())
+        spec = _spec_of(model, pipeline)
+        started = forget_history(settings, warehouse, spec, reason.strip(), person())
         typer.echo(f"{model}: history started over as generation {started.generation}; new versions are "
                    f"labelled N.g{started.generation} (ml.model_decisions and ml.model_stores say why)")
+
+
+@ml_app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="the port to listen on")] = 5001,
+    host: Annotated[str, typer.Option("--host", help="the address to bind; any but loopback needs "
+                                      "LAKEBOX_SERVE_TOKEN")] = "127.0.0.1",
+) -> None:
+    """Serve every registered model over MLflow's scoring protocol (POST /models/NAME/invocations);
+    a moved alias is served within seconds, without a restart (see docs/ml.md)."""
+    from lakebox.ml.serving.server import every_spec, generations, token_for
+    from lakebox.ml.serving.server import serve as run_serve
+    from lakebox.settings import redact
+
+    with _session() as (settings, warehouse):  # held only to read how versions are labelled
+        token_for(settings, host)
+        specs = every_spec()
+        gens = generations(warehouse, specs)
+    try:
+        run_serve(settings, specs, gens, host, port)
+    except LakeboxError as exc:
+        typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+ModelArg = Annotated[str, typer.Argument(help="the registered model, e.g. commit-classifier")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (kept in ml.model_decisions)")]
+PipelineOpt = Annotated[str | None, typer.Option("--pipeline", help="the pipeline that owns MODEL "
+                                                 "(default: found among the pipelines)")]
+HISTORY_COLUMNS = (Column("decided at", kind="id"), Column("version", kind="id"), Column("from", kind="id"),
+                   Column("decision", kind="id"), Column("by", kind="id"), Column("value", kind="number", digits=4,
+                                                                                  drop=2),
+                   Column("reason", drop=1))
+
+
+def _spec_of(model: str, pipeline: str | None) -> Any:
+    """The spec of the model named `model` (in `pipeline`, or whichever pipeline has it); exits 2 if none."""
+    from lakebox.errors import ConfigError
+    from lakebox.ml.specs import registered_pipelines, spec_named
+    from lakebox.pipelines import discover
+
+    found = discover()
+    for name in [pipeline] if pipeline else sorted({*found, *registered_pipelines()}):
+        spec = found.get(name)
+        declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+        try:
+            return spec_named(name, model, declared)[0]
+        except ConfigError:
+            if pipeline:
+                raise
+    typer.secho(f"error: no pipeline has a model {model!r} (lakebox ml models PIPELINE lists them)", fg="red",
+                err=True)
+    raise typer.Exit(2)
+
+
+@ml_app.command()
+def promote(
+    model: ModelArg, version: Annotated[str, typer.Argument(help="the version to make champion, e.g. 3 (or 3.g2)")],
+    reason: ReasonOpt, pipeline: PipelineOpt = None,
+) -> None:
+    """Make VERSION the champion by hand: a row in ml.model_decisions (from, to, by whom, why);
+    a server picks it up within seconds."""
+    from lakebox.ml.promotion import promote as run_promote
+
+    with _session() as (settings, warehouse):
+        moved = run_promote(settings, warehouse, _spec_of(model, pipeline), version, reason)
+        typer.echo(f"{model}: champion v{moved.from_version or '-'} -> v{moved.to_version} ({moved.decided_by}: "
+                   f"{moved.reason})")
+
+
+@ml_app.command()
+def rollback(
+    model: ModelArg, reason: ReasonOpt,
+    to: Annotated[str | None, typer.Option("--to", help="the version to give the champion alias back to "
+                                           "(default: the one that held it before the current)")] = None,
+    pipeline: PipelineOpt = None,
+) -> None:
+    """Give the champion alias back to the previous champion (or --to VERSION), with a row saying why."""
+    from lakebox.ml.promotion import rollback as run_rollback
+
+    with _session() as (settings, warehouse):
+        moved = run_rollback(settings, warehouse, _spec_of(model, pipeline), reason, to)
+        typer.echo(f"{model}: champion v{moved.from_version or '-'} -> v{moved.to_version} ({moved.decided_by}: "
+                   f"{moved.reason})")
+
+
+@ml_app.command()
+def canary(
+    model: ModelArg,
+    percent: Annotated[float, typer.Option("--percent", min=0, max=100,
+                                           help="share of requests the challenger answers; 0 stops the canary")],
+    pipeline: PipelineOpt = None,
+) -> None:
+    """Send PERCENT% of MODEL's requests to its challenger (sticky by X-Request-Key when a
+    caller sends one); a running server picks it up within seconds."""
+    from lakebox.ml.promotion import set_canary
+
+    with _session() as (settings, warehouse):
+        typer.echo(set_canary(settings, warehouse, _spec_of(model, pipeline), percent))
+
+
+@ml_app.command("history")
+def history_cmd(model: ModelArg, pipeline: PipelineOpt = None, as_json: JsonOpt = False) -> None:
+    """Every decision about MODEL, oldest first: each move of its aliases, by the rule or by hand."""
+    from lakebox import tables
+    from lakebox.ml.promotion import decisions
+
+    with _session() as (settings, warehouse):
+        spec = _spec_of(model, pipeline)
+        rows = [(str(r["decided_at"])[:19], r["version"], r["from_version"] or "", r["decision"],
+                 r["decided_by"] or "rule", r["value"], r["reason"]) for r in decisions(warehouse, spec.name)]
+    table = tables.Table(HISTORY_COLUMNS, rows, f"{model}: {len(rows)} decision(s), oldest first "
+                                                "(ml.model_decisions)")
+    if as_json:
+        tables.print_json(table.records())
+    else:
+        tables.show(table)
 
 
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:

@@ -109,8 +109,8 @@ def bind(settings: Settings, warehouse: Warehouse, client: Any, history: History
     return History(history.model_name, history.generation, store_id)
 
 
-def forget(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, reason: str) -> History:
-    """Start `spec`'s history over: a new generation, no champion, a row saying why."""
+def forget(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, reason: str, by: str | None = None) -> History:
+    """Start `spec`'s history over: a new generation, no champion, a row saying why (and who)."""
     import pyarrow as pa
 
     from lakebox.warehouse.ops import utcnow
@@ -126,11 +126,12 @@ def forget(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, reason: 
            f"{f', store id {store_id}' if store_id else ''}) is forgotten, its rows keep their labels; new "
            f"versions are labelled N.g{new.generation} (store {tracking.store_name(settings)}{cleared})")
     tables.ensure(warehouse, tables.MODEL_STORES)
-    tables.ensure(warehouse, tables.MODEL_DECISIONS)
+    tables.ensure_added(warehouse, tables.MODEL_DECISIONS)
     row = pa.table({
         "model_name": [name], "version": ["-"], "decision": [FORGOTTEN], "metric": [spec.metric],
         "value": pa.nulls(1, pa.float64()), "champion_value": pa.nulls(1, pa.float64()), "reason": [why],
         "decided_at": pa.array([utcnow()], pa.timestamp("us")), "run_id": pa.nulls(1, pa.string()),
+        "decided_by": pa.array([by or None], pa.string()),
     })
     with warehouse.transaction():
         _append_store(warehouse, name, new.generation, None, tracking.store_name(settings), reason)

@@ -87,19 +87,27 @@ def _predict(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, versio
 
 def score_rows(spec: MLModelSpec, model: object, rows: pa.Table) -> pa.Table:
     """Key columns, the prediction and (classifiers) the probability of the predicted class."""
+
+    predicted, probability = score_features(spec, model, rows)
+    out = rows.select(list(spec.key_columns)).append_column(spec.predicted_column, predicted)
+    return out if probability is None else out.append_column("probability", probability)
+
+
+def score_features(spec: MLModelSpec, model: object, rows: pa.Table) -> tuple[pa.Array, pa.Array | None]:
+    """The one scoring path of batch (`score_rows`) and the online endpoint (lakebox.ml.serving):
+    the spec's feature columns of `rows` in, the predictions and (classifiers) the probability
+    of the predicted class out, as Arrow arrays."""
     import numpy as np
     import pyarrow as pa
 
     frame = data.to_frame(rows, list(spec.features))
-    out = rows.select(list(spec.key_columns))
     if spec.task == "classification" and hasattr(model, "predict_proba"):
         proba = model.predict_proba(frame)  # type: ignore[attr-defined]
         best = proba.argmax(axis=1)
         predicted = np.asarray(model.classes_)[best]  # type: ignore[attr-defined]
-        out = out.append_column(spec.predicted_column, pa.array(predicted.astype(str), pa.string()))
-        return out.append_column("probability", pa.array(proba[np.arange(len(best)), best], pa.float64()))
+        return (pa.array(predicted.astype(str), pa.string()),
+                pa.array(proba[np.arange(len(best)), best], pa.float64()))
     predicted = model.predict(frame)  # type: ignore[attr-defined]
     if spec.task == "classification":
-        out = out.append_column(spec.predicted_column, pa.array(np.asarray(predicted).astype(str), pa.string()))
-        return out.append_column("probability", pa.nulls(len(predicted), pa.float64()))
-    return out.append_column(spec.predicted_column, pa.array(np.asarray(predicted, dtype=float), pa.float64()))
+        return pa.array(np.asarray(predicted).astype(str), pa.string()), pa.nulls(len(predicted), pa.float64())
+    return pa.array(np.asarray(predicted, dtype=float), pa.float64()), None

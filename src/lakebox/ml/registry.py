@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lakebox.warehouse import Warehouse
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+RULE = "rule"  # ml.model_decisions.decided_by of the champion rule's rows
 _ALLOW = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
 
@@ -178,11 +179,13 @@ def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
     for key, val in tags.items():
         client.set_model_version_tag(made.model_name, history.mlflow_version(made.version), key, val)
         client.set_tag(made.run_id, key, val)
-    tables.ensure(warehouse, tables.MODEL_DECISIONS)
+    tables.ensure_added(warehouse, tables.MODEL_DECISIONS)
     row = pa.table({
         "model_name": [made.model_name], "version": [made.version], "decision": [made.decision],
         "metric": [made.metric], "value": pa.array([made.value], pa.float64()),
         "champion_value": pa.array([made.champion_value], pa.float64()), "reason": [made.reason],
         "decided_at": pa.array([utcnow()], pa.timestamp("us")), "run_id": [made.run_id],
+        "from_version": pa.array([made.previous_champion if made.decision == CHAMPION else None], pa.string()),
+        "decided_by": [RULE],
     })
     tables.append(warehouse, tables.MODEL_DECISIONS, row)

@@ -43,8 +43,27 @@ DDL = {
 }
 
 
+# columns added since a table was first declared: (table, column, type). A writer that fills
+# them adds them (`ensure_added`): tables of older homes, and readers that insert the first
+# columns by position, keep working.
+ADDED = ((MODEL_DECISIONS, "from_version", "varchar"), (MODEL_DECISIONS, "decided_by", "varchar"))
+
+
 def ensure(warehouse: Warehouse, table: str) -> None:
     create_if_missing(warehouse, ["create schema if not exists ml", DDL[table]])
+
+
+def ensure_added(warehouse: Warehouse, table: str) -> None:
+    """`ensure`, then the ADDED columns of `table` where they are missing."""
+    ensure(warehouse, table)
+    added = [(c, t) for name, c, t in ADDED if name == table]
+    if added:
+        ns, name = table.split(".", 1)
+        have = {r[0] for r in warehouse.query("select column_name from information_schema.columns "
+                                              "where table_schema = ? and table_name = ?", [ns, name])}
+        for column, kind in added:
+            if column not in have:
+                warehouse.execute(f"alter table {table} add column {column} {kind}")
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
