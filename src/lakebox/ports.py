@@ -161,7 +161,7 @@ def _listening_inodes(port: int, host: str) -> set[int] | None:
     tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
     if not tables[0].exists():
         return None
-    wanted = {ipaddress.ip_address(host), ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
+    wanted = _addresses(host) | {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
     inodes: set[int] = set()
     for table in tables:
         if not table.exists():
@@ -174,6 +174,15 @@ def _listening_inodes(port: int, host: str) -> set[int] | None:
             if _proc_address(address) in wanted:
                 inodes.add(int(fields[9]))
     return inodes
+
+
+def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses a host name or address stands for ("localhost": 127.0.0.1 and ::1)."""
+    try:
+        return {ipaddress.ip_address(host)}
+    except ValueError:
+        found = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in socket.getaddrinfo(host, None)}
+        return {a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a for a in found}
 
 
 def _proc_address(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

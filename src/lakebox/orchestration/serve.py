@@ -158,6 +158,7 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
     """Start everything, print the URLs once all answer, and wait for `stop` or a child's end."""
     from lakebox.errors import LakeboxError
     from lakebox.orchestration.home import dagster_environment, init_storage
+    from lakebox.ports import confirm_listener
 
     env = dagster_environment(settings)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # else ~2.5 GB and stray job workers
@@ -180,7 +181,8 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
             if time.monotonic() - t0 > READY_TIMEOUT_S:
                 raise LakeboxError(f"{', '.join(s.name for s in waiting)} did not answer within {READY_TIMEOUT_S:.0f} s; "
                                    f"see the serve-*.log files in {settings.logs_dir}")
-            waiting = [s for s in waiting if not _answers(s.url(host).rstrip("/") + s.health)]
+            waiting = [s for s in waiting if not (_answers(s.url(host).rstrip("/") + s.health) and confirm_listener(
+                supervisor.children[s.name], s.port, host, s.name, f"choose another with {s.option}"))]
             for service in [s for s in later if s.after not in {w.name for w in waiting}]:
                 supervisor.start(service)
                 later.remove(service)
