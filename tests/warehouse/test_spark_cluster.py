@@ -14,7 +14,7 @@ import pytest
 
 from lakebox import ports
 from tests.conftest import QuietHandler
-from tests.warehouse.conftest import need_spark
+from tests.warehouse.conftest import JVM_OPTIONS, need_spark
 
 pytestmark = [pytest.mark.spark]
 
@@ -54,7 +54,7 @@ def test_the_master_is_started_again_when_its_ui_port_is_taken(tmp_path: Path, s
     need_spark()
     from lakebox.warehouse.spark_cluster import LocalCluster
 
-    with LocalCluster(tmp_path, workers=1) as cluster:
+    with LocalCluster(tmp_path, workers=1, env=JVM_OPTIONS) as cluster:
         taken = stolen[0][-1]
         assert len(stolen) == 2 and cluster.webui_port == stolen[1][-1] != taken
         state = cluster.state()

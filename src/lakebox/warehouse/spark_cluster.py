@@ -43,6 +43,7 @@ class LocalCluster:
     workers: int = 2
     cores: int = 1
     memory: str = "1g"
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the daemons and their executors
     port: int = 0  # the master's RPC and web UI ports, known once it started
     webui_port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -68,7 +69,7 @@ class LocalCluster:
         # submission server (its fixed port 6066 would clash with any other cluster's).
         opts = f"{os.environ.get('SPARK_DAEMON_JAVA_OPTS', '')} {DAEMON_JAVA_OPTS}".strip()
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_NO_DAEMONIZE": "1", "SPARK_DAEMON_JAVA_OPTS": opts,
-               "SPARK_LOCAL_IP": "127.0.0.1"}  # the web UIs on loopback too, not 0.0.0.0
+               "SPARK_LOCAL_IP": "127.0.0.1", **self.env}  # SPARK_LOCAL_IP: the web UIs on loopback, not 0.0.0.0
         log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *args], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
