@@ -103,8 +103,9 @@ def start_listening(
     clashes: list[str] = []
     for _ in range(attempts):
         ports = free_ports(count, host)
+        logged = log.stat().st_size if log.exists() else 0  # what earlier attempts wrote
         process = start(ports)
-        outcome = _await_listening(process, ports, ready, log, timeout, host)
+        outcome = _await_listening(process, ports, ready, log, logged, timeout, host)
         if outcome == "ready":
             return process, ports
         stop_group(process)
@@ -117,7 +118,7 @@ def start_listening(
 
 
 def _await_listening(process: subprocess.Popen[bytes], ports: list[int], ready: Callable[[list[int]], bool],
-                     log: Path, timeout: float, host: str) -> str:
+                     log: Path, logged: int, timeout: float, host: str) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         held = [holder(port, process.pid, host) for port in ports]
@@ -125,7 +126,11 @@ def _await_listening(process: subprocess.Popen[bytes], ports: list[int], ready: 
             taken = [p for p, h in zip(ports, held, strict=True) if h == "other"]
             return f"port(s) {taken} taken by another process"
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-20_000:] if log.exists() else ""
+            tail = ""
+            if log.exists():
+                with log.open("rb") as out:
+                    out.seek(logged)
+                    tail = out.read().decode(errors="replace")
             return "could not bind" if any(s in tail for s in _BIND_FAILURES) else "exited"
         if "free" not in held and _ready(ready, ports):
             return "ready"
