@@ -26,9 +26,19 @@ _LAKEBOX_VARS = ("LAKEBOX_HOME", "LAKEBOX_WAREHOUSE", "LAKEBOX_LAKE", "LAKEBOX_L
 # The files that take longest, longest first, run before the rest: `make test` (xdist's
 # --dist loadfile --no-loadscope-reorder) hands files to its two workers in collection order,
 # so the long ones start at once, one per worker, and the short ones fill in around them.
-# Measured with --durations (set-up included); keep it to the few that dominate.
+# Measured with --junitxml (set-up included) on a busy 2-core machine, 2026-12; keep it to
+# the few that dominate.
 SLOWEST_FIRST = (
     "tests/warehouse/test_spark_pipelines.py",
+    "tests/pipelines/orders/test_orders_e2e.py",
+    "tests/interrupts/test_sigterm_ml.py",
+    "tests/interrupts/test_sigterm.py",
+    "tests/interrupts/test_sigterm_retail.py",
+    "tests/quality/test_quarantine_matrix.py",
+    "tests/orchestration/test_serve.py",
+    "tests/pipelines/who_gho/test_e2e.py",
+    "tests/orchestration/test_celery.py",
+    "tests/orchestration/test_definitions.py",
 )
 
 
