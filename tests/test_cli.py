@@ -37,10 +37,12 @@ def test_config_redacts_secrets(lakebox_env: dict[str, str]) -> None:
     result = run_cli("config", env=env)
     assert result.returncode == 0
     assert "postgresql://app:***@127.0.0.1:5432/wh" in result.stdout
-    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
-    assert lines["LAKEBOX_ORDERS_PAGE_SIZE"] == ["250", "env"] and lines["LAKEBOX_ORDERS_API_TOKEN"] == ["***", "env"]
-    assert lines["LAKEBOX_RETAIL_POLICY"] == ["quarantine", "default"]
-    assert lines["LAKEBOX_ORDERS_API_URL"] == ["(unset)", "unset"]
+    lines = {line.split("\t")[0]: line.split("\t")[1:] for line in result.stdout.splitlines()}
+    assert lines["setting"] == ["value", "from", "part"]
+    assert lines["LAKEBOX_ORDERS_PAGE_SIZE"] == ["250", "env", "pipeline orders"]
+    assert lines["LAKEBOX_ORDERS_API_TOKEN"] == ["***", "env", "pipeline orders"]
+    assert lines["LAKEBOX_RETAIL_POLICY"] == ["quarantine", "default", "pipeline retail"]
+    assert lines["LAKEBOX_ORDERS_API_URL"] == ["(unset)", "unset", "pipeline orders"]
     assert "Sup3rSecret" not in result.stdout + result.stderr
 
 
@@ -50,14 +52,16 @@ def test_config_shows_every_setting_and_where_it_came_from(lakebox_env: dict[str
     (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_timeout = 9\n[lakebox.orders]\nschedule = "*/5 * * * *"\n')
     result = run_cli("config", "--doc", env={**lakebox_env, "LAKEBOX_HTTP_MAX_ATTEMPTS": "3", "PWD": str(tmp_path)})
     assert result.returncode == 0, result.stderr
-    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("LAKEBOX_")}
+    header, *rows = result.stdout.splitlines()
+    assert header.split("\t") == ["setting", "value", "from", "part", "doc", "allowed", "toml key"]
+    lines = {line.split("\t")[0]: line.split("\t") for line in rows}
     assert {d.name for d in core_settings.CORE} <= set(lines)
-    assert lines["LAKEBOX_HTTP_MAX_ATTEMPTS"][1:] == ["3", "env"]
-    assert lines["LAKEBOX_HTTP_TIMEOUT"][1:] == ["9", "lakebox.toml"]
-    assert lines["LAKEBOX_HTTP_BACKOFF"][-1] == "env"  # the fixture sets it
-    assert lines["LAKEBOX_ORDERS_SCHEDULE"][-1] == "lakebox.toml"
-    assert lines["LAKEBOX_HTTP_MAX_ELAPSED"][1:] == ["120", "default"]
-    assert "allowed: a whole number >= 1; lakebox.toml: http_max_attempts" in result.stdout
+    assert lines["LAKEBOX_HTTP_MAX_ATTEMPTS"][1:3] == ["3", "env"]
+    assert lines["LAKEBOX_HTTP_TIMEOUT"][1:3] == ["9", "lakebox.toml"]
+    assert lines["LAKEBOX_HTTP_BACKOFF"][2] == "env"  # the fixture sets it
+    assert lines["LAKEBOX_ORDERS_SCHEDULE"][2:4] == ["lakebox.toml", "pipeline orders"]
+    assert lines["LAKEBOX_HTTP_MAX_ELAPSED"][1:3] == ["120", "default"]
+    assert lines["LAKEBOX_HTTP_MAX_ATTEMPTS"][5:] == ["a whole number >= 1", "http_max_attempts"]
 
 
 def test_bad_settings_stop_a_run_before_anything_runs_naming_each(lakebox_env: dict[str, str]) -> None:

@@ -1,4 +1,6 @@
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ from lakebox.errors import ConfigError
 from lakebox.pipelines import discover
 from lakebox.pipelines.spec import PipelineSpec, Setting
 from lakebox.settings import Settings, redact
+from tests.conftest import run_cli
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lakebox"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
@@ -199,3 +202,101 @@ def test_a_bad_settings_file_and_a_bad_variable_are_reported_together(tmp_path: 
     assert "unknown settings ['wharehouse (outside [lakebox])']" in message and "set LAKEBOX_ORDERS_API_TOKEN instead" in message
     assert "LAKEBOX_LOKI_BATCH='many' (from env) is not a whole number" in message
     assert "tok-in-a-file" not in message
+
+
+# Issue 23.13: each bad setting stops the real CLI before anything runs: exit 2, one line
+# naming the setting, where its value came from and what it allows; nothing is created.
+BAD_SETTINGS = [
+    ({"LAKEBOX_ORDERS_SCHEDULE": "61 * * * *"}, "LAKEBOX_ORDERS_SCHEDULE='61 * * * *' (from env) is not a valid "
+     "cron expression (minute field '61': 61 is outside 0-59); allowed: a cron expression of five fields"),
+    ({"LAKEBOX_ORDERS_SCHEDULE": "a b c d e"}, "LAKEBOX_ORDERS_SCHEDULE='a b c d e' (from env) is not a valid "
+     "cron expression (minute field 'a': 'a' is not a number); allowed: "),
+    ({"LAKEBOX_ORDERS_SCHEDULE": "*/0 * * * *"}, "LAKEBOX_ORDERS_SCHEDULE='*/0 * * * *' (from env) is not a valid "
+     "cron expression (minute field '*/0': a step of 0 never advances); allowed: "),
+    ({"LAKEBOX_RETAIL_SCHEDULE": "0 0 * 13 *"}, "LAKEBOX_RETAIL_SCHEDULE='0 0 * 13 *' (from env) is not a valid "
+     "cron expression (month field '13': 13 is outside 1-12); allowed: "),
+    ({"LAKEBOX_WHO_INDICATORS": "WHOSIS 1;DROP"}, "LAKEBOX_WHO_INDICATORS='WHOSIS 1;DROP' (from env) is not a list "
+     "of GHO indicator codes ('WHOSIS 1;DROP' is not one); allowed: GHO indicator codes ("),
+    ({"LAKEBOX_GITHUB_REPOS": "acme"}, "LAKEBOX_GITHUB_REPOS='acme' (from env) is not a list of GitHub "
+     "repositories ('acme' is not one); allowed: GitHub repositories (owner/name"),
+    ({"LAKEBOX_LAKE": "s3://"}, "LAKEBOX_LAKE='s3://' (from env) is a URL without a bucket; allowed: a folder, "
+     "or s3://bucket/prefix"),
+    ({"LAKEBOX_LANDING": "gs://drops"}, "LAKEBOX_LANDING='gs://drops' (from env) is a URL of an unsupported scheme "
+     "'gs'; allowed: a folder, or s3://bucket/prefix"),
+    ({"LAKEBOX_CONFIG": "missing.toml"}, "LAKEBOX_CONFIG='missing.toml' (from env) names no file ("),
+]
+
+
+def _refused_before_anything_ran(result: subprocess.CompletedProcess[str], home: Path, expected: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line.strip() for line in result.stderr.splitlines()]
+    assert lines[0] == "error: 1 setting(s) cannot be used:", result.stderr
+    assert lines[1].startswith(expected), lines[1]
+    assert not (home / "warehouse.duckdb").exists() and not (home / "logs").exists(), "something ran"
+
+
+@pytest.mark.parametrize(("env", "expected"), BAD_SETTINGS, ids=[next(iter(e)) + "=" + next(iter(e.values()))
+                                                                 for e, _ in BAD_SETTINGS])
+def test_a_bad_setting_stops_the_cli_before_anything_runs(lakebox_env: dict[str, str], env: dict[str, str],
+                                                         expected: str) -> None:
+    result = run_cli("status", env={**lakebox_env, **env})
+    _refused_before_anything_ran(result, Path(lakebox_env["LAKEBOX_HOME"]), expected)
+
+
+def test_a_bad_schedule_in_lakebox_toml_names_the_file_and_key(lakebox_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('[lakebox.orders]\nschedule = "0 0 30 2 *"\n')
+    result = run_cli("status", env={**lakebox_env, "PWD": str(tmp_path)})
+    _refused_before_anything_ran(result, Path(lakebox_env["LAKEBOX_HOME"]),
+                                 "LAKEBOX_ORDERS_SCHEDULE='0 0 30 2 *' (from lakebox.toml, key [lakebox.orders] "
+                                 "schedule) is not a valid cron expression (February has no day 30 or 31)")
+
+
+def test_a_home_that_is_a_file_or_under_one_is_refused(lakebox_env: dict[str, str], tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("mine\n")
+    result = run_cli("status", env={**lakebox_env, "LAKEBOX_HOME": str(a_file)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"LAKEBOX_HOME='{a_file}' (from env) is a file, not a folder; allowed: a folder lakebox can write in" \
+        in result.stderr
+    under = a_file / "home"
+    result = run_cli("status", env={**lakebox_env, "LAKEBOX_HOME": str(under)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"LAKEBOX_HOME='{under}' (from env) cannot be created: {a_file} is a file" in result.stderr
+    assert a_file.read_text() == "mine\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder, whatever its mode")
+def test_an_unwritable_home_is_refused(lakebox_env: dict[str, str], tmp_path: Path) -> None:
+    home = tmp_path / "locked"
+    home.mkdir(mode=0o555)
+    try:
+        result = run_cli("status", env={**lakebox_env, "LAKEBOX_HOME": str(home)})
+    finally:
+        home.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"LAKEBOX_HOME='{home}' (from env) is not writable; allowed: a folder lakebox can write in" in result.stderr
+    assert list(home.iterdir()) == []
+
+
+def test_an_out_of_range_status_limit_is_a_usage_error(lakebox_env: dict[str, str]) -> None:
+    result = run_cli("status", "--limit", "99999999999999999999", env=lakebox_env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "Invalid value for '--limit'" in result.stderr and "less than or equal to 1000000" in result.stderr
+    assert not (Path(lakebox_env["LAKEBOX_HOME"]) / "warehouse.duckdb").exists()
+
+
+def test_quarantine_list_of_an_unknown_pipeline_is_a_usage_error(lakebox_env: dict[str, str]) -> None:
+    result = run_cli("quarantine", "list", "--pipeline", "nosuch", env=lakebox_env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == ("error: --pipeline 'nosuch' (from the command line) is not a pipeline; "
+                                     "allowed: github_commits, orders, retail, who_gho")
+    assert not (Path(lakebox_env["LAKEBOX_HOME"]) / "warehouse.duckdb").exists()
+    known = run_cli("quarantine", "list", "--pipeline", "orders", env=lakebox_env)
+    assert known.returncode == 0 and "No open quarantined items." in known.stderr
+
+
+def test_config_off_reads_no_settings_file(tmp_path: Path) -> None:
+    (tmp_path / "lakebox.toml").write_text('[lakebox]\nhttp_max_attempts = 0\n')  # would be refused if read
+    settings = Settings.load(env={"LAKEBOX_CONFIG": "off"}, cwd=tmp_path)
+    assert core_settings.HTTP_MAX_ATTEMPTS.read(settings.env) == 6

@@ -15,6 +15,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
+from lakebox.tables import Column
 
 if TYPE_CHECKING:
     from lakebox.runner import Pipeline, RunOutcome
@@ -34,12 +35,12 @@ app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 
 
-def _settings() -> Settings:
+def _settings(human: bool = False, level: str | None = None) -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
     settings = Settings.load()
-    configure_logging(settings.logs_dir, settings.log_level)
+    configure_logging(settings.logs_dir, level or settings.log_level, human=human)
     from lakebox.observability import configure as observe  # Loki shipping (issue 12)
 
     observe(settings)
@@ -57,21 +58,41 @@ def _fail(exc: BaseException) -> None:
 def run(
     pipelines: Annotated[list[str] | None, typer.Argument(help="pipelines to run (default: all)")] = None,
     full_refresh: Annotated[bool, typer.Option(help="rebuild every model from scratch (after changing dbt models)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="errors only: no progress, no summary")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every log line (info, and debug with "
+                                          "--log-format json)")] = False,
+    log_format: Annotated[str, typer.Option(help="stderr's log lines: human (the default on a terminal) or json "
+                                            "(the default otherwise); the log file is always JSON lines")] = "",
 ) -> None:
     """Run pipelines end to end: ingest, check, load, transform, snapshot.
 
+    On a terminal: progress per stage, warnings as short lines, a summary; the JSON log
+    lines go to $LAKEBOX_HOME/logs/ (and to stderr when it is not a terminal).
     Exit 0 when all succeed, 4 when some ended partial (quarantined input open) and none
     failed, 1 when any failed; 143 on SIGTERM and 130 on Ctrl-C, the run recorded as failed."""
+    from contextlib import nullcontext
+
     from lakebox.interrupts import RunInterrupted
     from lakebox.lake import Lake
+    from lakebox.run_view import run_view
     from lakebox.runner import run_pipeline
     from lakebox.warehouse import open_warehouse
 
+    if log_format not in ("", "human", "json"):
+        _fail(ConfigError(f"--log-format {log_format!r}: use human or json"))
+    human = (log_format or ("human" if sys.stderr.isatty() else "json")) == "human"
     try:
-        settings = _settings()
+        if human:
+            from lakebox.log import quiet_libraries
+
+            quiet_libraries()
+            settings = _settings(True, "ERROR" if quiet else "INFO" if verbose else "WARNING")
+        else:
+            settings = _settings(level="ERROR" if quiet else "DEBUG" if verbose else None)
         chosen = _chosen(pipelines)
         lake = Lake.from_settings(settings)
-        with open_warehouse(settings) as warehouse:
+        with open_warehouse(settings) as warehouse, \
+                run_view() if human and not quiet and sys.stderr.isatty() else nullcontext():
             outcomes = [run_pipeline(p, settings, lake, warehouse, {"full_refresh": full_refresh}) for p in chosen]
             from lakebox.observability import after_runs  # Pushgateway, alerts (issue 12)
 
@@ -79,7 +100,7 @@ def run(
     except (LakeboxError, RunInterrupted) as exc:  # RunInterrupted: SIGTERM/SIGINT, exit 128 + its number
         _fail(exc)
         return
-    _print_outcomes(outcomes)
+    _print_outcomes(outcomes, quiet)
     raise typer.Exit(run_exit_code(outcomes))
 
 
@@ -101,23 +122,25 @@ def _chosen(names: list[str] | None) -> list[Pipeline]:
     return [get_pipeline(name) for name in (names or list(discover()))]
 
 
-def _print_outcomes(outcomes: list[RunOutcome]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+OUTCOME_COLUMNS = (Column("pipeline", kind="id"), Column("status", kind="status"),
+                   Column("seconds", kind="number", digits=1, drop=2), Column("rows in", kind="number", drop=1),
+                   Column("rows out", kind="number"), Column("quarantined", "open_quarantine", kind="number", drop=3),
+                   Column("run id", kind="id", drop=4))
 
-    console = Console(stderr=True)
-    table = Table(title="lakebox run", show_lines=False)
-    for col in ("pipeline", "status", "seconds", "rows in", "rows out", "open quarantine", "run id"):
-        table.add_column(col)
-    for o in outcomes:
-        colour = {"success": "green", "partial": "yellow"}.get(o.status, "red")
-        table.add_row(o.pipeline, f"[{colour}]{o.status}[/]", f"{o.duration_s:.2f}", str(o.rows_in),
-                      str(o.rows_out), str(len(o.quarantined)), o.run_id)
-    console.print(table)
+
+def _print_outcomes(outcomes: list[RunOutcome], quiet: bool = False) -> None:
+    """The summary on stderr (unless quiet), then each run's error or open items."""
+    from lakebox import tables
+
+    if not quiet:
+        rows = [(o.pipeline, o.status, o.duration_s, o.rows_in, o.rows_out, len(o.quarantined), o.run_id)
+                for o in outcomes]
+        tables.show(tables.Table(OUTCOME_COLUMNS, rows, "lakebox run"), err=True)
     for o in outcomes:
         if o.error:
             colour = "yellow" if o.status == "partial" else "red"
-            console.print(f"[{colour}]{o.pipeline} {o.status}:[/] {o.error}", markup=True, highlight=False)
+            typer.secho(f"{o.pipeline} {o.status}: ", fg=colour, err=True, nl=False)
+            typer.echo(o.error, err=True)
 
 
 @app.command()
@@ -157,13 +180,18 @@ def watch(
     get_logger().info("watch stopped", runs=runs)
 
 
-@app.command()
-def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs to show")] = 20) -> None:
-    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
-    from rich.console import Console
-    from rich.table import Table
+STATUS_MAX_LIMIT = 1_000_000  # a larger number overflows the warehouse's LIMIT (a 64-bit integer)
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+@app.command()
+def status(limit: Annotated[int, typer.Option(min=1, max=STATUS_MAX_LIMIT, help="how many recent runs to show")] = 20,
+           as_json: JsonOpt = False) -> None:
+    """Recent pipeline runs from the audit trail (ops.pipeline_runs) and open quarantined items."""
+    from lakebox import tables
     from lakebox.locks import shown_run_state
+    from lakebox.quarantine_cli import items_table
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine, recent_runs
 
@@ -176,36 +204,42 @@ def status(limit: Annotated[int, typer.Option(min=1, help="how many recent runs 
     except LakeboxError as exc:
         _fail(exc)
         return
-    console = Console()
-    if not rows:
-        console.print(f"No runs yet in {where}. Try: lakebox run")
-        return
-    table = Table(title=f"recent runs ({where})")
-    for col in ("run id", "pipeline", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
-        table.add_column(col, overflow="fold")
+    shown = []
     for run_id, pipeline, state, started, seconds, rows_in, rows_out, error in rows:
         state, error = shown_run_state(settings.home, pipeline, run_id, state, error)
-        colour = {"success": "green", "failed": "red"}.get(state, "yellow")
-        table.add_row(run_id, pipeline, f"[{colour}]{state}[/]", str(started)[:19],
-                      f"{seconds:.2f}" if seconds is not None else "", str(rows_in or 0), str(rows_out or 0),
-                      (error or "").splitlines()[0][:120] if error else "")
-    console.print(table)
-    if not waiting:
-        console.print("No open quarantined items.")
+        shown.append((run_id, pipeline, state, started, seconds, rows_in or 0, rows_out or 0,
+                      (error or "").splitlines()[0] if error else ""))
+    runs = tables.Table(RUN_COLUMNS, shown, f"recent runs ({where})")
+    held = items_table(waiting, f"{len(waiting)} open quarantined item(s) (lakebox quarantine show ID | "
+                       "dismiss ID --reason ...)")
+    if as_json:
+        tables.print_json({"warehouse": where, "runs": runs.records(), "open_quarantine": held.records()})
         return
-    console.print(f"[yellow]{len(waiting)} open quarantined item(s)[/] (lakebox quarantine show ID | dismiss ID "
-                  "--reason ...):", highlight=False)
-    for item in waiting:
-        console.print(f"  {item.id}  {item.pipeline}  {item.source}  {item.item}  batch {item.batch_id}  "
-                      f"opened {str(item.opened_at)[:19]}", highlight=False, soft_wrap=True)
+    if not rows:
+        typer.echo(f"No runs yet in {where}. Try: lakebox run")
+        return
+    tables.show(runs)
+    if not waiting:
+        typer.echo("No open quarantined items.")
+        return
+    typer.echo()
+    tables.show(held)
+
+
+# a run id holds its pipeline and start time, so those go first on a narrow terminal
+RUN_COLUMNS = (Column("run id", kind="id"), Column("pipeline", kind="id", drop=1), Column("status", kind="status"),
+               Column("started (UTC)", "started_at", kind="time", drop=4), Column("seconds", kind="number", digits=2, drop=3),
+               Column("rows in", kind="number", drop=2), Column("rows out", kind="number"), Column("error"))
 
 
 @app.command()
 def config(
     doc: Annotated[bool, typer.Option(help="under each setting, what it does and the values it takes")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show every setting in force, the core's and each pipeline's, and where each came from
     (env, lakebox.toml, default); secrets redacted. A bad setting exits 2, naming it."""
+    from lakebox import tables
     from lakebox.settings import Settings
 
     try:
@@ -213,20 +247,29 @@ def config(
     except LakeboxError as exc:
         _fail(exc)
         return
-    rows = settings.shown()
-    width = max(len(name) for name, _, _ in rows)
-    value_width = min(60, max(len(value) for _, value, _ in rows))
     owner = {variable: f"pipeline {name}" for name, values in settings.pipelines.items()
              for variable in values.variables.values()}
-    group = None
-    for (name, value, origin), declared in zip(rows, settings.declared, strict=True):
-        if owner.get(name, "core") != group:
-            group = owner.get(name, "core")
-            typer.echo(f"# {group}")
-        typer.echo(f"{name:{width}}  {value:{value_width}}  {origin}")
-        if doc:
-            where = f"; lakebox.toml: {declared.toml_key}" if declared.toml_key else "; environment only"
-            typer.echo(f"{'':{width}}    {declared.doc}; allowed: {declared.kind.allowed}{where}")
+    columns = [tables.Column("setting", "name", kind="id"), tables.Column("value", kind="id"),
+               tables.Column("from", "origin", kind="status"), tables.Column("part", drop=1)]
+    if doc or as_json:
+        columns += [tables.Column("doc"), tables.Column("allowed", drop=3), tables.Column("toml key", drop=2)]
+    rows = []
+    for (name, value, origin), declared in zip(settings.shown(), settings.declared, strict=True):
+        row: list[Any] = [name, value, origin, owner.get(name, "core")]
+        if doc or as_json:
+            row += [declared.doc, declared.kind.allowed, declared.toml_key or "(environment only)"]
+        rows.append(row)
+    if doc and not as_json and tables.is_terminal():  # the doc under each setting, wrapped, not cut
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size().columns
+        for name, value, origin, part, text, allowed, toml_key in rows:
+            typer.echo(f"{name}  {value}  {origin}  ({part})")
+            typer.echo(textwrap.fill(f"{text}; allowed: {allowed}; lakebox.toml: {toml_key}", width,
+                                     initial_indent="    ", subsequent_indent="    "))
+        return
+    tables.show(tables.Table(columns, rows), as_json=as_json)
 
 
 @app.command()

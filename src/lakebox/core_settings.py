@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakebox.setting_kinds import Choice, Cron, Day, Declared, Duration, Number, Pairs, Text, Url, Whole
+from lakebox.setting_kinds import Choice, Cron, Day, Declared, Duration, Location, Number, Pairs, Text, Url, Whole
 
 # Where things live; defaults under the home are filled in by Settings.load.
 HOME = Declared("LAKEBOX_HOME", Text("a folder"), "./.lakebox",
@@ -19,18 +19,21 @@ HOME = Declared("LAKEBOX_HOME", Text("a folder"), "./.lakebox",
 WAREHOUSE = Declared("LAKEBOX_WAREHOUSE", Text("a DuckDB file, or a postgresql://, spark:// or spark+local:// URL"), None,
                      "a DuckDB file (default `$LAKEBOX_HOME/warehouse.duckdb`), `postgresql://user@host:5432/db` "
                      "(password from the environment or `PGPASSWORD`), `spark://host:7077` or `spark+local://[N]`")
-LAKE = Declared("LAKEBOX_LAKE", Text("a folder or URL"), None,
+LAKE = Declared("LAKEBOX_LAKE", Location(), None,
                 "the raw lake (default `$LAKEBOX_HOME/lake`): a folder or `s3://bucket/prefix` "
                 "(+ `AWS_ENDPOINT_URL` for MinIO)")
-LANDING = Declared("LAKEBOX_LANDING", Text("a folder or URL"), None,
+LANDING = Declared("LAKEBOX_LANDING", Location(), None,
                    "where file-fed pipelines find their drops, `<landing>/<pipeline>/` "
                    "(default `$LAKEBOX_HOME/landing`): a folder or `s3://`")
 LOG_LEVEL = Declared("LAKEBOX_LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO",
-                     "JSON-lines logs to stderr and `$LAKEBOX_HOME/logs/`")
+                     "the JSON-lines logs on stderr when it is not a terminal (`$LAKEBOX_HOME/logs/` gets "
+                     "every level; `lakebox run` on a terminal shows warnings, see --verbose)")
 CACHE_DIR = Declared("LAKEBOX_CACHE_DIR", Text("a folder, or off"), None,
                      "machine-wide cache of dbt's parse, shared by every home (default "
                      "`$XDG_CACHE_HOME/lakebox` or `~/.cache/lakebox`); `off` disables")
-CONFIG = Declared("LAKEBOX_CONFIG", Text("a file"), "./lakebox.toml", "the settings file to read (none there: no file)", key=None)
+CONFIG = Declared("LAKEBOX_CONFIG", Text("a file, or off"), "./lakebox.toml",
+                  "the settings file to read: the default may be absent (then none); a file named here must "
+                  "exist; `off` reads none", key=None)
 PIPELINES_PATH = Declared("LAKEBOX_PIPELINES_PATH", Text("folders separated by :"), None,
                           "extra folders (`:`-separated) holding one folder per pipeline, found beside the "
                           "bundled ones", key=None)

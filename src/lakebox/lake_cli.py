@@ -1,5 +1,6 @@
-"""`lakebox lake`: check the raw lake against its manifests and the ledger, and settle a
-landed batch whose object went missing or changed (restore its bytes, or forget it)."""
+"""`lakebox lake`: check the raw lake against its manifests and the ledger, settle a
+landed batch whose object went missing or changed (restore its bytes, or forget it), and
+set aside an object nothing records (forget-object)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakebox.errors import ConfigError, LakeboxError, RawObjectExistsError
+from lakebox.tables import Column
 
 if TYPE_CHECKING:
     from lakebox.lake import Lake
@@ -36,11 +38,20 @@ def _settings() -> Settings:
     return settings
 
 
+VERIFY_COLUMNS = (Column("problem", kind="status"), Column("batch", "batch_id", kind="id", drop=1),
+                  Column("object", kind="id"), Column("detail"))
+
+
 @app.command()
-def verify(source: Annotated[str | None, typer.Argument(help="only this source (default: every source)")] = None) -> None:
+def verify(
+    source: Annotated[str | None, typer.Argument(help="only this source (default: every source)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
     """Check every object against its manifest and the ledger (missing, size, sha256); exit 1 on any difference.
 
-    Loaded batches are checked too: a changed or deleted object is reported here."""
+    Loaded batches are checked too: a changed or deleted object is reported here. The
+    differences are a table (tab-separated lines when piped); the totals go to stderr."""
+    from lakebox import tables
     from lakebox.lake import Lake
     from lakebox.lake.verify import verify_lake
     from lakebox.warehouse import open_warehouse
@@ -60,18 +71,31 @@ def verify(source: Annotated[str | None, typer.Argument(help="only this source (
     except LakeboxError as exc:
         _fail(exc)
         return
-    for d in report.differences:
-        typer.echo(f"{d.problem:10} {d.describe(lake)}")
-    for batch_id, key, reason in report.lost:
-        typer.echo(f"{'lost':10} batch {batch_id}: {lake.uri(key)} (not checked; forgotten: {reason})")
-    if report.unledgered:
+    rows = [(d.problem, d.batch_id, d.key, d.detail) for d in report.differences]
+    rows += [("lost", batch_id, key, f"not checked; forgotten: {reason}") for batch_id, key, reason in report.lost]
+    found = tables.Table(VERIFY_COLUMNS, rows)
+    if as_json:
+        tables.print_json({"lake": lake.uri(prefix), "objects": report.objects, "batches": report.batches,
+                           "unledgered_manifests": report.unledgered, "differences": found.records()})
+    elif rows:
+        tables.show(found)
+    if report.unledgered and not as_json:
         typer.echo(f"note: {report.unledgered} manifest(s) under {prefix} belong to no batch in the ledger of {where} "
-                   "(landed by another warehouse, or by a run that stopped before recording them); checked anyway")
-    typer.echo(f"checked {report.objects} object(s) under {lake.uri(prefix)}, {report.batches} batch(es) in the "
-               f"ledger of {where}: {len(report.differences)} difference(s)")
+                   "(landed by another warehouse, or by a run that stopped before recording them); checked anyway",
+                   err=True)
+    if not as_json:
+        typer.echo(f"checked {report.objects} object(s) under {lake.uri(prefix)}, {report.batches} batch(es) in the "
+                   f"ledger of {where}: {len(report.differences)} difference(s)", err=True)
     if report.differences:
-        typer.echo("settle a pending batch with `lakebox lake restore BATCH_ID FILE` or `lakebox lake forget-batch "
-                   "BATCH_ID --reason TEXT`; a loaded one's rows stay in the warehouse: restore its bytes from a backup")
+        problems = {d.problem for d in report.differences}
+        if problems - {"unrecorded", "leftover"}:
+            typer.echo("settle a pending batch with `lakebox lake restore BATCH_ID FILE` or `lakebox lake forget-batch "
+                       "BATCH_ID --reason TEXT`; a loaded one's rows stay in the warehouse: restore its bytes from a "
+                       "backup", err=True)
+        if "unrecorded" in problems:
+            typer.echo("an unrecorded object landed without its manifest (a crash or a full disk) and nothing loads "
+                       "it; its source sends it again: set it aside with `lakebox lake forget-object PATH --reason "
+                       "TEXT` (its bytes move to forgotten/ in the lake)", err=True)
         raise typer.Exit(1)
 
 
@@ -104,6 +128,40 @@ def forget_batch(
         _fail(exc)
         return
     typer.echo(f"batch {batch_id} of {batch[1]} marked lost (was {batch[5]}; {found.detail}): {reason.strip()}")
+
+
+@app.command("forget-object")
+def forget_object(
+    path: Annotated[str, typer.Argument(help="the object as `lakebox lake verify` names it (or its key, raw/...)")],
+    reason: Annotated[str, typer.Option(help="why it is set aside (kept beside it under forgotten/)")],
+) -> None:
+    """Set aside a raw object that no manifest or ledger row records (`lake verify`: unrecorded).
+
+    Its bytes move to forgotten/ in the lake with the reason; its source sends it again.
+    Refused for a recorded object: settle a batch with `restore` or `forget-batch`."""
+    import getpass
+
+    from lakebox.lake import forget
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ops import ledger
+
+    try:
+        if not reason.strip():
+            raise ConfigError("--reason must say why the object is set aside")
+        settings = _settings()
+        lake = _lake(settings)
+        key = forget.lake_key(lake, path)
+        recorded: set[str] = set()
+        if settings.warehouse_kind != "duckdb" or Path(settings.warehouse.split("://", 1)[-1]).exists():
+            with open_warehouse(settings, read_only=True) as warehouse:
+                if warehouse.table_exists("ops", "batches"):
+                    source = key.split("/")[1] if key.count("/") >= 2 else None
+                    recorded = {row[2] for row in ledger.recorded_batches(warehouse, source)}
+        target = forget.forget_object(lake, key, reason, getpass.getuser(), recorded)
+    except LakeboxError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{lake.uri(key)} set aside as {lake.uri(target)}: {reason.strip()}")
 
 
 @app.command()

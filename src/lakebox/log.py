@@ -1,7 +1,9 @@
-"""JSON-lines logs to stderr and $LAKEBOX_HOME/logs/, ready for Loki/Promtail labels.
+"""JSON-lines logs to $LAKEBOX_HOME/logs/, ready for Loki/Promtail labels, and to stderr.
 
 Run, pipeline and stage come from context variables, so a stage logs plain messages and
 every line still says which run it belongs to. Every line passes through `redact`.
+On a terminal (`human`), stderr gets short human lines instead of JSON (warnings and
+errors; info too when verbose), printed above the run's progress (lakebox.run_view).
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ class _StderrHandler(logging.Handler):
                 sys.stderr.flush()
         except Exception:  # logging must never take the pipeline down
             self.handleError(record)
+
+
+class _HumanHandler(_StderrHandler):
+    """One short line a person reads: `warning: retail ingest: the message (a field, ...)`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = " ".join(v for k, v in _context.get({}).items() if k in ("pipeline", "stage"))
+        fields = getattr(record, "fields", {})
+        shown = ", ".join(f"{k} {_short(v)}" for k, v in fields.items() if k not in ("exc", "traceback"))
+        line = f"{record.levelname.lower()}: {where + ': ' if where else ''}{record.getMessage()}"
+        return redact(f"{line} ({shown})" if shown else line)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class Logger:
@@ -122,8 +141,9 @@ class DailyFileHandler(logging.Handler):
         super().close()
 
 
-def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
-    """Send lakebox's logs to stderr and to one JSON-lines file per day."""
+def configure_logging(logs_dir: Path, level: str = "INFO", *, human: bool = False) -> Path:
+    """Send lakebox's logs to one JSON-lines file per day (every level) and to stderr from
+    `level` up: as JSON lines, or as short human lines when `human` (a terminal)."""
     logger = logging.getLogger(_LOGGER)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -131,9 +151,10 @@ def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     formatter = JsonLinesFormatter()
-    stderr = _StderrHandler()
+    stderr = _HumanHandler() if human else _StderrHandler()
     stderr.setLevel(getattr(logging, level, logging.INFO))
-    stderr.setFormatter(formatter)
+    if not human:
+        stderr.setFormatter(formatter)
     logger.addHandler(stderr)
     logs_dir.mkdir(parents=True, exist_ok=True)
     file_handler = DailyFileHandler(logs_dir)
@@ -143,12 +164,27 @@ def configure_logging(logs_dir: Path, level: str = "INFO") -> Path:
     return file_handler.path_for(dt.date.today().isoformat())
 
 
+def quiet_libraries() -> None:
+    """Keep MLflow's info lines (a new store's tables, its migrations) off a person's
+    terminal; its warnings still show. Before MLflow is imported: it reads this then."""
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Any]:
-    """A progress bar on a terminal; a no-op elsewhere (CI, pipes, tests)."""
+    """A progress bar on a terminal; a no-op elsewhere (CI, pipes, tests). Within a run's
+    view (lakebox.run_view) the bar is one more line of it."""
     global _live_console
     if not sys.stderr.isatty():
         yield _NoProgress()
+        return
+    from lakebox import run_view
+
+    if run_view.active is not None:
+        with run_view.active.bar(description, total) as shared:
+            yield _RichProgress(*shared)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -13,12 +13,19 @@ from typing import Annotated, Any
 import typer
 
 from lakebox.errors import LakeboxError
+from lakebox.tables import Column
 
 ml_app = typer.Typer(help="The ML lifecycle: train, register (champion rule), predict, drift.",
                      no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 PipelineArg = Annotated[str, typer.Argument(help="pipeline whose models to use, e.g. github_commits")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="only this model (default: every model of the pipeline)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+MODEL_COLUMNS = (Column("model", kind="id", drop=1), Column("version", kind="id"), Column("aliases", kind="id"),
+                 Column("metric", kind="id", drop=2), Column("value", kind="number", digits=4), Column("decision"))
+DRIFT_COLUMNS = (Column("model", kind="id", drop=1), Column("drift", kind="status"), Column("feature", kind="id"),
+                 Column("method", kind="id", drop=2), Column("statistic", kind="number", digits=4),
+                 Column("p value", kind="id", drop=3), Column("threshold", kind="number", digits=2, drop=4))
 
 
 @contextmanager
@@ -82,60 +89,126 @@ def predict(pipeline: PipelineArg, model: ModelOpt = None) -> None:
 @ml_app.command()
 def drift(
     pipeline: PipelineArg, model: ModelOpt = None,
-    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when any feature drifted")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when a feature drifted or drift could not be computed")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare what each model scores with its reference (KS, PSI; see docs/ml.md); write ml.drift_report."""
+    from lakebox import tables
     from lakebox.ml.drift import drift as run_drift
 
     flagged: list[str] = []
+    found: list[dict[str, Any]] = []
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         result = run_drift(settings, warehouse, spec)
-        typer.echo(result.message)
-        for f in result.features:
-            p = "" if f.p_value is None else f" p={f.p_value:.3g}"
-            typer.echo(f"  {'DRIFT' if f.drifted else 'ok':5} {f.feature:32} {f.method} {f.statistic:.4f}{p} "
-                       f"(threshold {f.threshold})")
+        rows = [(spec.name, "DRIFT" if f.drifted else "ok", f.feature, f.method, f.statistic,
+                 None if f.p_value is None else float(f"{f.p_value:.3g}"), f.threshold) for f in result.features]
+        table = tables.Table(DRIFT_COLUMNS, rows, result.message)
+        found.extend(table.records())
+        if not as_json:
+            tables.show(table)
         if result.drifted:
+            flagged.append(spec.name)
+        if fail_on_drift and not result.computed:  # an unknown answer is no pass
+            typer.secho(f"error: drift could not be computed for {spec.name}: {result.message}", fg="red", err=True)
             flagged.append(spec.name)
 
     _each(pipeline, model, action)
+    if as_json:
+        tables.print_json(found)
     if flagged and fail_on_drift:
         raise typer.Exit(1)
 
 
 @ml_app.command()
-def models(pipeline: PipelineArg, model: ModelOpt = None) -> None:
+def models(pipeline: PipelineArg, model: ModelOpt = None, as_json: JsonOpt = False) -> None:
     """Registered versions, their aliases and the decisions that placed them."""
+    from lakebox import tables
     from lakebox.ml import tracking
+
+    found: list[dict[str, Any]] = []
 
     def action(settings: Any, warehouse: Any, spec: Any) -> None:
         from mlflow.exceptions import MlflowException
 
-        client = tracking.connect(settings)
+        from lakebox.ml.history import checked_store
+        client, past = checked_store(settings, warehouse, spec.name)
         try:
             versions = client.search_model_versions(f"name = '{spec.name}'")
             aliases = client.get_registered_model(spec.name).aliases
         except MlflowException:
-            typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})")
+            if not as_json:
+                typer.echo(f"{spec.name}: no versions yet (lakebox ml train {spec.pipeline})", err=True)
             return
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(str(version), []).append(alias)
+        if past.generation > 1:
+            typer.echo(f"{spec.name}: history generation {past.generation} (lakebox ml forget); lakebox's tables "
+                       f"label MLflow's version N as N.g{past.generation}", err=True)
         decisions = _decisions(warehouse, spec.name)
-        typer.echo(f"{spec.name} ({spec.metric}, margin {spec.margin}; tracking {tracking.tracking_uri(settings)})")
+        rows = []
         for mv in sorted(versions, key=lambda v: int(v.version)):
             decided = decisions.get(str(mv.version))
-            value = f"{spec.metric} {decided[0]:.4f}" if decided and decided[0] is not None else ""
-            typer.echo(f"  v{mv.version:<4} {','.join(sorted(by_version.get(str(mv.version), []))) or '-':20} "
-                       f"{value:20} {decided[1] if decided else ''}")
+            rows.append((spec.name, f"v{mv.version}", ",".join(sorted(by_version.get(str(mv.version), []))),
+                         spec.metric, decided[0] if decided else None, decided[1] if decided else ""))
+        table = tables.Table(MODEL_COLUMNS, rows, f"{spec.name} ({spec.metric}, margin {spec.margin}; "
+                             f"tracking {tracking.tracking_uri(settings)})")
+        found.extend(table.records())
+        if not as_json:
+            tables.show(table)
 
     _each(pipeline, model, action)
+    if as_json:
+        tables.print_json(found)
+
+
+@ml_app.command()
+def forget(
+    model: Annotated[str, typer.Argument(help="the model whose history starts over, e.g. life-expectancy")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in ml.model_decisions)")],
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="the pipeline that owns MODEL "
+                                                 "(default: found among the pipelines)")] = None,
+) -> None:
+    """Start MODEL's history over when its MLflow store was lost: a new generation, no
+    champion; the rows written before keep their version labels (see docs/ml.md)."""
+    from lakebox.errors import ConfigError
+    from lakebox.ml.history import forget as forget_history
+    from lakebox.ml.specs import registered_pipelines, spec_named
+    from lakebox.pipelines import discover
+
+    if not reason.strip():
+        typer.secho("error: --reason must say why the history starts over", fg="red", err=True)
+        raise typer.Exit(2)
+    with _session() as (settings, warehouse):
+        found = discover()
+        names = [pipeline] if pipeline else sorted({*found, *registered_pipelines()})
+        specs = []
+        for name in names:
+            spec = found.get(name)
+            declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+            try:
+                specs += spec_named(name, model, declared)
+            except ConfigError:
+                if pipeline:
+                    raise
+        if not specs:
+            typer.secho(f"error: no pipeline has a model {model!r} (lakebox ml models PIPELINE lists them)",
+                        fg="red", err=True)
+            raise typer.Exit(2)
+        started = forget_history(settings, warehouse, specs[0], reason.strip())
+        typer.echo(f"{model}: history started over as generation {started.generation}; new versions are "
+                   f"labelled N.g{started.generation} (ml.model_decisions and ml.model_stores say why)")
 
 
 def _decisions(warehouse: Any, name: str) -> dict[str, tuple[float | None, str]]:
+    """The current generation's decisions by MLflow version (see lakebox.ml.history)."""
+    from lakebox.ml import history
+
     if not warehouse.table_exists("ml", "model_decisions"):
         return {}
     rows = warehouse.query("select version, value, reason from ml.model_decisions where model_name = ? "
                            "order by decided_at", [name])
-    return {str(v): (value, reason) for v, value, reason in rows}
+    generation = history.current_generation(warehouse, name)
+    return {history.mlflow_version(str(v)): (value, reason) for v, value, reason in rows
+            if history.generation_of(str(v)) == generation}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lakebox import tables
 from lakebox.errors import ConfigError, LakeboxError
+from lakebox.tables import Column, Table
+
+if TYPE_CHECKING:
+    from lakebox.warehouse.ops.quarantine import QuarantineItem
 
 app = typer.Typer(help="Quarantined input: list open items, show why one failed, dismiss one with a reason.",
                   no_args_is_help=True)
@@ -28,36 +33,45 @@ def _settings():  # noqa: ANN202 - typer introspects annotations
     return settings
 
 
+ITEM_COLUMNS = (
+    Column("id", kind="id"), Column("pipeline", kind="id", drop=3), Column("source", kind="id", drop=2),
+    Column("item", kind="id"), Column("batch", "batch_id", kind="id", drop=1), Column("status", kind="status"),
+    Column("opened (UTC)", "opened_at", kind="time", drop=4), Column("rules"), Column("settled", drop=5),
+)
+
+
+def items_table(found: list[QuarantineItem], title: str) -> Table:
+    """Quarantined items as `quarantine list` and `status` show them."""
+    rows = [(i.id, i.pipeline, i.source, i.item, i.batch_id, i.status, i.opened_at, _rule_names(i.rules),
+             f"{i.resolved_by or ''}: {i.reason or ''}" if i.status != "open" else "") for i in found]
+    return Table(ITEM_COLUMNS, rows, title)
+
+
 @app.command("list")
 def list_items(
     all_items: Annotated[bool, typer.Option("--all", help="also resolved and dismissed items")] = False,
     pipeline: Annotated[str | None, typer.Option(help="only this pipeline's items")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """Quarantined items, open ones unless --all."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """Quarantined items, open ones unless --all: a table on a terminal, tab-separated lines
+    when piped (`lakebox quarantine list | grep NAME`), JSON with --json."""
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine
 
     try:
-        with open_warehouse(_settings()) as warehouse:
+        settings = _settings()
+        if pipeline is not None and pipeline not in settings.pipelines:  # a typo, not "nothing quarantined"
+            raise ConfigError(f"--pipeline {pipeline!r} (from the command line) is not a pipeline; "
+                              f"allowed: {', '.join(settings.pipelines)}")
+        with open_warehouse(settings) as warehouse:
             found = quarantine.items(warehouse, pipeline=pipeline, include_closed=all_items)
     except LakeboxError as exc:
         _fail(exc)
         return
-    console = Console()
-    if not found:
-        console.print("No open quarantined items." if not all_items else "Nothing was ever quarantined.")
+    if not found and not as_json:
+        typer.echo("No open quarantined items." if not all_items else "Nothing was ever quarantined.", err=True)
         return
-    table = Table(title="quarantined items" + ("" if all_items else " (open)"))
-    for col in ("id", "pipeline", "item", "batch", "status", "opened (UTC)", "rules", "settled"):
-        table.add_column(col, no_wrap=col in ("id", "status"), overflow="fold")
-    for i in found:
-        settled = f"{i.resolved_by or ''}: {i.reason or ''}" if i.status != "open" else ""
-        table.add_row(i.id, i.pipeline, f"{i.source}/{i.item}", i.batch_id, i.status, str(i.opened_at)[:19],
-                      _rule_names(i.rules), settled)
-    console.print(table)
+    tables.show(items_table(found, ""), as_json=as_json)
 
 
 @app.command()

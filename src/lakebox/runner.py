@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakebox import run_view
 from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.interrupts import SignalGuard, stop_on_signals
 from lakebox.lake import Lake
@@ -104,6 +105,7 @@ def _run(
                     s_started, s0 = ops.utcnow(), time.perf_counter()
                     current = (stage.name, s_started)
                     log.info("stage started")
+                    run_view.stage_started(pipeline.name, stage.name)
                     result = StageResult()
                     try:
                         result = stage.fn(ctx) or StageResult()
@@ -119,6 +121,7 @@ def _run(
                         )
                         current = None
                         stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
+                        run_view.stage_finished(pipeline.name, *stages[-1])
                         rows_out = result.rows_out  # e.g. what a gated load still loaded
                         if isinstance(exc, LakeboxError):
                             log.error("stage failed", error=error)
@@ -132,6 +135,7 @@ def _run(
                     )
                     current = None
                     stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
+                    run_view.stage_finished(pipeline.name, *stages[-1])
                     rows_in = rows_in or result.rows_in  # what entered the pipeline
                     rows_out = result.rows_out  # what the last stage made (marts, after snapshot)
                     log.info("stage finished", seconds=round(time.perf_counter() - s0, 3),

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Generic, TypeVar
 
+from lakebox.cron import cron_problem
 from lakebox.errors import ConfigError
 
 T = TypeVar("T")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 
 
 class Kind(Generic[T]):
@@ -139,15 +141,61 @@ class Url(Kind[str]):
 
 
 @dataclass(frozen=True)
-class Cron(Kind[str]):
+class Location(Kind[str]):
+    """A folder, or a URL with one of `schemes` naming its bucket (s3://bucket/prefix)."""
+
+    schemes: tuple[str, ...] = ("s3", "s3a")
+
     @property
     def allowed(self) -> str:
-        return "a cron expression of five fields (e.g. '0 * * * *'), or off"
+        return "a folder, or " + " or ".join(f"{s}://bucket/prefix" for s in self.schemes)
 
     def parse(self, text: str) -> str:
-        fields = text.split()
-        if text.strip().lower() != "off" and (len(fields) != 5 or not all(map(_CRON_FIELD.match, fields))):
-            raise ValueError("not a five-field cron expression")
+        scheme, sep, rest = text.strip().partition("://")
+        if sep:
+            if scheme.lower() not in self.schemes:
+                raise ValueError(f"a URL of an unsupported scheme {scheme!r}")
+            if not rest.split("/", 1)[0]:
+                raise ValueError("a URL without a bucket")
+        elif not text.strip():
+            raise ValueError("empty")
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class Items(Kind[tuple[str, ...]]):
+    """A comma-separated list of `items` (plural, e.g. "GitHub repositories"), each matching
+    `pattern`; `rule` says in words what one looks like."""
+
+    pattern: str
+    items: str
+    rule: str
+
+    @property
+    def allowed(self) -> str:
+        return f"{self.items} ({self.rule}), separated by commas"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        items = tuple(item.strip() for item in text.split(",") if item.strip())
+        bad = [item for item in items if not re.fullmatch(self.pattern, item)]
+        if bad:
+            raise ValueError(f"not a list of {self.items} ({', '.join(map(repr, bad))} "
+                             f"{'is not one' if len(bad) == 1 else 'are not'})")
+        return items
+
+
+@dataclass(frozen=True)
+class Cron(Kind[str]):
+    """A schedule as Dagster reads it (lakebox.cron), or off."""
+
+    @property
+    def allowed(self) -> str:
+        return ("a cron expression of five fields, minute hour day-of-month month day-of-week (e.g. '0 * * * *', "
+                "'*/15 6-18 * * MON-FRI'), @hourly, @daily, @weekly, @monthly, @yearly, or off")
+
+    def parse(self, text: str) -> str:
+        if text.strip().lower() != "off" and (problem := cron_problem(text)):
+            raise ValueError(problem)
         return text.strip()
 
 
@@ -226,11 +274,14 @@ class Declared(Generic[T]):
             self.kind.parse(text)
         except ValueError as exc:
             shown = "(secret value)" if self.secret else repr(text)
-            if origin and origin not in ("env", "default"):
-                origin = f"{origin}, key {self.toml_key}"
-            where = f" (from {origin})" if origin else ""
-            return f"{self.name}={shown}{where} is {exc}; allowed: {self.kind.allowed}"
+            return f"{self.name}={shown}{self.from_where(origin)} is {exc}; allowed: {self.kind.allowed}"
         return None
+
+    def from_where(self, origin: str) -> str:
+        """' (from env)', ' (from lakebox.toml, key home)', or '' when the origin is unknown."""
+        if origin and origin not in ("env", "default"):
+            origin = f"{origin}, key {self.toml_key}"
+        return f" (from {origin})" if origin else ""
 
     def optional(self, env: Mapping[str, str]) -> T | None:
         """The value in `env` (Settings.env: the environment over lakebox.toml), else the
@@ -252,6 +303,22 @@ class Declared(Generic[T]):
 
     def named(self, name: str, key: str | None = "") -> Declared[T]:
         return replace(self, name=name, key=key)
+
+
+def folder_problem(declared: Declared[str], folder: Path, origin: str) -> str | None:
+    """What stops lakebox from writing in `folder` (the home: logs, locks, the default
+    warehouse and lake), naming the setting and where it came from; None: nothing."""
+    name, where = declared.name, declared.from_where(origin)
+    if folder.exists() and not folder.is_dir():
+        return f"{name}='{folder}'{where} is a file, not a folder; allowed: a folder lakebox can write in"
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return (f"{name}='{folder}'{where} cannot be created: {existing} is a file; "
+                "allowed: a folder lakebox can write in")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        what = "is" if existing == folder else f"cannot be created: {existing} is"
+        return f"{name}='{folder}'{where} {what} not writable; allowed: a folder lakebox can write in"
+    return None
 
 
 def parse_duration(text: str, what: str = "duration") -> float:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakebox import core_settings as core
 from lakebox.errors import ConfigError
-from lakebox.setting_kinds import Declared
+from lakebox.setting_kinds import Declared, folder_problem
 
 if TYPE_CHECKING:
     from lakebox.pipelines.spec import PipelineSpec
@@ -106,7 +106,11 @@ class Settings:
         declared = [*core.CORE, *(d for spec in specs.values() for _, d in _pipeline_declared(spec))]
         config = cwd / (given.get(core.CONFIG.name) or core.CONFIG.default or "")
         problems: list[str] = []
-        from_file = _read_toml(config, specs, problems)
+        named = given.get(core.CONFIG.name)
+        from_file = {} if named == "off" else _read_toml(config, specs, problems)
+        if named and named != "off" and not config.is_file():  # naming a missing file is a mistake
+            problems.append(f"{core.CONFIG.name}={named!r} (from env) names no file ({config}); allowed: an existing "
+                            "settings file, or off for none (unset: ./lakebox.toml when there is one)")
         env = {**given, **{name: value for name, value in from_file.items() if not given.get(name)}}
         origins = {d.name: "env" if given.get(d.name) else config.name if d.name in from_file else
                    "default" if d.default is not None or d in _DERIVED else "unset" for d in declared}
@@ -118,6 +122,8 @@ class Settings:
         home = Path(env.get(core.HOME.name) or core.HOME.default or "")
         if not home.is_absolute():
             home = (cwd / home).resolve()
+        if problem := folder_problem(core.HOME, home, origins[core.HOME.name]):
+            problems.append(problem)
         warehouse = env.get(core.WAREHOUSE.name) or str(home / "warehouse.duckdb")
         if "://" not in warehouse and not Path(warehouse).is_absolute():
             warehouse = str((cwd / warehouse).resolve())

@@ -4,7 +4,11 @@ The marts are written with SQL from a few rules simple enough that the tests com
 expected figures independently, in Python:
 - four stores (two per region); on every day of Jan–Feb 2026 store n sells n * 1000,
   plus 500 on weekends, in n * 100 transactions;
-- orders: day i of 1–10 Jan 2026 has 10 + i orders of 50.00 each, one of them cancelled.
+- orders: day i of 1–10 Jan 2026 has 10 + i orders of 50.00 each, one of them cancelled;
+- GitHub: two repositories, 14 commit types over six weeks, a champion classifier with
+  scored commits (some labelled), and a drift report with p-values from 0.5 to 1e-12;
+- WHO: three countries of the Eastern Mediterranean region (EMR) over 2000–2020, one of them
+  with a predicted next observation.
 """
 
 from __future__ import annotations
@@ -88,6 +92,88 @@ _ORDERS_SQL = (
     "from range(1, 11) as t(i)"
 )
 
+COMMIT_TYPES = ("feat", "fix", "docs", "chore", "refactor", "test", "build", "ci", "perf", "style", "revert",
+                "deps", "merge", "none")
+
+_GITHUB_SQL = [
+    "create table analytics.commit_activity as "
+    "select repo, 'a' || a as author_key, 'Author ' || a as author_name, "
+    "case when a = 2 then null else 'login' || a end as author_login, "
+    "cast(date '2026-01-05' + cast(d as integer) as date) as activity_date, 3 + a as commits, "
+    "case when a = 1 then 1 else 0 end as merges, 2 as conventional_commits, 2 as distinct_types, "
+    "case when d = 0 and a = 1 then 1 else 0 end as breaking_changes, "
+    "cast(date '2026-01-05' + cast(d as integer) as timestamp) as first_commit_at, "
+    "cast(date '2026-01-05' + cast(d as integer) as timestamp) + interval 5 hour as last_commit_at "
+    "from (values ('octo/alpha'), ('octo/beta')) as r(repo), range(1, 4) as t(a), range(0, 42, 3) as s(d)",
+    "create table analytics.commit_type_trends as "
+    "select repo, cast(date '2026-01-05' + cast(7 * w as integer) as date) as week_start, commit_type, "
+    "cast(1 + (w + k) % 5 as bigint) as commits, 1.0 / 14 as share "
+    "from (values ('octo/alpha'), ('octo/beta')) as r(repo), range(0, 6) as t(w), "
+    "(values " + ", ".join(f"({k}, '{t}')" for k, t in enumerate(COMMIT_TYPES)) + ") as c(k, commit_type)",
+    "create schema if not exists ml",
+    "create table ml.commit_features as "
+    "select 'sha' || i as sha, case when i % 2 = 0 then 'octo/alpha' else 'octo/beta' end as repo, "
+    "'a' || (i % 3 + 1) as author_key, timestamp '2026-02-01 09:00:00' + to_hours(cast(i as bigint)) as committed_at, "
+    "9 + i % 12 as hour, 1 + i % 7 as weekday, 'change number ' || i || ' of the parser' as message_body, "
+    "30 as message_length, false as is_merge, 1 as parent_count, i as author_prior_commits, "
+    "case when i % 4 = 3 then null else (['feat', 'fix', 'docs'])[1 + i % 3] end as label "
+    "from range(0, 60) as t(i)",
+    "create table ml.commit_predictions as "
+    "select sha, case when i % 5 = 0 then 'chore' else coalesce(label, 'feat') end as predicted_type, "
+    "0.5 + (i % 5) / 10.0 as probability, 'commit-classifier' as model_name, '3' as model_version, "
+    "timestamp '2026-02-04 06:00:00' as scored_at "
+    "from ml.commit_features join range(0, 60) as t(i) on sha = 'sha' || i",
+    "create table ml.model_decisions (model_name varchar not null, version varchar not null, "
+    "decision varchar not null, metric varchar not null, value double precision, champion_value double precision, "
+    "reason varchar not null, decided_at timestamp not null, run_id varchar)",
+    "insert into ml.model_decisions values "
+    "('commit-classifier', '1', 'champion', 'f1_macro', 0.61, null, 'first model', '2026-01-20 06:00:00', 'r1'), "
+    "('commit-classifier', '2', 'rejected', 'f1_macro', 0.60, 0.61, 'not better by 0.01', '2026-01-27 06:00:00', "
+    "'r2'), "
+    "('commit-classifier', '3', 'champion', 'f1_macro', 0.6543, 0.61, 'better by 0.0443', '2026-02-03 06:00:00', "
+    "'r3')",
+    "create table ml.drift_report (model_name varchar not null, feature varchar not null, method varchar not null, "
+    "statistic double precision, p_value double precision, threshold double precision, drifted boolean not null, "
+    "window_start timestamp, window_end timestamp, computed_at timestamp not null)",
+    "insert into ml.drift_report values "
+    "('commit-classifier', 'message_length', 'ks', 0.41234567, 1.234567e-12, 0.05, true, "
+    "'2026-02-01', '2026-02-04', '2026-02-04 06:00:00'), "
+    "('commit-classifier', 'hour', 'ks', 0.0812345, 0.0456789, 0.05, true, "
+    "'2026-02-01', '2026-02-04', '2026-02-04 06:00:00'), "
+    "('commit-classifier', 'repo', 'psi', 0.01234567, null, 0.2, false, "
+    "'2026-02-01', '2026-02-04', '2026-02-04 06:00:00'), "
+    "('commit-classifier', 'weekday', 'ks', 0.0211111, 0.5, 0.05, false, "
+    "'2026-02-01', '2026-02-04', '2026-02-04 06:00:00')",
+]
+
+WHO_COUNTRIES = {  # country_code: (country_name, life expectancy in 2000, gain per year)
+    "EGY": ("Egypt", 68.0, 0.20), "JOR": ("Jordan", 72.0, 0.10), "MAR": ("Morocco", 66.0, 0.30),
+}
+
+_WHO_SQL = [
+    "create table analytics.life_expectancy_by_country_year as "
+    "select code as country_code, name as country_name, 'EMR' as region, 'Eastern Mediterranean' as region_name, "
+    "y as year, cast(base + gain * (y - 2000) as decimal(6, 2)) as life_expectancy, "
+    "cast(base + gain * (y - 2000) - 1 as decimal(6, 2)) as life_expectancy_low, "
+    "cast(base + gain * (y - 2000) + 1 as decimal(6, 2)) as life_expectancy_high, "
+    "cast(base + gain * (y - 2000) - 2 as decimal(6, 2)) as life_expectancy_male, "
+    "cast(base + gain * (y - 2000) + 2 as decimal(6, 2)) as life_expectancy_female, "
+    "case when code = 'JOR' then null else cast(base + gain * (y - 2000) - 8 as decimal(6, 2)) end "
+    "as healthy_life_expectancy "
+    "from (values " + ", ".join(f"('{c}', '{v[0]}', {v[1]}, {v[2]})" for c, v in WHO_COUNTRIES.items())
+    + ") as t(code, name, base, gain), range(2000, 2021, 5) as r(y)",
+    "create table analytics.life_expectancy_trends as "
+    "select country_code, max(country_name) as country_name, max(region) as region, min(year) as first_year, "
+    "max(year) as last_year, count(*) as observations, min(life_expectancy) as first_life_expectancy, "
+    "max(life_expectancy) as last_life_expectancy, max(life_expectancy) - min(life_expectancy) as change_over_span, "
+    "regr_slope(life_expectancy, year) * 10 as change_per_decade, "
+    "rank() over (partition by max(region) order by regr_slope(life_expectancy, year) desc) as rank_in_region "
+    "from analytics.life_expectancy_by_country_year group by country_code",
+    "create table ml.life_expectancy_predictions as "
+    "select 'EGY' as country_code, 2025 as year, 73.1 as predicted, 'life-expectancy' as model_name, "
+    "'2' as model_version, timestamp '2026-02-04 06:00:00' as scored_at",
+]
+
 FAILED_RULES = [
     {"rule": "not_null", "column": "store_id", "failing_rows": 3, "detail": "store_id is empty", "sample": [{"row": 7}]},
     {"rule": "accepted_range", "column": "quantity", "failing_rows": 1, "detail": "quantity < 0", "sample": []},
@@ -143,13 +229,13 @@ def _record_ops(settings: Settings, lake_url: str) -> None:
 
 @pytest.fixture
 def warehouse_home(lakebox_env: dict[str, str]) -> Path:
-    """LAKEBOX_HOME whose DuckDB warehouse holds every mart and a few audited runs."""
+    """LAKEBOX_HOME whose DuckDB warehouse holds every page's marts, ML tables and a few audited runs."""
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse
 
     settings = Settings.load()
     with open_warehouse(settings) as wh:
-        for sql in [*_RETAIL_SQL, _ORDERS_SQL]:
+        for sql in [*_RETAIL_SQL, _ORDERS_SQL, *_GITHUB_SQL, *_WHO_SQL]:
             wh.execute(sql)
     _record_ops(settings, settings.lake)
     return settings.home

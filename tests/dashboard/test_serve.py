@@ -29,6 +29,7 @@ def test_streamlit_binds_where_asked_headless_and_without_telemetry() -> None:
     assert flags["--server.port"] == "8502"
     assert flags["--server.headless"] == "true"
     assert flags["--browser.gatherUsageStats"] == "false"
+    assert flags["--client.toolbarMode"] == "viewer"  # no Deploy button
     assert APP.is_file()
 
 

@@ -141,9 +141,11 @@ def _settled(value: Any) -> Any:
 
 
 def raw_tables(env: dict[str, str], pipeline: str) -> list[str]:
+    """The pipeline's batch-tagged raw tables (not, e.g., github_commits' marks of unreachable commits)."""
     prefix = {ORDERS: "orders", RETAIL: "retail_"}.get(pipeline, pipeline)
-    return [f"raw.{name}" for (name,) in q(env, "select table_name from information_schema.tables where "
-                                                f"table_schema = 'raw' and table_name like '{prefix}%'")]
+    return [f"raw.{name}" for (name,) in q(env, "select table_name from information_schema.columns where "
+                                                f"table_schema = 'raw' and table_name like '{prefix}%' "
+                                                "and column_name = 'batch_id'")]
 
 
 def assert_consistent(env: dict[str, str], pipeline: str) -> None:

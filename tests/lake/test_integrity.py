@@ -34,7 +34,7 @@ class Home:
 
     def __init__(self, root: Path, warehouse: str | None) -> None:
         self.home = root / "home"
-        self.env = {"LAKEBOX_HOME": str(self.home), "LAKEBOX_CONFIG": str(root / "none.toml")}
+        self.env = {"LAKEBOX_HOME": str(self.home), "LAKEBOX_CONFIG": "off"}
         if warehouse:
             self.env["LAKEBOX_WAREHOUSE"] = warehouse
         self.settings = Settings.load(env=self.env, cwd=root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -78,9 +79,14 @@ def test_the_ml_commands(settings, commit_warehouse, fast_pipeline) -> None:
 
     listed = runner.invoke(ml_app, ["models", fast_pipeline])
     assert listed.exit_code == 0 and "v1" in listed.output and "champion" in listed.output
+    assert "\tv1\tchampion\t" in listed.output, "not a terminal: tab-separated lines"
+    [version] = orjson.loads(runner.invoke(ml_app, ["models", fast_pipeline, "--json"]).stdout)
+    assert (version["version"], version["aliases"]) == ("v1", "champion") and version["value"] > 0
 
     drifted = runner.invoke(ml_app, ["drift", fast_pipeline])
     assert drifted.exit_code == 0 and "message_body (first word)" in drifted.output
+    features = orjson.loads(runner.invoke(ml_app, ["drift", fast_pipeline, "--json"]).stdout)
+    assert "message_body (first word)" in {f["feature"] for f in features}
 
     unknown = runner.invoke(ml_app, ["train", "no_such_pipeline"])
     assert unknown.exit_code == 2 and "has no ML models" in unknown.output

@@ -43,3 +43,11 @@ def drop_days(source: Path, landing: Path, *days: str, stores: bool = True) -> l
 def query(home: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def break_first_sale(path: Path) -> None:
+    """A negative sale in the file's first row: the contract's range rule quarantines the file."""
+    lines = path.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[3] = "-5.00"
+    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")

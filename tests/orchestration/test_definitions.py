@@ -12,7 +12,7 @@ import pytest
 
 from lakebox.orchestration import graph as g
 from lakebox.pipelines import discover
-from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days, query
+from tests.orchestration.conftest import DAGSTER_WARNINGS, break_first_sale, drop_days, query
 
 pytestmark = DAGSTER_WARNINGS
 
@@ -95,8 +95,9 @@ def test_orders_materialize_in_process_with_lakebox_audit_rows(tmp_path: Path, l
     assert materialized == {"raw/orders", "staging/stg_orders", "analytics/daily_order_metrics"}
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed
                    for e in result.get_asset_check_evaluations()}
-    assert evaluations == {("raw/orders", g.GATE_CHECK): True, ("staging/stg_orders", g.DBT_CHECK): True,
-                           ("analytics/daily_order_metrics", g.DBT_CHECK): True}
+    assert evaluations == {("raw/orders", g.GATE_CHECK): True, ("raw/orders", g.QUARANTINE_CHECK): True,
+                           ("staging/stg_orders", g.DBT_CHECK): True, ("analytics/daily_order_metrics", g.DBT_CHECK): True}
+    assert instance.get_run_by_id(result.run_id).tags["lakebox/status"] == "success"
     # the Dagster run id is on every log line of the lakebox run
     logs = [json.loads(line) for f in (home / "logs").glob("*.jsonl") for line in f.read_text().splitlines()]
     mine = [line for line in logs if line.get("run_id") == lakebox_run]
@@ -135,7 +136,7 @@ def test_a_failed_gate_blocks_downstream_assets_and_alerts(tmp_path: Path, lakeb
     home = Path(lakebox_env["LAKEBOX_HOME"])
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
-    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
+    break_first_sale(landing / "daily_sales_2025-03-06.csv")
 
     instance = _instance(tmp_path)
     result = _defs().resolve_job_def("retail_job").execute_in_process(
@@ -173,16 +174,20 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, l
     home = Path(lakebox_env["LAKEBOX_HOME"])
     landing = home / "landing" / "retail"
     drop_days(generated_drop, landing, "2025-03-06")
-    _break_first_sale(landing / "daily_sales_2025-03-06.csv")
+    break_first_sale(landing / "daily_sales_2025-03-06.csv")
     instance = _instance(tmp_path)
-    result = _defs().resolve_job_def("retail_job").execute_in_process(instance=instance, partition_key="2025-03-06")
+    job = _defs().resolve_job_def("retail_job")
+    result = job.execute_in_process(instance=instance, partition_key="2025-03-06")
     assert result.success  # good input reached the marts; the bad file waits in quarantine
     run = instance.get_run_by_id(result.run_id)
     assert query(home, "select status from ops.pipeline_runs where run_id = ?", [run.tags["lakebox/run_id"]]) == [
         ("partial",)]
-    gate = {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()
-            if e.check_name == g.GATE_CHECK}
-    assert gate["raw/retail_daily_sales"] is False and gate["raw/retail_inventory"] is True
+    assert run.tags["lakebox/status"] == "partial"  # lakebox's word on the run, beside Dagster's green
+    checks = _checks(result)
+    assert checks[("raw/retail_daily_sales", g.GATE_CHECK)] == (False, "ERROR")
+    assert checks[("raw/retail_inventory", g.GATE_CHECK)] == (True, "ERROR")
+    assert checks[("raw/retail_daily_sales", g.QUARANTINE_CHECK)] == (False, "WARN")
+    assert checks[("raw/retail_inventory", g.QUARANTINE_CHECK)] == (True, "WARN")
     assert "analytics/store_insights" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
     success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
@@ -191,14 +196,25 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, l
     alerts = [json.loads(line) for f in (home / "logs").glob("*.jsonl") for line in f.read_text().splitlines()
               if '"alert"' in line]
     assert [a["alert"] for a in alerts] == ["checks failed"]
-    assert alerts[0]["failed_checks"] == ["raw/retail_daily_sales:quality_gate"]
+    assert alerts[0]["failed_checks"] == ["raw/retail_daily_sales:quality_gate"]  # the open item warns, not alerts
+
+    # the next day's good drop: every gate check passes, yet the item stays open and the run is partial
+    drop_days(generated_drop, landing, "2025-03-07", stores=False)
+    later = job.execute_in_process(instance=instance, partition_key="2025-03-07")
+    assert later.success and instance.get_run_by_id(later.run_id).tags["lakebox/status"] == "partial"
+    checks = _checks(later)
+    assert {passed for (_, name), (passed, _) in checks.items() if name == g.GATE_CHECK} == {True}
+    assert checks[("raw/retail_daily_sales", g.QUARANTINE_CHECK)] == (False, "WARN")
+    [evaluation] = [e for e in later.get_asset_check_evaluations()
+                    if e.check_name == g.QUARANTINE_CHECK and not e.passed]
+    [item] = evaluation.metadata["failures"].value
+    assert query(home, "select status, opened_run_id from ops.quarantine where id = ?", [item["item_id"]]) == [
+        ("open", run.tags["lakebox/run_id"])]
 
 
-def _break_first_sale(path: Path) -> None:
-    lines = path.read_text().splitlines()
-    fields = lines[1].split(",")
-    fields[3] = "-5.00"  # negative sales: the contract's range rule fails
-    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+def _checks(result) -> dict[tuple[str, str], tuple[bool, str]]:  # noqa: ANN001
+    return {(e.asset_key.to_user_string(), e.check_name): (e.passed, e.severity.value)
+            for e in result.get_asset_check_evaluations()}
 
 
 @pytest.mark.slow
@@ -230,3 +246,82 @@ def test_the_drop_sensor_asks_for_one_run_per_new_drop(tmp_path: Path, lakebox_e
     [second] = evaluate()
     assert second.partition_key == "2025-03-08" and second.run_key != request.run_key
     assert "stores.csv" not in second.tags["lakebox/files"]  # unchanged: not part of the new drop
+
+
+def test_asset_names_are_unique_and_say_what_they_are() -> None:
+    """Dagster's graph shows an asset's last name only: `source/orders` beside `raw/orders` were two `orders`."""
+    keys = [n.key for spec in discover().values() for n in g.build_graph(spec).nodes]
+    names = [table for _, table in keys]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+    sources = {table for schema, table in keys if schema == g.SOURCE}
+    assert {"orders_api", "github_commits_api", "retail_landing"} <= sources
+
+
+@pytest.mark.slow
+def test_after_lakebox_run_the_sensors_start_from_what_it_loaded(tmp_path: Path, lakebox_env: dict[str, str],
+                                                                  generated_drop: Path) -> None:
+    """`lakebox run retail` outside Dagster (as `make demo` does), then the first serve's sensors:
+    no run for the drops already loaded, the run shown on the assets, one run for a new drop."""
+    import dagster as dg
+
+    from lakebox.orchestration.drops import LANDING_SEEN
+    from lakebox.pipelines.retail.source import SEEN_STATE
+
+    assert LANDING_SEEN == SEEN_STATE
+    home = Path(lakebox_env["LAKEBOX_HOME"])
+    landing = home / "landing" / "retail"
+    drop_days(generated_drop, landing, "2025-03-02", "2025-03-03", "2025-03-04")
+    out = subprocess.run([sys.executable, "-m", "lakebox.cli", "run", "retail"], env=lakebox_env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    [(outside_run, status)] = query(home, "select run_id, status from ops.pipeline_runs")
+    assert status == "success"
+
+    repo = _defs().get_repository_def()
+    instance = _instance(tmp_path)
+    cursors: dict[str, str | None] = {}
+
+    def tick(name: str) -> dg.SensorExecutionData:
+        data = repo.get_sensor_def(name).evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=cursors.get(name), repository_def=repo))
+        cursors[name] = data.cursor
+        return data
+
+    # the drop sensor's first looks (a fresh cursor): three days loaded already, nothing to run
+    assert list(tick("retail_new_drop").run_requests or []) == []
+    assert list(tick("retail_new_drop").run_requests or []) == []
+
+    # the run made outside Dagster, on the assets it built, with its id, status and rows
+    tick("lakebox_runs_outside_dagster")
+    insights = _materializations(instance, "analytics/store_insights")
+    assert len(insights) == 1
+    assert insights[0].metadata["lakebox_run_id"].value == outside_run
+    assert insights[0].metadata["lakebox_status"].value == "success"
+    assert insights[0].metadata["stage_rows_out"].value > 0
+    assert len(_materializations(instance, "raw/retail_daily_sales")) == 1
+    gate = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(["raw", "retail_daily_sales"]), g.GATE_CHECK), limit=10)
+    assert [r.status.value for r in gate] == ["SUCCEEDED"]
+    tick("lakebox_runs_outside_dagster")
+    assert len(_materializations(instance, "analytics/store_insights")) == 1  # reported once
+
+    # a new drop: exactly one run, for its day
+    drop_days(generated_drop, landing, "2025-03-05", stores=False)
+    assert list(tick("retail_new_drop").run_requests or []) == []  # waits one look for it to stay still
+    [request] = list(tick("retail_new_drop").run_requests or [])
+    assert request.partition_key == "2025-03-05"
+    assert sorted(request.tags["lakebox/files"].split(",")) == ["daily_sales_2025-03-05.csv", "inventory_2025-03-05.csv"]
+
+    # a run made through Dagster is Dagster's own record: the sensor does not report it again
+    result = repo.get_job("retail_job").execute_in_process(instance=instance, partition_key="2025-03-05")
+    assert result.success
+    assert len(_materializations(instance, "analytics/store_insights")) == 2
+    tick("lakebox_runs_outside_dagster")
+    assert len(_materializations(instance, "analytics/store_insights")) == 2
+
+
+def _materializations(instance, key: str) -> list:  # noqa: ANN001
+    import dagster as dg
+
+    records = instance.fetch_materializations(dg.AssetKey(key.split("/")), limit=100).records
+    return [r.asset_materialization for r in records]

@@ -78,7 +78,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEBOX_") or k == "LAKEBOX_CACHE_DIR"}
-    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": str(home / "none.toml"),
+    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": "off",
             "LAKEBOX_HTTP_BACKOFF": "0.01", "LAKEBOX_HTTP_MAX_DELAY": "0.2", **extra}
 
 

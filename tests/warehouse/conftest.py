@@ -70,7 +70,7 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a `lakebox` command on `home`, nothing of the test's own (its Spark
     driver with the tests' JVM options)."""
     env = {k: v for k, v in os.environ.items() if k not in _LAKEBOX_VARS}
-    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": str(home / "none.toml"),
+    return {**env, "LAKEBOX_HOME": str(home), "LAKEBOX_CONFIG": "off",
             "LAKEBOX_HTTP_BACKOFF": "0.01", "LAKEBOX_HTTP_MAX_DELAY": "0.2", **JVM_OPTIONS, **extra}
 
 

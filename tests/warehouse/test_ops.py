@@ -17,7 +17,7 @@ from lakebox.warehouse.ops import quarantine
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    env = {"LAKEBOX_HOME": str(tmp_path), "LAKEBOX_CONFIG": str(tmp_path / "none.toml")}
+    env = {"LAKEBOX_HOME": str(tmp_path), "LAKEBOX_CONFIG": "off"}
     if request.param == "postgres":
         env["LAKEBOX_WAREHOUSE"] = request.getfixturevalue("pg_url")
     return Settings.load(env=env, cwd=tmp_path)
@@ -65,7 +65,7 @@ def test_a_reader_writes_nothing(settings: Settings, wh: Warehouse) -> None:
 
 
 def test_a_duckdb_reader_holds_no_lock_between_queries(tmp_path: Path) -> None:
-    settings = Settings.load(env={"LAKEBOX_HOME": str(tmp_path), "LAKEBOX_CONFIG": str(tmp_path / "x")}, cwd=tmp_path)
+    settings = Settings.load(env={"LAKEBOX_HOME": str(tmp_path), "LAKEBOX_CONFIG": "off"}, cwd=tmp_path)
     open_warehouse(settings).close()
     reader = open_warehouse(settings, read_only=True)
     assert reader.query("select count(*) from ops.quarantine") == [(0,)]

@@ -29,6 +29,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--server.headless", "true",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # no Deploy button, no developer menu
     ]
 
 

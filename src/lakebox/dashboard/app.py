@@ -19,12 +19,21 @@ HERE = Path(__file__).parent
 
 st.set_page_config(page_title="lakebox", page_icon=":material/dataset:", layout="wide")
 
-navigation = st.navigation(
-    [
-        *(st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default) for p in dashboard_pages()),
-        st.Page(HERE / "platform_page.py", title="Platform", icon=":material/monitor_heart:", url_path="platform"),
-    ]
-)
+pages = [
+    *(st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in dashboard_pages()),
+    st.Page(HERE / "platform_page.py", title="Platform", icon=":material/monitor_heart:", url_path="platform"),
+]
+opening = pages[0]  # dashboard_pages() puts the pipelines' default page first
+
+
+def _open_default_page() -> None:
+    st.switch_page(opening)
+
+
+# Streamlit serves its default page at "/" and nowhere else, so the default is a hidden page
+# that switches to the opening one: `/` and `/retail` both show Retail.
+navigation = st.navigation([st.Page(_open_default_page, title=opening.title, url_path="home", default=True,
+                                    visibility="hidden"), *pages])
 
 try:
     with st.sidebar:

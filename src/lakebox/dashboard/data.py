@@ -84,8 +84,9 @@ def fetch(wh: WarehouseRef, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFr
 
 
 _OPS: dict[str, tuple[Callable[..., list[tuple[Any, ...]]], tuple[str, ...]]] = {
-    "recent_runs": (audit.recent_runs, ("run_id", "pipeline", "status", "started_at", "duration_s", "rows_in",
-                                        "rows_out", "error")),
+    "runs_page": (audit.runs_page, ("run_id", "pipeline", "status", "started_at", "duration_s", "rows_in",
+                                    "rows_out", "error")),
+    "run_counts": (audit.run_counts, ("pipeline", "status", "runs")),
     "stage_runs": (audit.stage_runs, ("stage", "status", "started_at", "duration_s", "rows_in", "rows_out",
                                       "error")),
     "dq_summary": (audit.dq_summary, ("source", "check_name", "column_name", "checks", "failed", "failing_rows",
@@ -281,14 +282,28 @@ def orders_daily(wh: WarehouseRef, start: dt.date, end: dt.date) -> pd.DataFrame
 
 
 # ------------------------------------------------------------------ platform (ops.*)
-def recent_runs(wh: WarehouseRef, limit: int = 50) -> pd.DataFrame:
-    """The newest runs; one still `running` whose process has gone is `interrupted`, as in
-    `lakebox status` (checked on every read, not cached)."""
-    runs = _ops(wh, "recent_runs", (limit,)).copy()
+RUNS_PER_PAGE = 50
+INTERRUPTED = "interrupted"  # shown for a `running` run whose process has gone
+
+
+def run_counts(wh: WarehouseRef) -> pd.DataFrame:
+    """Runs per pipeline and recorded status: the Platform page's totals and filter choices."""
+    return _ops(wh, "run_counts")
+
+
+def runs_page(wh: WarehouseRef, pipelines: tuple[str, ...] | None = None, statuses: tuple[str, ...] | None = None,
+              page: int = 1, per_page: int = RUNS_PER_PAGE) -> pd.DataFrame:
+    """Page `page` (from 1) of the runs, newest first. A run still `running` whose process has
+    gone is `interrupted`, as in `lakebox status` (checked on every read, not cached); choosing
+    `interrupted` reads the `running` runs and keeps those."""
+    recorded = None if statuses is None else tuple(sorted({"running" if s == INTERRUPTED else s for s in statuses}))
+    runs = _ops(wh, "runs_page", (pipelines, recorded, per_page, (page - 1) * per_page)).copy()
     if wh.home and not runs.empty:
         shown = [shown_run_state(Path(wh.home), p, r, s, e) for p, r, s, e in
                  zip(runs["pipeline"], runs["run_id"], runs["status"], runs["error"], strict=True)]
         runs["status"], runs["error"] = [s for s, _ in shown], [e for _, e in shown]
+    if statuses is not None:
+        runs = runs[runs["status"].isin(statuses)].reset_index(drop=True)
     return runs
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lakebox.dashboard import data
+from lakebox.dashboard.formats import compact, exact, money
+from lakebox.dashboard.layout import Kpi, kpi_row, table
 
 wh = data.configured_warehouse()
 st.title("Orders")
@@ -31,29 +33,33 @@ cancelled = int(daily["cancelled_orders"].sum())
 st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {len(daily)} day(s) with orders · "
            f"last ingested {daily['_last_ingested_at'].max():%Y-%m-%d %H:%M} UTC")
 
-cols = st.columns(5)
-cols[0].metric("Orders", f"{orders:,}")
-cols[1].metric("Revenue", f"{revenue:,.2f}")
-cols[2].metric("Avg order", f"{revenue / orders:,.2f}" if orders else "–")
-cols[3].metric("Cancelled", f"{cancelled:,} ({cancelled / orders:.1%})" if orders else "0")
-cols[4].metric("Refunded", f"{daily['refunded_amount'].sum():,.2f}")
+refunded = float(daily["refunded_amount"].sum())
+kpi_row([
+    Kpi("Orders", compact(orders), exact(orders)),
+    Kpi("Revenue", money(revenue), exact(revenue, 2)),
+    Kpi("Avg order", money(revenue / orders) if orders else "–", "Revenue per order."),
+    Kpi("Cancelled", compact(cancelled), exact(cancelled), f"{cancelled / orders:.1%} of orders" if orders else None),
+    Kpi("Refunded", money(refunded), exact(refunded, 2)),
+])
 
 left, right = st.columns(2)
 with left:
     st.subheader("Orders per day")
-    st.line_chart(daily, x="order_date", y=["total_orders", "cancelled_orders"], x_label="date", y_label="orders")
+    st.line_chart(daily.rename(columns={"total_orders": "orders", "cancelled_orders": "cancelled"}),
+                  x="order_date", y=["orders", "cancelled"], x_label="date", y_label="orders")
 with right:
     st.subheader("Revenue per day")
     st.bar_chart(daily, x="order_date", y="total_amount", x_label="date", y_label="amount")
 
 st.subheader("Daily metrics")
-st.dataframe(
-    daily.sort_values("order_date", ascending=False),
-    hide_index=True,
+table(
+    daily.sort_values("order_date", ascending=False), {
+        "order_date": "Date", "total_orders": "Orders", "total_amount": "Revenue", "avg_amount": "Avg order",
+        "unique_customers": "Customers", "cancelled_orders": "Cancelled", "refunded_amount": "Refunded"},
     column_config={
-        "order_date": st.column_config.DateColumn("date"),
-        "total_amount": st.column_config.NumberColumn(format="%.2f"),
-        "avg_amount": st.column_config.NumberColumn(format="%.2f"),
-        "refunded_amount": st.column_config.NumberColumn(format="%.2f"),
+        "Date": st.column_config.DateColumn(),
+        "Revenue": st.column_config.NumberColumn(format="%.2f"),
+        "Avg order": st.column_config.NumberColumn(format="%.2f"),
+        "Refunded": st.column_config.NumberColumn(format="%.2f"),
     },
 )

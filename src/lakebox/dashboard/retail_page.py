@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from lakebox.dashboard import data
+from lakebox.dashboard.formats import compact, exact, money, month_label
+from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, table
 
 wh = data.configured_warehouse()
 st.title("Retail")
@@ -52,16 +53,24 @@ promotions = data.retail_promotions(wh, filters)
 scope = "all stores" if filters.store_ids is None else f"{int(kpis['stores'])} store(s)"
 st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {scope}")
 
-cols = st.columns(5)
-cols[0].metric("Total sales", f"{kpis['total_sales']:,.0f}")
-cols[1].metric("Transactions", f"{int(kpis['transactions']):,}")
-cols[2].metric("Avg basket", f"{kpis['avg_basket']:,.2f}" if pd.notna(kpis["avg_basket"]) else "–")
-cols[3].metric("Stores", f"{int(kpis['stores']):,}")
-cols[4].metric("Est. lost sales (stockouts)", f"{stockouts['estimated_lost_sales'].sum():,.0f}")
+lost_sales = float(stockouts["estimated_lost_sales"].sum())
+kpi_row([
+    Kpi("Total sales", money(kpis["total_sales"]), exact(kpis["total_sales"], 2)),
+    Kpi("Transactions", compact(int(kpis["transactions"])), exact(int(kpis["transactions"]))),
+    Kpi("Avg basket", money(kpis["avg_basket"]), "Sales per transaction."),
+    Kpi("Stores", compact(int(kpis["stores"]))),
+    Kpi("Lost to stockouts", money(lost_sales),
+        f"{exact(lost_sales, 2)}: sales estimated lost on days a category was out of stock."),
+])
 
 st.subheader("Daily sales by region")
 daily = data.retail_daily_sales(wh, filters)
-st.line_chart(daily, x="date", y="total_sales", color="region", x_label="date", y_label="sales")
+st.altair_chart(alt.Chart(daily).mark_line().encode(
+    x=alt.X("date:T", title=None, axis=alt.Axis(format="%d %b")),
+    y=alt.Y("total_sales:Q", title="sales"),
+    color=alt.Color("region:N", legend=full_legend()),
+    tooltip=[alt.Tooltip("date:T"), "region", alt.Tooltip("total_sales:Q", format=",.2f", title="sales")],
+), width="stretch")
 
 left, right = st.columns(2)
 with left:
@@ -104,16 +113,22 @@ with left:
     if mix.empty:
         st.info("No category figures for these months and regions.")
     else:
+        # The mart sums whole months: a month the data only partly covers is marked as such.
+        mix["month_label"] = [month_label(m.date(), first_day, last_day) for m in mix["month"]]
+        months = list(dict.fromkeys(mix.sort_values("month")["month_label"]))
         st.altair_chart(
             alt.Chart(mix).mark_bar().encode(
-                x=alt.X("yearmonth(month):O", title=None),
+                x=alt.X("month_label:O", title=None, sort=months, axis=alt.Axis(labelAngle=-45, labelLimit=0)),
                 y=alt.Y("total_sales:Q", title="sales"),
-                color=alt.Color("category:N"),
-                tooltip=["category", alt.Tooltip("yearmonth(month):T", title="month"),
+                color=alt.Color("category:N", legend=full_legend()),
+                tooltip=["category", alt.Tooltip("month_label:O", title="month"),
                          alt.Tooltip("total_sales:Q", format=",.2f")],
             ),
             width="stretch",
         )
+        if any(label.endswith("(partial)") for label in months):
+            st.caption(f"Data runs {first_day:%d %b %Y} – {last_day:%d %b %Y}: a month marked partial has only "
+                       "the days loaded so far.")
 with right:
     st.subheader("Weekend uplift by store format")
     weekend = data.retail_weekend(wh, filters)
@@ -132,11 +147,19 @@ shown = insights[insights["severity"].isin(severities)]
 if shown.empty:
     st.info("No insights for these filters.")
 else:
-    st.dataframe(shown, hide_index=True,
-                 column_config={"metric_value": st.column_config.NumberColumn(format="%.2f"),
-                                "insight": st.column_config.TextColumn(width="large")})
+    table(shown, {"severity": "Severity", "store_name": "Store", "region": "Region", "insight": "Insight"},
+          column_config={"Insight": st.column_config.TextColumn(width="large")})
 
 with st.expander("Top promotions"):
-    st.dataframe(promotions.head(50), hide_index=True)
+    table(promotions.head(50), {
+        "promo_id": "Promotion", "store_id": "Store", "category": "Category", "start_date": "From",
+        "end_date": "To", "discount_pct": "Discount %", "promo_days": "Days", "avg_daily_sales_promo": "Sales a day",
+        "avg_daily_sales_baseline": "Usual sales a day", "lift_pct": "Lift %"},
+        column_config={"From": st.column_config.DateColumn(), "To": st.column_config.DateColumn(),
+                       **{c: st.column_config.NumberColumn(format="%.1f")
+                          for c in ("Discount %", "Sales a day", "Usual sales a day", "Lift %")}})
 with st.expander("Stockouts by store and category"):
-    st.dataframe(stockouts.head(200), hide_index=True)
+    table(stockouts.head(200), {
+        "store_id": "Store", "store_name": "Name", "region": "Region", "category": "Category",
+        "stockout_days": "Days out of stock", "estimated_lost_sales": "Est. lost sales"},
+        column_config={"Est. lost sales": st.column_config.NumberColumn(format="%.2f")})

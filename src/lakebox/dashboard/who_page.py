@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from lakebox.dashboard import data
+from lakebox.dashboard.layout import Kpi, kpi_row, table
 
 BY_YEAR = "analytics.life_expectancy_by_country_year"
 TRENDS = "analytics.life_expectancy_trends"
@@ -45,18 +46,28 @@ st.caption(f"{names[code]} · {series['region_name'].dropna().iloc[0] if series[
            f"{len(observed)} observed year(s), {int(series['year'].min())}–{int(series['year'].max())}")
 
 latest = observed.iloc[-1] if not observed.empty else None
-cols = st.columns(4)
-cols[0].metric("Life expectancy",
-               f"{latest['life_expectancy']:.1f} y ({int(latest['year'])})" if latest is not None else "–")
 healthy = latest["healthy_life_expectancy"] if latest is not None else None
-cols[1].metric("Healthy life expectancy", f"{healthy:.1f} y" if healthy is not None and pd.notna(healthy) else "–")
 per_decade = trend["change_per_decade"].iloc[0] if not trend.empty else None
-cols[2].metric("Change per decade", f"{per_decade:+.2f} y" if per_decade is not None and pd.notna(per_decade) else "–")
+region_name = series["region_name"].dropna().iloc[0] if series["region_name"].notna().any() else region
 if not trend.empty and region is not None:
     in_region = int(countries["region"].eq(region).sum())
-    cols[3].metric(f"Rank in {region}", f"{int(trend['rank_in_region'].iloc[0])} of {in_region}")
+    rank = Kpi(f"Rank in {region}", f"{int(trend['rank_in_region'].iloc[0])} of {in_region}",
+               f"Among the {in_region} countries of WHO region {region} ({region_name}), ranked by how fast life "
+               "expectancy rose per decade: 1 is the fastest gain.")
 else:
-    cols[3].metric("Rank in region", "–")
+    rank = Kpi("Rank in region", "–", "Ranked by how fast life expectancy rose per decade (1 = fastest gain).")
+kpi_row([
+    Kpi(f"Life expectancy ({int(latest['year'])})" if latest is not None else "Life expectancy",
+        f"{latest['life_expectancy']:.1f} y" if latest is not None else "–",
+        "At birth, both sexes, in the latest year GHO reports."),
+    Kpi("Healthy life expectancy", f"{healthy:.1f} y" if healthy is not None and pd.notna(healthy) else "–",
+        "Years expected in full health (HALE), latest year."),
+    Kpi("Change per decade", f"{per_decade:+.2f} y" if per_decade is not None and pd.notna(per_decade) else "–",
+        "The trend of life expectancy over the observed years, per ten years."),
+    rank,
+])
+if region is not None:
+    st.caption(f"{rank.label}: {rank.help}")
 
 st.subheader("Life expectancy at birth")
 sexes = series.melt(id_vars="year", value_vars=["life_expectancy", "male", "female"], var_name="series",
@@ -108,13 +119,17 @@ with right:
             st.caption(f"Model version {newest['model_version']}, scored {newest['scored_at']:%Y-%m-%d %H:%M} UTC.")
 
 if region is not None:
-    st.subheader(f"Trends in {region}")
+    st.subheader(f"Trends in {region_name} ({region})")
     ranks = data.fetch(
         wh, "select rank_in_region, country_name, country_code, first_year, last_year, observations, "
             "cast(last_life_expectancy as double precision) as last_life_expectancy, "
             f"cast(change_per_decade as double precision) as change_per_decade from {TRENDS} "
             "where region = ? order by rank_in_region, country_code", (region,))
-    st.dataframe(ranks, hide_index=True, column_config={
-        "last_life_expectancy": st.column_config.NumberColumn("latest", format="%.1f"),
-        "change_per_decade": st.column_config.NumberColumn("per decade", format="%+.2f"),
+    st.caption("Ranked by the change in life expectancy per decade, fastest gain first.")
+    table(ranks, {
+        "rank_in_region": "Rank", "country_name": "Country", "change_per_decade": "Change per decade",
+        "last_life_expectancy": "Latest (years)", "last_year": "Latest year", "observations": "Years observed",
+        "first_year": "First year", "country_code": "Code"}, column_config={
+        "Latest (years)": st.column_config.NumberColumn(format="%.1f"),
+        "Change per decade": st.column_config.NumberColumn(format="%+.2f"),
     })

@@ -34,6 +34,7 @@ from lakebox.quality.gate import (
 )
 from lakebox.stage import StageResult
 from lakebox.warehouse import ops
+from lakebox.warehouse.ddl import create_if_missing
 from lakebox.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ BATCH_RELATION = "lakebox_batch"
 def ensure_raw_table(ctx: RunContext, contract: Contract) -> None:
     schema, table = contract.table.split(".")
     if not ctx.warehouse.table_exists(schema, table):
-        ctx.warehouse.execute(contract.raw_ddl())
+        create_if_missing(ctx.warehouse, [contract.raw_ddl()])
 
 
 class BatchReader(Protocol):

@@ -20,7 +20,19 @@ Pagination strategies are small classes (`CursorInBody`, `LinkHeader`, `PageNumb
 `Offset`, `ODataNextLink`). The auth token comes from the environment variable the
 config names and is never logged, written to the lake or put in an error. A response
 that is not readable JSON with records where the config says is asked for again like any
-transient fault; only one still unreadable when the retries run out is quarantined.
+transient fault; only one still unreadable when the retries run out is quarantined, with
+the request that got it. The cursor moves on past it, so the next run asks each quarantined
+request again before paging: once it reads, the item resolves and the answer lands with the
+same request, pending, for the gate; while it does not, the item stays open (`partial`).
+
+Each resource is fetched on its own: one that fails (a 404 repository, a page that stays
+unreadable) does not stop the ones after it. The fetch fails once every resource was asked,
+naming each failure; a resource whose only fault is a quarantined page does not fail it (its
+open item makes the run `partial` and the others load in this run).
+
+A resource whose only page has no records (an indicator without data; not an incremental
+"nothing new since the cursor") is recorded in the ledger as loaded with 0 rows, and warned
+about, rather than landed and forgotten.
 
 A source that never stops paging is stopped: a next request the resource already made (a
 repeated cursor or link) fails the run at once, and so do more pages or records in one run
@@ -49,6 +61,7 @@ from lakebox.log import progress
 from lakebox.settings import redact, secret_values
 from lakebox.stage import StageResult
 from lakebox.warehouse import ops
+from lakebox.warehouse.ops import quarantine as items
 
 if TYPE_CHECKING:
     import httpx
@@ -265,7 +278,10 @@ class RestSource:
     `records` is where a page's records are (`$.records`, `$.value`, or `$` for a bare
     array); `statuses` maps an HTTP status to the message of a terminal error (formatted
     with source, resource, status, url); `empty_statuses` mean "nothing here" (GitHub's
-    409 for an empty repository)."""
+    409 for an empty repository). `from_start` asks every resource from the incremental
+    `start` rather than its cursor, and then sets the cursor to the newest record seen;
+    `listed` is called with every page a resource sent (its whole listing) once it was
+    fetched to its last page, e.g. to mark what the source no longer lists."""
 
     source: str
     base_url: BaseUrl
@@ -282,6 +298,8 @@ class RestSource:
     unreadable_hint: str = ("the API sent a response that is not a readable page; it was retried. Inspect the "
                             "item, and if the source recovers nothing is lost")
     sleep: Callable[[float], None] | None = None  # tests inject one to record waits
+    from_start: bool = False  # ask each resource from `incremental.start`, not its cursor (a full refresh)
+    listed: Callable[[RunContext, Resource, Sequence[BatchManifest]], None] | None = None
 
     def __post_init__(self) -> None:
         records_field(self.records)  # a bad records path fails when the source is declared
@@ -301,12 +319,40 @@ class RestSource:
             headers[self.auth.header] = self.auth.template.format(token=token)
         env = ctx.settings.env
         run = _Fetch(self, ctx, RetryPolicy.from_env(env), PagingBounds.from_env(env), (token,) if token else ())
+        failures: list[tuple[Resource, SourceFailedError]] = []
         with _resolve(self.base_url, ctx) as base, httpx.Client(headers=headers) as client, \
                 progress(f"fetching {self.source}") as bar:
+            run.base = base.rstrip("/")
             for resource in self.resources:
-                run.resource(client, base.rstrip("/"), resource, bar)
+                try:
+                    run.ask_quarantined_again(client, resource)
+                    run.resource(client, resource, bar)
+                except PagingStoppedError:
+                    raise  # a runaway source: its other resources are not asked either
+                except SourceFailedError as exc:  # this resource's fault: the others are still fetched
+                    failures.append((resource, exc))
+                    ctx.log.error(f"{self.source}: a resource failed; the others are still fetched",
+                                  resource=resource.key or None, error=run.hide(str(exc)))
         ctx.log.info(f"{self.source} fetched", pages=run.pages, records=run.rows)
+        _raise_for(self.source, failures, len(self.resources))
         return StageResult(rows_in=run.rows, rows_out=run.rows)
+
+
+def _raise_for(source: str, failures: Sequence[tuple[Resource, SourceFailedError]], resources: int) -> None:
+    """Fail the fetch for what failed, once every resource was asked. A resource whose only
+    fault was a quarantined page does not fail it (its open item makes the run `partial`
+    and the other resources load in this run), unless no resource was fetched at all."""
+    if not failures:
+        return
+    if len(failures) < resources and all(isinstance(exc, UnreadableQuarantinedError) for _, exc in failures):
+        return
+    if len(failures) == 1 and resources == 1:
+        raise failures[0][1]
+    fetched = resources - len(failures)
+    names = "; ".join(f"{r.key or source}: {exc}" for r, exc in failures)
+    raise SourceFailedError(
+        f"source {source}: {len(failures)} of {resources} resources failed ({names}); the other {fetched} were "
+        "fetched and what they landed is recorded and loads with the next run; fix or remove the failing ones")
 
 
 @contextmanager
@@ -326,6 +372,7 @@ class _Fetch:
                  secrets: tuple[str, ...]) -> None:
         self.config, self.ctx, self.policy, self.bounds, self.secrets = config, ctx, policy, bounds, secrets
         self.pages = self.rows = 0
+        self.base = ""  # the API's base URL, once resolved
         self.logged_at, self.logged_pages = time.monotonic(), 0
         # the environment's secrets, found once per fetch rather than per page and parameter
         self._hidden = sorted({*secrets, *secret_values()}, key=len, reverse=True)
@@ -336,28 +383,71 @@ class _Fetch:
             text = text.replace(secret, "***")
         return text
 
-    def resource(self, client: httpx.Client, base: str, resource: Resource, bar: Any) -> None:
+    def ask_quarantined_again(self, client: httpx.Client, resource: Resource) -> None:
+        """Ask once more for each request of `resource` whose response the fetch quarantined as
+        unreadable: the cursor has moved past it, so paging never asks it again. An answer
+        that now reads resolves the item and lands, pending, with the same request (meta),
+        for the gate to load or quarantine like any page; one still unreadable keeps the
+        item open (logged, not a failure: the run ends `partial`)."""
         config, ctx, wh = self.config, self.ctx, self.ctx.warehouse
+        waiting = items.items(wh, source=config.source)
+        if not waiting:
+            return
+        metas = ops.ledger.batch_meta(wh, [i.batch_id for i in waiting])
+        first_url = self.base + config.path.format(**{k: quote(v, safe="") for k, v in resource.path_vars.items()})
+        passthrough = {*config.statuses, *config.empty_statuses}
+        for item in waiting:
+            meta = metas.get(item.batch_id, {})
+            if not meta.get(UNREADABLE) or meta.get("request") is None or meta.get("resource", "") != resource.key:
+                continue  # only what the fetch itself quarantined: a page the gate refused was read
+            url = self.base + meta["path"] if "path" in meta else first_url
+            params = dict(meta["request"])
+            try:
+                response, page = read_with_retry(client, url, params, config.source, self.policy,
+                                                 self.read_page(passthrough), sleep=config.sleep or _sleep,
+                                                 passthrough=passthrough, secrets=self.secrets)
+            except SourceFailedError as exc:
+                ctx.log.warning(f"{config.source}: a quarantined request is still unreadable; its item stays open",
+                                quarantine_id=item.id, url=self.hide(url), error=self.hide(str(exc)))
+                continue
+            if page is None:  # a status the config names (gone, empty): nothing to resolve it with
+                ctx.log.warning(f"{config.source}: a quarantined request now answers HTTP {response.status_code}; "
+                                "its item stays open", quarantine_id=item.id, url=self.hide(url))
+                continue
+            kept = {k: v for k, v in meta.items() if k != UNREADABLE}
+            manifest = self.ctx.lake.land_batch(config.source, response.content, "json",
+                                                meta={**kept, "asked_again_for": item.id})
+            with wh.transaction():  # the answer is pending for the gate, and the unreadable item is settled
+                added = ops.record_landed(wh, replace(manifest, rows=len(page[1])), ctx.run_id)
+                items.resolve(wh, [item.id], by_batch=manifest.batch_id, run_id=ctx.run_id)
+            ctx.log.info(f"{config.source}: a quarantined request was asked again and now reads",
+                         quarantine_id=item.id, batch_id=manifest.batch_id, records=len(page[1]), new=added)
+
+    def resource(self, client: httpx.Client, resource: Resource, bar: Any) -> None:
+        config, ctx, wh, base = self.config, self.ctx, self.ctx.warehouse, self.base
         source, inc = config.source, config.incremental
         state_key = config.state_key(resource)
         stored = ops.get_state(wh, source, state_key) if inc else None
+        resume = None if config.from_start else stored
         params: Params = {**config.params, **resource.params}
         meta: dict[str, Any] = {"resource": resource.key} if resource.key else {}
-        if inc and stored:
-            since = _minus(stored, inc.overlap)
+        if inc and resume:
+            since = _minus(resume, inc.overlap)
             params[inc.param] = since
             if inc.overlap:
-                meta["overlap"] = [since, stored]
+                meta["overlap"] = [since, resume]
         elif inc and inc.start:
             params[inc.param] = inc.start
         url = base + config.path.format(**{k: quote(v, safe="") for k, v in resource.path_vars.items()})
         params = config.pagination.first(params) if config.pagination else params
         ctx.log.info(f"fetching {source}", url=self.hide(url), resource=resource.key or None,
                      **({inc.param: params.get(inc.param)} if inc else {}))
-        newest = stored
+        newest = resume
+        listing: list[BatchManifest] = []
         passthrough = {*config.statuses, *config.empty_statuses}
         asked: set[str] = {_request_key(url, params)}
         group = _LandedPages(ctx, source, state_key, stored)
+        first = True
         try:
             while True:
                 response, page = self.get_page(client, url, params, passthrough, meta)
@@ -379,6 +469,12 @@ class _Fetch:
                     newest = _later(newest, _newest(records, inc.field))
                 if records or following:
                     group.add(replace(manifest, rows=len(records)))
+                    listing.append(manifest)
+                elif first and not (inc and resume):  # not "nothing new since the cursor": nothing at all
+                    group.add_empty(replace(manifest, rows=0))
+                    ctx.log.warning(f"{source}: the API sent no records", resource=resource.key or None,
+                                    url=self.hide(url), batch_id=manifest.batch_id)
+                first = False
                 if inc is not None and (following is None or not inc.newest_first):
                     group.cursor = newest
                 self.note_progress(resource)
@@ -391,6 +487,8 @@ class _Fetch:
                 asked.add(_request_key(url, params))
         finally:
             group.flush()  # what landed is recorded, even when the fetch stops part-way
+        if config.listed is not None:
+            config.listed(ctx, resource, listing)
         stored = group.stored
         ctx.log.info(f"{source} resource fetched", resource=resource.key or None,
                      **({"cursor": stored} if inc else {}))
@@ -407,12 +505,15 @@ class _Fetch:
         except RetriesExhaustedError as exc:
             if not exc.unreadable:
                 raise
+            asked = {"url": self.hide(url), "params": {k: self.hide(v) if isinstance(v, str) else v
+                                                       for k, v in params.items()}}
             for body, reason in exc.unreadable.items():
-                quarantine_unreadable(self.ctx, config.source, self.land(body, url, params, meta),
+                landed = self.land(body, url, params, {**meta, UNREADABLE: True})
+                quarantine_unreadable(self.ctx, config.source, landed,
                                       f"{reason} (still unreadable when {exc.bound} stopped the retries)",
-                                      config.unreadable_hint)
-            raise SourceFailedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are quarantined "
-                                    f"in the lake ({config.unreadable_hint})") from exc
+                                      config.unreadable_hint, asked)
+            raise UnreadableQuarantinedError(f"{exc}; the {len(exc.unreadable)} unreadable responses are "
+                                             f"quarantined in the lake ({config.unreadable_hint})") from exc
 
     def read_page(self, passthrough: set[int]) -> Callable[[httpx.Response], tuple[Any, list[Any]] | None]:
         records_path, source = self.config.records, self.config.source
@@ -433,8 +534,10 @@ class _Fetch:
         """`body` in the raw lake, with the request that got it (secrets hidden) in its meta;
         `durable=False` leaves the fsync to the next `_LandedPages.flush`."""
         request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
+        where = urlsplit(url)._replace(query="", fragment="").geturl()
+        path = {"path": where[len(self.base):]} if where.startswith(self.base) else {}  # the base may move
         return self.ctx.lake.land_batch(self.config.source, body, "json", durable=durable, meta={
-            **meta, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
+            **meta, **path, "request": {k: self.hide(v) if isinstance(v, str) else v for k, v in request.items()}})
 
     def check_bounds(self, resource: Resource, url: str, params: Params, asked: set[str]) -> None:
         """Refuse a next request already made for this resource, or one past the run's bounds."""
@@ -443,14 +546,14 @@ class _Fetch:
         kept = (f"the {self.pages} pages ({self.rows} records) landed so far are kept in the lake and load "
                 "with the next run")
         if _request_key(url, params) in asked:
-            raise SourceFailedError(
+            raise PagingStoppedError(
                 f"{where}: the API's next page is one it already sent ({self.hide(url)} {self.hide(str(params))}), "
                 f"so paging would never end; stopped after {self.pages} pages; {kept}; check the {source} API's "
                 "paging (a repeated cursor or link)")
         for count, bound, name, what in ((self.pages, bounds.max_pages, "LAKEBOX_HTTP_MAX_PAGES", "pages"),
                                          (self.rows, bounds.max_records, "LAKEBOX_HTTP_MAX_RECORDS", "records")):
             if count >= bound:
-                raise SourceFailedError(
+                raise PagingStoppedError(
                     f"{where}: stopped at the bound of {bound} {what} per run ({name}) with the API still "
                     f"sending a next page; {kept}. If the source really has more, raise {name}; "
                     "else check its paging")
@@ -468,6 +571,7 @@ def _request_key(url: str, params: Mapping[str, Any]) -> str:
     return url + "?" + repr(sorted((str(k), str(v)) for k, v in params.items()))
 
 
+UNREADABLE = "unreadable"  # meta of a response the fetch quarantined: its request is asked again next run
 PAGES_PER_COMMIT = 32  # pages landed, fsynced together and recorded in one ledger transaction
 
 
@@ -480,23 +584,33 @@ class _LandedPages:
     def __init__(self, ctx: RunContext, source: str, state_key: str, stored: str | None) -> None:
         self.ctx, self.source, self.state_key = ctx, source, state_key
         self.manifests: list[BatchManifest] = []
+        self.empty: list[BatchManifest] = []
         self.stored = self.cursor = stored
 
     def add(self, manifest: BatchManifest) -> None:
         self.manifests.append(manifest)
 
+    def add_empty(self, manifest: BatchManifest) -> None:
+        """A resource's only page, without records: recorded as loaded with 0 rows (there is
+        nothing to check or load), so the ledger shows what the API answered."""
+        self.empty.append(manifest)
+
     def flush(self) -> None:
         ctx, wh = self.ctx, self.ctx.warehouse
         ctx.lake.sync()
         advance = self.cursor is not None and self.cursor != self.stored
-        if not self.manifests and not advance:
+        if not self.manifests and not self.empty and not advance:
             return
         with wh.transaction():  # the pages and the cursor they carry commit together
             if self.manifests:
                 ops.record_landed_many(wh, self.manifests, ctx.run_id)
+            if self.empty:
+                known = ops.ledger.batch_meta(wh, [m.batch_id for m in self.empty])
+                ops.record_landed_many(wh, self.empty, ctx.run_id)
+                ops.mark_loaded(wh, {m.batch_id: 0 for m in self.empty if m.batch_id not in known})
             if advance and self.cursor is not None:
                 ops.set_state(wh, self.source, self.state_key, self.cursor)
-        self.manifests, self.stored = [], self.cursor if advance else self.stored
+        self.manifests, self.empty, self.stored = [], [], self.cursor if advance else self.stored
 
 
 def _sleep(seconds: float) -> None:
@@ -545,13 +659,24 @@ def _minus(cursor: str, overlap: dt.timedelta | None) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest, reason: str, hint: str) -> None:
-    """Keep a response that stayed unreadable through the retries in quarantine, with why,
-    and note it on the run; the item resolves once the same request loads in a later run
+class PagingStoppedError(SourceFailedError):
+    """The source would page forever (a repeated request, or past the run's bounds): the
+    whole fetch stops, not just the resource."""
+
+
+class UnreadableQuarantinedError(SourceFailedError):
+    """A resource stopped at a page that stayed unreadable and was quarantined."""
+
+
+def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest, reason: str, hint: str,
+                          asked: Mapping[str, Any] | None = None) -> None:
+    """Keep a response that stayed unreadable through the retries in quarantine, with why
+    and the request that got it (`asked`: url and params, the errors.json's sample), and note
+    it on the run; the next run asks that request again, and the item resolves once it loads
     (the one place that quarantines what a REST source sent)."""
     from lakebox.quality.gate import CheckResult, quarantine
 
-    result = CheckResult("parse", None, False, 0, [], reason)
+    result = CheckResult("parse", None, False, 0, [dict(asked)] if asked else [], reason)
     wh = ctx.warehouse
     with wh.transaction():
         if not ops.record_landed(wh, manifest, ctx.run_id):

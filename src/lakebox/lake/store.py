@@ -6,9 +6,13 @@ Layout (other parts rely on it):
     quarantine/<source>/ingest_date=YYYY-MM-DD/<item>               bad input, original bytes
     quarantine/<source>/ingest_date=YYYY-MM-DD/<item>.errors.json   every failed rule
     snapshots/<model>/snapshot_date=YYYY-MM-DD/<model>.parquet      marts after a good run
+    forgotten/<key under raw/>, <...>.forgotten.json                 an unrecorded raw object set aside, and why
 
 The raw zone is never overwritten or deleted by the platform. Writing the same bytes to
-an existing key is a no-op (so a crashed run can land again); other bytes fail.
+an existing key is a no-op (so a crashed run can land again); other bytes fail. A batch
+whose manifest cannot be written (a full disk) has its new object removed again, so landing
+leaves an object with its manifest or nothing; an object a hard crash left without one is
+moved to `forgotten/` by a person (`lakebox lake forget-object`), never deleted.
 
 On disk an object is written to `_lakebox/tmp/` first and linked into place, so a reader
 never sees half an object. A failed write (a full disk) removes its temporary file; one a
@@ -250,8 +254,25 @@ class Lake:
         written = self.put_once(key, data, durable)
         manifest_key = key.rsplit(".", 1)[0] + ".manifest.json"
         if written or not self.exists(manifest_key):  # a batch landed before keeps its first manifest
-            self.put_once(manifest_key, manifest.to_json(), durable)
+            try:
+                self.put_once(manifest_key, manifest.to_json(), durable)
+            except BaseException:  # a full disk, a signal: never an object without its manifest
+                if written:
+                    self._unland(key)
+                raise
         return manifest
+
+    def _unland(self, key: str) -> None:
+        """Remove an object this process has just written and nothing records yet (its
+        manifest could not be written), so a failed landing leaves nothing behind."""
+        if not self.is_local:
+            self.fs.rm_file(self.path(key))
+            return
+        final = self.path(key)
+        _remove_quietly(final)
+        if final in self._unsynced:
+            self._unsynced.remove(final)
+        _fsync_path(os.path.dirname(final))
 
     def sync(self) -> None:
         """Make every object written with `durable=False` durable: each file and its folder

@@ -120,8 +120,9 @@ def verify_lake(lake: Lake, prefix: str, ledger: Sequence[Sequence[Any]]) -> Lak
                                                  f"{sha256} ({size} bytes)", batch_id))
         recorded[key] = Recorded(key, sha256, size, batch_id)
     report.unledgered = len(set(manifests) - known)
+    listed = {key for _, key, _ in report.lost}  # a lost batch's object is listed, never checked
     report.differences += [Difference(k, "unrecorded", "has no manifest and no ledger row")
-                           for k in sorted(data_keys - set(recorded))]
+                           for k in sorted(data_keys - set(recorded) - listed)]
     report.objects = len(recorded)
     report.differences += differences(lake, sorted(recorded.values(), key=lambda r: r.key))
     return report

@@ -74,10 +74,14 @@ def to_frame(table: pa.Table, columns: tuple[str, ...] | list[str]) -> Any:
     return frame
 
 
+def train_rows(n: int, spec: MLModelSpec) -> int:
+    """How many of `n` labelled rows (the oldest) train; the rest are the holdout."""
+    return max(1, min(n - 1, round(n * (1 - spec.holdout_fraction))))
+
+
 def time_split(rows: pa.Table, spec: MLModelSpec) -> Split:
     """Oldest (1 - holdout_fraction) of the labelled rows train; the newest are the holdout."""
-    n = rows.num_rows
-    cut = max(1, min(n - 1, round(n * (1 - spec.holdout_fraction))))
+    cut = train_rows(rows.num_rows, spec)
     extra = (spec.baseline_column,) if spec.baseline_column else ()
     columns = dict.fromkeys((*spec.key_columns, spec.time_column, spec.label_column, *spec.features, *extra))
     frame = to_frame(rows, list(columns))

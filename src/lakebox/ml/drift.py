@@ -63,6 +63,7 @@ class DriftResult:
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
     message: str = ""
+    computed: bool = True  # False: too little to compare (the message says why); nothing was tested
 
     @property
     def drifted_features(self) -> list[str]:
@@ -193,11 +194,18 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 def drift(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> DriftResult:
     """Compare the rows the spec's `drift_population` picks; write ml.drift_report; flag drift."""
+    from lakebox.ml import tracking
+
+    with tracking.store_errors(settings):
+        return _drift(settings, warehouse, spec)
+
+
+def _drift(settings: Settings, warehouse: Warehouse, spec: MLModelSpec) -> DriftResult:
     picked = _since_training(settings, warehouse, spec) if spec.drift_population == "unlabelled" \
         else _newest_window(warehouse, spec)
     if isinstance(picked, str):
         get_logger().info("drift skipped", model=spec.name, reason=picked)
-        return DriftResult(spec.name, False, message=picked)
+        return DriftResult(spec.name, False, message=picked, computed=False)
     reference, current, start, end, against = picked
     found = compare(reference, current, spec.drift_columns, spec.text_features)
     result = DriftResult(spec.name, any(f.drifted for f in found), found, start, end)
@@ -226,12 +234,14 @@ def _since_training(settings: Settings, warehouse: Warehouse, spec: MLModelSpec)
     """The rows awaiting a label now, and as they were when the champion was trained."""
     import pyarrow.compute as pc
 
-    from lakebox.ml import registry, tracking
+    from lakebox.ml import history, registry
 
-    version = registry.champion_version(tracking.connect(settings), spec.name)
-    if version is None:
+    client, past = history.open_store(settings, warehouse, spec.name)
+    champion = registry.champion_version(client, spec.name)
+    if champion is None:
         return (f"model {spec.name}: no champion yet, and drift compares what it scores with what it was "
                 f"trained beside; train first (lakebox ml train {spec.pipeline}); drift not computed")
+    version = past.label(champion)
     current = data.read_rows(warehouse, spec, f"where {spec.label_column} is null")
     reference = read_reference(warehouse, spec, version, current.schema)
     if reference is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakebox.log import get_logger
-from lakebox.ml import data, registry, tables, tracking
+from lakebox.ml import data, history, registry, tables, tracking
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,19 +43,26 @@ def unscored_filter(spec: MLModelSpec) -> str:
 def predict(
     settings: Settings, warehouse: Warehouse, spec: MLModelSpec, version: str | None = None,
 ) -> PredictResult:
-    """Score unscored rows with `version`, or with the champion as it stands now."""
+    """Score unscored rows with `version` (as lakebox's tables label it), or with the
+    champion as it stands now; a store that cannot be used is a one-line StoreError."""
+    with tracking.store_errors(settings):
+        return _predict(settings, warehouse, spec, version)
+
+
+def _predict(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, version: str | None) -> PredictResult:
     import pyarrow as pa
 
     from lakebox.warehouse.ops import utcnow
 
     t0 = time.perf_counter()
-    client = tracking.connect(settings)
-    version = version or registry.champion_version(client, spec.name)
-    if version is None:
+    client, past = history.open_store(settings, warehouse, spec.name)
+    chosen = history.mlflow_version(version) if version else registry.champion_version(client, spec.name)
+    if chosen is None:
         message = f"model {spec.name}: no champion yet; nothing scored (train first: lakebox ml train {spec.pipeline})"
         get_logger().info("prediction skipped", model=spec.name, reason=message)
         return PredictResult(spec.name, None, 0, time.perf_counter() - t0, message)
-    model = registry.load_version(spec.name, version)
+    version = past.label(chosen)
+    model = registry.load_version(spec.name, chosen, version, tracking.store_name(settings))
     loaded = time.perf_counter() - t0
     ns, name = spec.predictions_table.split(".", 1)
     where = unscored_filter(spec) if warehouse.table_exists(ns, name) else ""

@@ -3,8 +3,11 @@ same holdout by a margin.
 
 The current champion is scored on the NEW holdout (the rows the new version was judged
 on), so the two numbers compare like with like. A new version that wins becomes alias
-`champion`; otherwise `challenger`. The first version is champion. Every decision lands
-in `ml.model_decisions` and as tags on the model version and its run.
+`champion`; otherwise `challenger`. The first version is champion. A champion trained on
+another feature set is replaced without comparison; one that cannot be loaded or scored
+for any other reason is kept (the new version is `challenger`) and an alert says so:
+never promote blind. Every decision lands in `ml.model_decisions` and as tags on the
+model version and its run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakebox.log import get_logger
-from lakebox.ml import metrics, tables, tracking
+from lakebox.ml import history, metrics, tables, tracking
 
 if TYPE_CHECKING:
     from lakebox.ml.spec import MLModelSpec
@@ -37,6 +40,7 @@ class Decision:
     reason: str
     run_id: str
     previous_champion: str | None
+    fault: str | None = None  # why the champion could not be compared, when it was kept anyway
 
 
 def champion_version(client: Any, name: str) -> str | None:
@@ -49,8 +53,9 @@ def champion_version(client: Any, name: str) -> str | None:
         return None
 
 
-def load_version(name: str, version: str) -> Any:
-    """A registered version as its scikit-learn object (predict_proba included).
+def load_version(name: str, version: str, label: str | None = None, store: str = "") -> Any:
+    """A registered version as its scikit-learn object (predict_proba included); a
+    StoreError naming the store and what to do when it cannot be loaded.
 
     MLflow 3.17 refuses to deserialize any format (skops too: its allow-list is read from
     the model itself) unless MLFLOW_ALLOW_PICKLE_DESERIALIZATION is true; lakebox loads
@@ -61,6 +66,12 @@ def load_version(name: str, version: str) -> Any:
     os.environ[_ALLOW] = "true"
     try:
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    except Exception as exc:  # noqa: BLE001 - missing files, a broken pickle, a class gone: all unusable
+        raise tracking.StoreError(
+            f"model {name} v{label or version}: could not be loaded from the MLflow store {store or 'in use'} "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}): restore its artifacts "
+            "($LAKEBOX_HOME/mlartifacts, or LAKEBOX_MLFLOW_ARTIFACTS) and the store, or start the model's history "
+            f"over with `lakebox ml forget {name} --reason '...'`") from exc
     finally:
         if before is None:
             os.environ.pop(_ALLOW, None)
@@ -76,39 +87,84 @@ def register(
     from mlflow.exceptions import MlflowException
 
     client = client or tracking.connect(settings)
-    try:
-        client.create_registered_model(spec.name, description=f"{spec.task} model of pipeline {spec.pipeline}")
-    except MlflowException as exc:
-        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
-            raise
-    previous = champion_version(client, spec.name)
-    version = str(client.create_model_version(spec.name, source=best.model_uri, run_id=best.run_id,
-                                              model_id=best.model_id).version)
-    value = best.metrics[spec.metric]
-    decision, champion_value, reason = _decide(spec, previous, value, holdout)
-    client.set_registered_model_alias(spec.name, decision, version)
-    made = Decision(spec.name, version, decision, spec.metric, value, champion_value, reason, best.run_id, previous)
-    _record(warehouse, client, made)
-    get_logger().info("model version decided", model=spec.name, version=version, decision=decision, reason=reason)
+    with tracking.store_errors(settings):
+        past = history.check(settings, warehouse, client, spec.name)
+        try:
+            client.create_registered_model(spec.name, description=f"{spec.task} model of pipeline {spec.pipeline}")
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                raise
+        past = history.bind(settings, warehouse, client, past)
+        previous = champion_version(client, spec.name)
+        version = str(client.create_model_version(spec.name, source=best.model_uri, run_id=best.run_id,
+                                                  model_id=best.model_id).version)
+        value = best.metrics[spec.metric]
+        decision, champion_value, reason, fault = _decide(settings, client, spec, past, previous, value, holdout)
+        client.set_registered_model_alias(spec.name, decision, version)
+        made = Decision(spec.name, past.label(version), decision, spec.metric, value, champion_value, reason,
+                        best.run_id, None if previous is None else past.label(previous), fault)
+        _record(warehouse, client, made)
+    get_logger().info("model version decided", model=spec.name, version=made.version, decision=decision,
+                      reason=reason)
+    if fault:
+        _alert_kept(settings, made)
     return made
 
 
-def _decide(spec: MLModelSpec, previous: str | None, value: float, holdout: Any) -> tuple[str, float | None, str]:
+def _decide(
+    settings: Settings, client: Any, spec: MLModelSpec, past: history.History, previous: str | None, value: float,
+    holdout: Any,
+) -> tuple[str, float | None, str, str | None]:
+    """(decision, the champion's value on the holdout, reason, why the champion could not be compared)."""
     if previous is None:
-        return CHAMPION, None, f"first version of {spec.name}: champion by default"
+        return CHAMPION, None, f"first version of {spec.name}: champion by default", None
+    trained_on = _features_of(client, spec.name, previous)
+    champion = past.label(previous)
+    if trained_on is not None and trained_on != list(spec.features):
+        return CHAMPION, None, (f"champion v{champion} was trained on features {', '.join(trained_on)}, the model's "
+                                f"are now {', '.join(spec.features)}: it cannot score them, so the new version "
+                                "replaces it without comparison"), None
     try:
-        model = load_version(spec.name, previous)
+        model = load_version(spec.name, previous, champion, tracking.store_name(settings))
         predicted = model.predict(holdout[list(spec.features)])
         champion_value = metrics.score(spec, holdout[spec.label_column], predicted)[spec.metric]
-    except Exception as exc:  # noqa: BLE001 - an old champion that cannot read today's features cannot serve them either
-        return CHAMPION, None, (f"champion v{previous} could not score the new holdout "
-                                f"({type(exc).__name__}: {str(exc)[:200]}); the new version replaces it")
+    except Exception as exc:  # noqa: BLE001 - whatever broke, a champion is not replaced blind
+        cause = exc.__cause__ if isinstance(exc, tracking.StoreError) and exc.__cause__ else exc
+        fault = (f"champion v{champion} could not be loaded or scored on the new holdout "
+                 f"({type(cause).__name__}: {' '.join(str(cause).split())[:300]})")
+        return CHALLENGER, None, (f"{fault}; champion kept, the new version is challenger: restore v{champion}'s "
+                                  "artifacts and train again, or start the model's history over with "
+                                  f"`lakebox ml forget {spec.name} --reason ...`"), fault
     gain = value - champion_value if spec.greater_is_better else champion_value - value
-    comparison = (f"{spec.metric} {value:.4f} vs champion v{previous} {champion_value:.4f} on the same holdout "
+    comparison = (f"{spec.metric} {value:.4f} vs champion v{champion} {champion_value:.4f} on the same holdout "
                   f"({len(holdout)} rows)")
     if gain >= spec.margin - 1e-12:
-        return CHAMPION, champion_value, f"{comparison}: better by {gain:.4f} >= margin {spec.margin}"
-    return CHALLENGER, champion_value, f"{comparison}: better by {gain:.4f} < margin {spec.margin}; champion kept"
+        return CHAMPION, champion_value, f"{comparison}: better by {gain:.4f} >= margin {spec.margin}", None
+    return (CHALLENGER, champion_value, f"{comparison}: better by {gain:.4f} < margin {spec.margin}; champion kept",
+            None)
+
+
+def _features_of(client: Any, name: str, version: str) -> list[str] | None:
+    """The features `version` was trained on (its run's `features` param), or None if unknown."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        recorded = client.get_run(run_id).data.params.get("features") if run_id else None
+    except MlflowException:
+        return None
+    return None if recorded is None else [f for f in recorded.split(",") if f]
+
+
+def _alert_kept(settings: Settings, made: Decision) -> None:
+    """Warn, and alert (LAKEBOX_ALERT_WEBHOOK_URL): a champion nobody can compare with is a problem."""
+    from lakebox.observability import send_alert
+
+    get_logger().warning("champion kept: it could not be compared", model=made.model_name,
+                         champion=made.previous_champion, version=made.version, reason=made.reason)
+    send_alert(settings, f"{made.model_name}:champion_kept:{made.version}", "champion_kept",
+               f":warning: lakebox model {made.model_name}: {made.reason}",
+               {"model": made.model_name, "champion": made.previous_champion, "version": made.version})
 
 
 def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
@@ -120,7 +176,7 @@ def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
             "lakebox.decision_metric": made.metric, "lakebox.decision_value": f"{made.value:.6g}",
             "lakebox.champion_value": "" if made.champion_value is None else f"{made.champion_value:.6g}"}
     for key, val in tags.items():
-        client.set_model_version_tag(made.model_name, made.version, key, val)
+        client.set_model_version_tag(made.model_name, history.mlflow_version(made.version), key, val)
         client.set_tag(made.run_id, key, val)
     tables.ensure(warehouse, tables.MODEL_DECISIONS)
     row = pa.table({

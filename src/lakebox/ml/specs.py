@@ -17,6 +17,11 @@ def register_spec(spec: MLModelSpec) -> MLModelSpec:
     return spec
 
 
+def registered_pipelines() -> list[str]:
+    """Pipelines with models registered at run time."""
+    return sorted(_registered)
+
+
 def specs_for(pipeline: str, declared: Sequence[MLModelSpec] = ()) -> list[MLModelSpec]:
     """Every model of `pipeline`: `declared` and the registered ones; a ConfigError if none."""
     found = dict(_registered.get(pipeline, {}))

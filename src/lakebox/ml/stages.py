@@ -77,16 +77,18 @@ def drift_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
 def training_due(settings: Any, warehouse: Any, spec: MLModelSpec, force: bool = False) -> tuple[bool, str]:
     """Due on a first run (no champion) or when `retrain_after` labelled rows arrived since
     the champion's training data was read."""
-    from lakebox.ml import registry, tracking
+    from lakebox.ml import history, registry, tracking
 
     if force:
         return True, "forced"
-    client = tracking.connect(settings)
-    version = registry.champion_version(client, spec.name)
-    if version is None:
-        return True, "no champion yet"
-    run_id = client.get_model_version(spec.name, version).run_id
-    trained_on = int(client.get_run(run_id).data.params.get("data_rows", 0)) if run_id else 0
+    with tracking.store_errors(settings):
+        client, past = history.open_store(settings, warehouse, spec.name)
+        champion = registry.champion_version(client, spec.name)
+        if champion is None:
+            return True, "no champion yet"
+        run_id = client.get_model_version(spec.name, champion).run_id
+        trained_on = int(client.get_run(run_id).data.params.get("data_rows", 0)) if run_id else 0
+    version = past.label(champion)
     labelled = warehouse.query(
         f"select count(*) from ({spec.source_sql}) as src where {spec.label_column} is not null")[0][0]
     new = int(labelled) - trained_on

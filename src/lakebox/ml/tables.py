@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lakebox.warehouse.ddl import create_if_missing
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -18,12 +20,17 @@ if TYPE_CHECKING:
 MODEL_DECISIONS = "ml.model_decisions"
 DRIFT_REPORT = "ml.drift_report"
 DRIFT_REFERENCE = "ml.drift_reference"
+MODEL_STORES = "ml.model_stores"
 
 DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
         model_name varchar not null, version varchar not null, decision varchar not null,
         metric varchar not null, value double precision, champion_value double precision,
         reason varchar not null, decided_at timestamp not null, run_id varchar)""",
+    # one row per generation of a model's history (ml/history.py); store_id null until bound
+    MODEL_STORES: """create table if not exists ml.model_stores (
+        model_name varchar not null, generation bigint not null, store_id varchar,
+        tracking_uri varchar not null, started_at timestamp not null, reason varchar not null)""",
     DRIFT_REPORT: """create table if not exists ml.drift_report (
         model_name varchar not null, feature varchar not null, method varchar not null,
         statistic double precision, p_value double precision, threshold double precision,
@@ -37,8 +44,7 @@ DDL = {
 
 
 def ensure(warehouse: Warehouse, table: str) -> None:
-    warehouse.execute("create schema if not exists ml")
-    warehouse.execute(DDL[table])
+    create_if_missing(warehouse, ["create schema if not exists ml", DDL[table]])
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
@@ -62,8 +68,7 @@ def ensure_like(warehouse: Warehouse, table: str, schema: pa.Schema) -> None:
     if warehouse.table_exists(ns, name):
         return
     columns = ", ".join(f"{field.name} {sql_type(field.type)}" for field in schema)
-    warehouse.execute(f"create schema if not exists {ns}")
-    warehouse.execute(f"create table if not exists {table} ({columns})")
+    create_if_missing(warehouse, [f"create schema if not exists {ns}", f"create table if not exists {table} ({columns})"])
 
 
 def append(warehouse: Warehouse, table: str, rows: pa.Table, columns: Sequence[str] | None = None) -> int:

@@ -5,6 +5,12 @@ Tracking: `MLFLOW_TRACKING_URI`, else SQLite at `$LAKEBOX_HOME/mlflow.db` (MLflo
 registry). Artifacts: `LAKEBOX_MLFLOW_ARTIFACTS`, else `$LAKEBOX_HOME/mlartifacts`, or
 `<lake>/mlartifacts` when the lake is on S3 (then boto3 must be installed, as MLflow
 writes S3 artifacts with it). One experiment per model, created with that location.
+
+A store that cannot be used is a `StoreError`: one line naming the store and what to do,
+never a traceback or a hang. `connect` checks what it can up front (a `file:` URI, a
+SQLite file that is not a database, an http:// server that does not answer within
+PROBE_SECONDS), bounds MLflow's HTTP retries and timeouts (unless the user set them), and
+`store_errors` turns what MLflow or its database raise later into the same one line.
 """
 
 from __future__ import annotations
@@ -13,11 +19,15 @@ import functools
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakebox.errors import ConfigError
+from lakebox.errors import ConfigError, LakeboxError, Terminal
 
 if TYPE_CHECKING:
     from lakebox.settings import Settings
@@ -28,7 +38,60 @@ _QUIET_LOGGERS = {"alembic": logging.WARNING, "mlflow": logging.WARNING,
                   # its warning on cloudpickle: chosen on purpose, see MLModelSpec.serialization
                   "mlflow.sklearn": logging.ERROR}
 _MLFLOW_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-               "GIT_PYTHON_REFRESH": "quiet"}
+               "GIT_PYTHON_REFRESH": "quiet",
+               # MLflow's defaults (7 retries, backoff factor 2, 120 s per request) kept a
+               # command silent for minutes on a server that was down: a few seconds here
+               "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+PROBE_SECONDS = 5.0  # an http(s) store that does not answer this soon is reported unreachable
+_WHERE = "MLFLOW_TRACKING_URI, or $LAKEBOX_HOME/mlflow.db when it is unset"
+
+
+class StoreError(LakeboxError, Terminal):
+    """The MLflow store cannot be used (lost, damaged, unreachable): a person must act."""
+
+
+def store_name(settings: Settings) -> str:
+    """The store as a user can find it, without any password in its URI."""
+    from lakebox.settings import redact
+
+    return redact(tracking_uri(settings), settings.env)
+
+
+@contextmanager
+def store_errors(settings: Settings) -> Iterator[None]:
+    """What MLflow, its database or its HTTP client raise inside becomes one StoreError line."""
+    try:
+        yield
+    except LakeboxError:
+        raise
+    except Exception as exc:
+        if not _from_the_store(exc):
+            raise
+        raise StoreError(f"MLflow store {store_name(settings)} failed: {_first_line(exc)}; {_advice(exc)}") from exc
+
+
+def _from_the_store(exc: BaseException) -> bool:
+    kinds: list[type[BaseException]] = []
+    for module, name in (("mlflow.exceptions", "MlflowException"), ("sqlalchemy.exc", "SQLAlchemyError"),
+                         ("requests.exceptions", "RequestException")):
+        loaded = sys.modules.get(module)  # an exception of a module never imported cannot have been raised
+        if loaded is not None:
+            kinds.append(getattr(loaded, name))
+    return isinstance(exc, tuple(kinds)) or isinstance(exc, sqlite3.Error)
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _advice(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "not a database" in text or "malformed" in text:
+        return "the database is damaged: restore it from a backup, or move it away to start an empty store"
+    if "connection" in text or "max retries" in text or "timed out" in text:
+        return "start the tracking server, or point MLFLOW_TRACKING_URI at one that answers"
+    return f"check that the store ({_WHERE}) is reachable and intact, or restore it from a backup"
 
 
 def tracking_uri(settings: Settings) -> str:
@@ -59,8 +122,14 @@ def connect(settings: Settings) -> Any:
                           "pip install 'lakebox[ml]' (make install does)") from exc
 
     uri = tracking_uri(settings)
+    _refuse_file_store(uri)
     if uri.startswith("sqlite:///"):
-        _new_sqlite_store(Path(uri.removeprefix("sqlite:///")), settings.cache_dir)
+        path = Path(uri.removeprefix("sqlite:///"))
+        _new_sqlite_store(path, settings.cache_dir)
+        _check_sqlite(path, store_name(settings))
+        _drop_stale_stores(path, uri)
+    elif uri.startswith(("http://", "https://")):
+        _probe(uri, store_name(settings))
     if artifact_root(settings).startswith("s3://"):
         try:
             import boto3  # noqa: F401
@@ -80,7 +149,73 @@ def connect(settings: Settings) -> Any:
             os.environ.pop(name, None)
         else:
             os.environ[name] = before
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with store_errors(settings):
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+_seen_files: dict[Path, tuple[int, int]] = {}  # a SQLite store's file as this process last opened it
+
+
+def _drop_stale_stores(path: Path, uri: str) -> None:
+    """MLflow keeps one store per URI, with its open SQLite connections, for the life of the
+    process: a file replaced since (deleted, restored) would still be read, or refused as
+    read-only, through the old one. A replaced file gets new stores."""
+    try:
+        found = path.stat()
+    except OSError:
+        return
+    before, _seen_files[path] = _seen_files.get(path), (found.st_dev, found.st_ino)
+    if before is None or before == _seen_files[path]:
+        return
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    for registry in (TrackingStoreRegistry, ModelRegistryStoreRegistry):
+        clear = getattr(getattr(registry, "_get_store_with_resolved_uri", None), "cache_clear", None)
+        if clear is not None:
+            clear()
+    for store in (TrackingStore, RegistryStore):
+        engine = getattr(store, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
+
+
+def _refuse_file_store(uri: str) -> None:
+    scheme = uri.partition(":")[0] if ":" in uri else ""
+    if scheme in ("file", "") and uri != "databricks":  # a file: URI or a bare path
+        raise ConfigError(f"MLFLOW_TRACKING_URI={uri} is MLflow's file store, which MLflow 3 refuses and which "
+                          "holds no model registry: set it to sqlite:///PATH/mlflow.db or an http:// tracking "
+                          "server, or unset it to use $LAKEBOX_HOME/mlflow.db")
+
+
+def _check_sqlite(path: Path, name: str) -> None:
+    """A file that is not a SQLite database fails here, in milliseconds, not in MLflow."""
+    if not path.exists():
+        return
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            con.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"MLflow store {name} is not a readable SQLite database ({exc}): restore it from a "
+                         f"backup, or move it away to start an empty store (lakebox then asks you to restore it "
+                         "or `lakebox ml forget` each model it knew)") from exc
+
+
+def _probe(uri: str, name: str) -> None:
+    """An http(s) store must answer (any HTTP status) within PROBE_SECONDS."""
+    import httpx
+
+    try:
+        httpx.get(f"{uri.rstrip('/')}/health", timeout=PROBE_SECONDS)
+    except httpx.HTTPError as exc:
+        raise StoreError(f"MLflow store {name} is unreachable ({type(exc).__name__}: {exc or 'no answer'}) "
+                         f"within {PROBE_SECONDS:.0f} s: start the tracking server, or point MLFLOW_TRACKING_URI "
+                         "at one that answers") from exc
 
 
 def _new_sqlite_store(path: Path, cache_dir: Path | None) -> None:

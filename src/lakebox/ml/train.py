@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from lakebox.log import get_logger
-from lakebox.ml import data, metrics, tracking
+from lakebox.ml import data, history, metrics, tracking
 
 if TYPE_CHECKING:
     from lakebox.ml.registry import Decision
@@ -75,7 +75,15 @@ def train(
     """Fit each candidate, log it, and register the best (champion rule) unless told not to.
 
     Too few labelled rows (or a single class) is not an error: the result is `skipped`
-    with a message saying how many there are and how many are needed."""
+    with a message saying how many there are and how many are needed. A store that cannot
+    be used (or lost the model's history) is a one-line StoreError."""
+    with tracking.store_errors(settings):
+        return _train(settings, warehouse, spec, register=register, lakebox_run_id=lakebox_run_id)
+
+
+def _train(
+    settings: Settings, warehouse: Warehouse, spec: MLModelSpec, *, register: bool, lakebox_run_id: str | None,
+) -> TrainResult:
     log = get_logger()
     t0 = time.perf_counter()
     every_row = data.read_rows(warehouse, spec)
@@ -87,7 +95,7 @@ def train(
                            seconds=time.perf_counter() - t0)
     fingerprint = data.fingerprint(rows)
     split = data.time_split(rows, spec)
-    client = tracking.connect(settings)
+    client, _ = history.open_store(settings, warehouse, spec.name)
     experiment_id = tracking.experiment_id(client, settings, spec.experiment_name)
     common = {
         "data_rows": rows.num_rows, "data_sha256": fingerprint,
@@ -126,8 +134,15 @@ def _why_skip(rows: Any, spec: MLModelSpec) -> str | None:
     if rows.num_rows < spec.min_labelled:
         return (f"model {spec.name}: only {rows.num_rows} labelled rows, at least {spec.min_labelled} are "
                 "needed to train; training skipped (the pipeline goes on)")
-    if spec.task == "classification" and len(set(rows[spec.label_column].to_pylist())) < 2:
-        return f"model {spec.name}: every labelled row has the same label; nothing to learn, training skipped"
+    if spec.task != "classification":
+        return None
+    # the classes the candidates are fitted on: those of the training part of the time split
+    cut = data.train_rows(rows.num_rows, spec)
+    classes = sorted(map(str, rows[spec.label_column].slice(0, cut).unique().to_pylist()))
+    if len(classes) < 2:
+        return (f"model {spec.name}: the training rows (the oldest {cut} of {rows.num_rows} labelled) hold "
+                f"{len(classes)} class ({', '.join(classes)}), at least 2 are needed to train; training skipped "
+                "(the pipeline goes on)")
     return None
 
 

@@ -7,6 +7,7 @@ The rest of lakebox calls a few functions here, each cheap and none able to fail
     after_runs(settings, runs, wh)   end of a one-shot `lakebox run`: Pushgateway, checks
     watching(settings, port)         around `lakebox watch`: /metrics, freshness/drift checks
     note_http_retry(source, wait_s, rate_limited)   from the HTTP layer, per retry
+    send_alert(settings, key, kind, text, fields)   an event found elsewhere (the ML registry)
 
 Everything is switched on by settings (URLs in the environment); with none set, these
 cost next to nothing and import nothing heavy.
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
-__all__ = ["after_runs", "configure", "flush_alerts", "note_http_retry", "on_run_finished", "stop_log_shipping",
-           "watching"]
+__all__ = ["after_runs", "configure", "flush_alerts", "note_http_retry", "on_run_finished", "send_alert",
+           "stop_log_shipping", "watching"]
 
 _lock = threading.Lock()
 _seen: collections.deque[str] = collections.deque(maxlen=1000)  # run ids already observed
@@ -175,6 +176,21 @@ def note_http_retry(source: str, wait_s: float, rate_limited: bool = False) -> N
     COUNTERS.add(COUNTERS.retries, key, 1)
     if rate_limited:
         COUNTERS.add(COUNTERS.waits, key, wait_s)
+
+
+def send_alert(settings: Settings, key: str, kind: str, text: str, fields: dict[str, object] | None = None) -> bool:
+    """Alert about an event the caller found (sent once per `key`, like every alert); a
+    no-op without LAKEBOX_ALERT_WEBHOOK_URL. True if queued; never raises."""
+    try:
+        alerting = _alerts_for(settings)
+        if alerting is None:
+            return False
+        from lakebox.observability.alerts import Alert
+
+        return alerting.sender.send(Alert(key, kind, text, dict(fields or {})))
+    except Exception as exc:  # observability never fails a run
+        _warn("alert not sent", exc)
+        return False
 
 
 def _warn(what: str, exc: Exception) -> None:

@@ -2,13 +2,14 @@
 
 Per pipeline: assets for what feeds it, its raw tables, staging models, marts and ML steps
 (lineage from `orchestration.graph`), ONE multi-asset that runs the pipeline with lakebox's
-own `run_pipeline` (so ops.* audit rows are those of `lakebox run`; the lakebox run id is
-tagged on the Dagster run and the Dagster run id is on every lakebox log line of the run),
-asset checks from the quality gate and the dbt tests, a job tagged `lakebox/pipeline` (one
-run per pipeline at a time, with the tag concurrency in dagster.yaml and lakebox's lock), a
-schedule for an API-fed pipeline, daily partitions (a backfill of many days is one run) and a
-new-drop sensor for a file-fed one,
-and sensors that alert on a failed run and on failed checks.
+own `run_pipeline` (so ops.* audit rows are those of `lakebox run`; the lakebox run id and
+status are tagged on the Dagster run and the Dagster run id is on every lakebox log line of
+the run), asset checks from the quality gate, the dbt tests and the open quarantine (a
+warning), a job tagged `lakebox/pipeline` (one run per pipeline at a time, with the tag
+concurrency in dagster.yaml and lakebox's lock), a schedule for an API-fed pipeline, daily
+partitions (a backfill of many days is one run) and a new-drop sensor for a file-fed one,
+a sensor that reports the runs made outside Dagster (`lakebox run`, `watch`, the demo) to
+the instance, and sensors that alert on a failed run and on failed checks.
 
 Settings, read when the definitions load: `LAKEBOX_<PIPELINE>_SCHEDULE` (cron, or `off`;
 default hourly), `LAKEBOX_<PIPELINE>_PARTITIONS_START` (first day, default 2024-01-01),
@@ -18,6 +19,7 @@ default hourly), `LAKEBOX_<PIPELINE>_PARTITIONS_START` (first day, default 2024-
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +27,15 @@ import dagster as dg
 
 from lakebox.orchestration import graph as g
 from lakebox.orchestration.alerts import alert
-from lakebox.orchestration.drops import new_drops
+from lakebox.orchestration.drops import already_read, new_drops
 
 if TYPE_CHECKING:
     from lakebox.pipelines.spec import PipelineSpec
 
 PIPELINE_TAG = "lakebox/pipeline"
 RUN_ID_TAG = "lakebox/run_id"
+STATUS_TAG = "lakebox/status"  # success, partial or failed: lakebox's word on the run
+OUTSIDE_RUNS_PER_TICK = 100
 
 
 def _pipelines() -> list[PipelineSpec]:
@@ -86,6 +90,10 @@ def pipeline_assets(spec: PipelineSpec, graph: g.PipelineGraph) -> list[Any]:
     checks = [dg.AssetCheckSpec(g.GATE_CHECK, asset=_key(n), description="the quality gate of the batches this run "
                                 "loaded (ops.dq_results); failing batches are quarantined, never loaded")
               for n in graph.layer(g.RAW)]
+    checks += [dg.AssetCheckSpec(g.QUARANTINE_CHECK, asset=_key(n), description="no quarantined input of this table "
+                                 "open (ops.quarantine) when the run ended; open items make lakebox's run `partial` "
+                                 "(a warning: see `lakebox quarantine list`)")
+               for n in graph.layer(g.RAW)]
     checks += [dg.AssetCheckSpec(g.DBT_CHECK, asset=_key(n), description="dbt tests: " + "; ".join(n.tests))
                for n in graph.nodes if n.tests]
 
@@ -121,25 +129,37 @@ def _run(context: dg.AssetExecutionContext, spec: PipelineSpec, graph: g.Pipelin
     try:
         with log_context(dagster_run_id=context.run_id), open_warehouse(settings) as warehouse:
             outcome = run_pipeline(spec.pipeline(), settings, Lake.from_settings(settings), warehouse, options)
+            context.instance.add_run_tags(context.run_id, {RUN_ID_TAG: outcome.run_id, STATUS_TAG: outcome.status})
             reached = g.evaluate(graph, outcome, warehouse, spec.sources)
             after_runs(settings, [outcome], warehouse)  # metrics and run alerts, as for `lakebox run`
         flush_alerts()
     except LakeboxError as exc:  # busy (another run of it), or the warehouse cannot be opened
         raise dg.Failure(description=str(exc)) from exc
-    context.instance.add_run_tags(context.run_id, {RUN_ID_TAG: outcome.run_id})
     context.log.info(f"lakebox run {outcome.run_id}: {outcome.status} in {outcome.duration_s:.2f}s")
-    rows = {name: rows_out for name, _, _, _, rows_out in outcome.stages}
     for node in reached.materialized:
-        yield dg.MaterializeResult(asset_key=_key(node), metadata={
-            "lakebox_run_id": outcome.run_id, "stage_rows_out": dg.MetadataValue.int(int(rows.get(node.stage, 0)))})
+        yield dg.MaterializeResult(asset_key=_key(node), metadata=_materialization_metadata(reached, node))
     for check in reached.checks:
         yield dg.AssetCheckResult(asset_key=_key(check.node), check_name=check.check, passed=check.passed,
-                                  severity=dg.AssetCheckSeverity.ERROR, metadata={
-                                      "detail": check.detail, "lakebox_run_id": outcome.run_id,
-                                      "failures": dg.MetadataValue.json(list(check.failures))})
+                                  severity=_severity(check), metadata=_check_metadata(reached, check))
     if outcome.status not in ("success", "partial"):
         raise dg.Failure(description=f"lakebox run {outcome.run_id} {outcome.status}: {outcome.error}",
                          metadata={"lakebox_run_id": outcome.run_id})
+
+
+def _materialization_metadata(reached: g.RunAssets, node: g.Node) -> dict[str, Any]:
+    outcome = reached.outcome
+    rows = {name: rows_out for name, _, _, _, rows_out in outcome.stages}
+    return {"lakebox_run_id": outcome.run_id, "lakebox_status": outcome.status,
+            "stage_rows_out": dg.MetadataValue.int(int(rows.get(node.stage, 0)))}
+
+
+def _check_metadata(reached: g.RunAssets, check: g.CheckOutcome) -> dict[str, Any]:
+    return {"detail": check.detail, "lakebox_run_id": reached.outcome.run_id,
+            "failures": dg.MetadataValue.json(list(check.failures))}
+
+
+def _severity(check: g.CheckOutcome) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.WARN if check.warning else dg.AssetCheckSeverity.ERROR
 
 
 def pipeline_job(spec: PipelineSpec, graph: g.PipelineGraph) -> dg.UnresolvedAssetJobDefinition:
@@ -170,8 +190,13 @@ def drop_sensor(spec: PipelineSpec, job: dg.UnresolvedAssetJobDefinition,
         from lakebox.settings import Settings
 
         assert spec.waiting_input is not None
-        fingerprint = spec.resolve(spec.waiting_input)(Settings.load())
-        runs, cursor = new_drops(fingerprint, context.cursor)
+        settings = Settings.load()
+        fingerprint = spec.resolve(spec.waiting_input)(settings)
+        read = already_read(settings, spec.sources)
+        if read is None:  # a run holds the warehouse: look again next time, the cursor unchanged
+            yield dg.SkipReason("the warehouse is busy with a run; looking again at the next evaluation")
+            return
+        runs, cursor = new_drops(fingerprint, context.cursor, read)
         context.update_cursor(cursor)
         if not runs:
             yield dg.SkipReason("no new drop (or one still arriving)")
@@ -187,10 +212,12 @@ def drop_sensor(spec: PipelineSpec, job: dg.UnresolvedAssetJobDefinition,
 
 
 def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The run's failed error-severity checks (an open quarantine is a warning each run
+    repeats until it is dealt with: the gate check that opened it alerted once)."""
     failed = []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation: Any = entry.dagster_event.event_specific_data  # type: ignore[union-attr]
-        if not evaluation.passed:
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     return failed
 
@@ -222,13 +249,67 @@ def failed_check_alert(context):  # type: ignore[no-untyped-def]
               lakebox_run_id=run.tags.get(RUN_ID_TAG), failed_checks=failed)
 
 
+def outside_runs_sensor(specs: list[PipelineSpec], graphs: dict[str, g.PipelineGraph]) -> dg.SensorDefinition:
+    """Reports lakebox's runs made outside Dagster to the instance, oldest first, as asset
+    materializations and check evaluations with the lakebox run id, status and rows, so the
+    asset pages show what `lakebox run`, `watch` and the demo built. Its cursor is the last
+    run reported; the first evaluation (at `lakebox serve`'s start) reports every run so far."""
+
+    @dg.sensor(name="lakebox_runs_outside_dagster", minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="shows lakebox runs made outside Dagster (lakebox run, watch, demo) on the assets")
+    def outside_runs(context):  # type: ignore[no-untyped-def]
+        from lakebox.orchestration.outside_runs import Mark, finished_runs
+        from lakebox.settings import Settings
+
+        mark = Mark(**json.loads(context.cursor)) if context.cursor else None
+        found = finished_runs(Settings.load(), {s.name: s for s in specs}, graphs, mark, OUTSIDE_RUNS_PER_TICK)
+        if found is None:
+            return dg.SkipReason("the warehouse is busy with a run; looking again at the next evaluation")
+        instance = context.instance
+        inside = {value for _, values in instance.get_run_tags(tag_keys=[RUN_ID_TAG]) for value in values}
+        running = {run.tags.get(PIPELINE_TAG) for run in instance.get_runs(filters=dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))}
+        reported = 0
+        for run in found:
+            outcome = run.reached.outcome
+            if outcome.pipeline in running:  # its Dagster run tags the lakebox run as it ends: wait for it
+                break
+            if outcome.run_id not in inside:
+                for event in _outside_events(run.reached):
+                    instance.report_runless_asset_event(event)
+                reported += 1
+            mark = run.mark
+        if mark is not None:
+            context.update_cursor(json.dumps({"ended_at": mark.ended_at, "run_id": mark.run_id}))
+        return dg.SkipReason(f"{reported} lakebox run(s) made outside Dagster reported")
+
+    return outside_runs
+
+
+def _outside_events(reached: g.RunAssets) -> list[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    outcome = reached.outcome
+    made = {"made_by": "lakebox outside Dagster (lakebox run, watch or demo)"}
+    events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
+        dg.AssetMaterialization(asset_key=_key(node), metadata={**_materialization_metadata(reached, node), **made},
+                                tags={STATUS_TAG: outcome.status, RUN_ID_TAG: outcome.run_id})
+        for node in reached.materialized]
+    events += [dg.AssetCheckEvaluation(asset_key=_key(check.node), check_name=check.check, passed=check.passed,
+                                       severity=_severity(check), metadata={**_check_metadata(reached, check), **made})
+               for check in reached.checks]
+    return events
+
+
 def build_definitions() -> dg.Definitions:
     assets: list[Any] = []
     jobs: list[Any] = []
     schedules: list[Any] = []
     sensors: list[Any] = [run_failed_alert, failed_check_alert]
-    for spec in _pipelines():
-        graph = g.build_graph(spec)
+    specs = _pipelines()
+    graphs = {spec.name: g.build_graph(spec) for spec in specs}
+    sensors.append(outside_runs_sensor(specs, graphs))
+    for spec in specs:
+        graph = graphs[spec.name]
         mine = pipeline_assets(spec, graph)
         job = pipeline_job(spec, graph)
         assets += mine

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SOURCE, RAW, STAGING, MARTS, ML = "source", "raw", "staging", "marts", "ml"
 LAYERS = (STAGING, MARTS, ML)  # model sub-folders, in lineage order
-GATE_CHECK, DBT_CHECK = "quality_gate", "dbt_tests"
+GATE_CHECK, DBT_CHECK, QUARANTINE_CHECK = "quality_gate", "dbt_tests", "open_quarantine"
 _REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
 _SOURCE = re.compile(r"""\bsource\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)""")
 _CONFIG_SCHEMA = re.compile(r"""\bconfig\([^)]*\bschema\s*=\s*['"](\w+)['"]""")
@@ -71,6 +71,7 @@ class CheckOutcome:
     passed: bool
     detail: str
     failures: tuple[dict[str, Any], ...] = ()
+    warning: bool = False  # a failure to look at, not one that stopped anything (open quarantine)
 
 
 @dataclass
@@ -87,8 +88,7 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
 
     folder = _model_folder(PROJECT_DIR, spec)
     schemas = _layer_schemas(PROJECT_DIR, spec.name)
-    sources = [Node((SOURCE, s), SOURCE, description=f"what {spec.name} reads from {s}", stage=_first_stage(spec))
-               for s in spec.sources or (spec.name,)]
+    sources = [_source_node(spec, s) for s in spec.sources or (spec.name,)]
     raw, by_source = _raw_tables(folder, [s.key for s in sources], _load_stage(spec))
     tests = _dbt_tests(folder, PROJECT_DIR / "tests")
     models: list[Node] = []
@@ -112,6 +112,17 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
                          tuple(sources + raw + models + ml))
 
 
+def _source_node(spec: PipelineSpec, source: str) -> Node:
+    """What feeds the pipeline, named for what it is (`retail_landing`, `orders_api`), so that
+    it never shares a name with the raw table it lands in (`raw.orders`)."""
+    if spec.waiting_input is not None:
+        return Node((SOURCE, f"{source}_landing"), SOURCE, description=f"the files dropped in the {source} landing "
+                    f"folder ($LAKEBOX_LANDING/{source}), read by the {_first_stage(spec)} stage",
+                    stage=_first_stage(spec))
+    return Node((SOURCE, f"{source}_api"), SOURCE, description=f"the {source} API, polled by the "
+                f"{_first_stage(spec)} stage", stage=_first_stage(spec))
+
+
 def evaluate(graph: PipelineGraph, outcome: RunOutcome, warehouse: Warehouse, sources: Sequence[str]) -> RunAssets:
     """The assets `outcome`'s run reached, and its gate and dbt test outcomes, from ops.*."""
     stages = {name: (status, rows_out) for name, status, _, _, rows_out in outcome.stages}
@@ -121,6 +132,8 @@ def evaluate(graph: PipelineGraph, outcome: RunOutcome, warehouse: Warehouse, so
             result.materialized.append(node)
     if graph.layer(RAW) and stages.get(_load_stage_of(graph)) is not None:
         result.checks += _gate_outcomes(graph, outcome, warehouse, sources)
+    if graph.layer(RAW):
+        result.checks += _quarantine_outcomes(graph, outcome, warehouse)
     transform = stages.get("transform")
     if transform is not None:
         result.checks += _dbt_outcomes(graph, transform[0], outcome.error or "")
@@ -263,6 +276,28 @@ def _gate_outcomes(
         else:
             detail = "no new batch to check in this run"
         results.append(CheckOutcome(node.key, GATE_CHECK, not failed, detail, tuple(failed)))
+    return results
+
+
+def _quarantine_outcomes(graph: PipelineGraph, outcome: RunOutcome, warehouse: Warehouse) -> list[CheckOutcome]:
+    """Per raw table, the quarantined input of its source (and file kind) still open when
+    the run ended: what makes lakebox call the run `partial`. A warning, not an error: the
+    good input went on, and `lakebox quarantine` is where the items are dealt with."""
+    import orjson
+
+    items = {i.id: i for i in outcome.quarantined}
+    marks = ", ".join("?" for _ in items)
+    meta = dict(warehouse.query(
+        f"select q.id, b.meta from ops.quarantine q left join ops.batches b on b.batch_id = q.batch_id "
+        f"where q.id in ({marks})", list(items))) if items else {}
+    results = []
+    for node in graph.layer(RAW):
+        mine = [i for i in items.values() if _belongs(node.key[1], i.source, meta.get(i.id), orjson)]
+        failures = tuple({"item_id": i.id, "item": i.item, "batch_id": i.batch_id, "opened_run_id": i.opened_run_id}
+                         for i in mine)
+        detail = (f"{len(mine)} quarantined item(s) open: {', '.join(i.item for i in mine)[:500]}; "
+                  "see `lakebox quarantine list`" if mine else "no quarantined input open")
+        results.append(CheckOutcome(node.key, QUARANTINE_CHECK, not mine, detail, failures, warning=True))
     return results
 
 

@@ -1,9 +1,10 @@
 """DAGSTER_HOME under $LAKEBOX_HOME, with the dagster.yaml lakebox needs.
 
-Telemetry off; runs queued with one run per pipeline at a time (the `lakebox/pipeline` tag,
-as lakebox's own lock also enforces), and one run at all on an embedded DuckDB warehouse
-(one writing process at a time; PostgreSQL takes several); a code server given time to load the definitions on
-a busy machine (DAGSTER_GRPC_TIMEOUT_SECONDS, `code_servers.local_startup_timeout`).
+Telemetry and the "join the community" prompt (`nux`) off; runs queued with one run per
+pipeline at a time (the `lakebox/pipeline` tag, as lakebox's own lock also enforces), and
+one run at all on an embedded DuckDB warehouse (one writing process at a time; PostgreSQL
+takes several); a code server given time to load the definitions on a busy machine
+(DAGSTER_GRPC_TIMEOUT_SECONDS, `code_servers.local_startup_timeout`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ STARTUP_TIMEOUT_S = 180
 DAGSTER_YAML = """\
 # written by lakebox (orchestration/home.py); rewritten on each `lakebox serve`
 telemetry:
+  enabled: false
+nux:
   enabled: false
 concurrency:
   runs:

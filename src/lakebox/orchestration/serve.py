@@ -2,7 +2,9 @@
 
 Each UI is a child process in its own process group, so stopping one stops everything it
 started (Dagster's code server and runs, MLflow's workers). Every port is checked before
-anything starts; Ctrl-C or SIGTERM stops them all, and so does any one of them ending.
+anything starts, as a server would bind it (SO_REUSEADDR: a port whose old connections wait
+out TIME_WAIT after a stop is free); Ctrl-C or SIGTERM stops them all, and so does any one
+of them ending. Telemetry and sign-up prompts are off in all three UIs.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lakebox.ports import can_listen, confirm_listener
+
 if TYPE_CHECKING:
     from lakebox.settings import Settings
 
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 15.0
 DEFINITIONS = "lakebox.orchestration.dagster"
+MLFLOW_APP = "lakebox"  # orchestration.mlflow_ui: MLflow's UI opening on model training
+# Telemetry off for every child (Dagster's is also off in dagster.yaml, Streamlit's on its command line).
+NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "DAGSTER_DISABLE_TELEMETRY": "true"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def services(settings: Settings, host: str, dagster_port: int, mlflow_port: int,
                 after="dagster"),
         Service("mlflow", mlflow_port, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                         tracking_uri(settings), "--host", host, "--port", str(mlflow_port),
-                                        "--workers", "1"], "/health", "--mlflow-port"),
+                                        "--workers", "1", "--app-name", MLFLOW_APP], "/health", "--mlflow-port"),
         Service("dashboard", dashboard_port, streamlit_command(host, dashboard_port), "/_stcore/health",
                 "--dashboard-port"),
     ]
@@ -70,21 +77,26 @@ def _workspace(dagster_home: Path) -> Path:
 
 
 def check_ports(host: str, chosen: list[Service]) -> None:
-    """Raise ConfigError naming every taken port and the option that moves it."""
+    """Raise ConfigError naming every port something listens on, and the option that moves it."""
     from lakebox.errors import ConfigError
 
-    taken = []
-    for service in chosen:
-        if not service.port:
-            continue
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            try:
-                probe.bind((host, service.port))
-            except OSError as exc:
-                taken.append(f"port {service.port} on {host} ({service.name}) is taken: {exc.strerror}; "
-                             f"stop what holds it or choose another with {service.option}")
+    taken = [f"port {service.port} on {host} ({service.name}) is taken: something listens on it; "
+             f"stop what holds it or choose another with {service.option}"
+             for service in chosen if service.port and not _can_listen(service.port, host)]
     if taken:
         raise ConfigError("nothing was started:\n  " + "\n  ".join(taken))
+
+
+def _can_listen(port: int, host: str) -> bool:
+    if ":" not in host:
+        return can_listen(port, host)
+    with socket.socket(socket.AF_INET6) as probe:  # lakebox.ports probes IPv4 only
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _check_installed() -> None:
@@ -158,10 +170,13 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
     """Start everything, print the URLs once all answer, and wait for `stop` or a child's end."""
     from lakebox.errors import LakeboxError
     from lakebox.orchestration.home import dagster_environment, init_storage
-    from lakebox.ports import confirm_listener
+    from lakebox.orchestration.mlflow_ui import mlflow_app_path
 
     env = dagster_environment(settings)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # else ~2.5 GB and stray job workers
+    env.update(NO_TELEMETRY)
+    app_path = mlflow_app_path(settings.home / "serve" / "mlflow-app")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app_path), env.get("PYTHONPATH", "")) if p)
     chosen = services(settings, host, dagster_port, mlflow_port, dashboard_port, Path(env["DAGSTER_HOME"]))
     check_ports(host, chosen)
     _check_installed()

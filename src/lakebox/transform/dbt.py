@@ -240,7 +240,9 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
             from lakebox.warehouse.spark import spark_session
 
             spark_session(settings)  # started with lakebox's settings before dbt-spark asks for one
-        result = dbtRunner(manifest=manifest).invoke(args)
+        from lakebox.run_view import dbt_event  # a terminal's "dbt n of N"
+
+        result = dbtRunner(manifest=manifest, callbacks=[dbt_event]).invoke(args)
     finally:
         os.chdir(cwd)
         os.environ.pop(PASSWORD_ENV, None)

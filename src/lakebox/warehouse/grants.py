@@ -41,11 +41,13 @@ def apply_grants(settings: Settings) -> list[str]:
             "role-based access needs PostgreSQL: set LAKEBOX_WAREHOUSE=postgresql://user@host:5432/db"
         )
     from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.ddl import hold_ddl_lock
 
     lines = []
     with open_warehouse(settings) as warehouse:
         where = warehouse.describe()
         with warehouse.transaction():
+            hold_ddl_lock(warehouse)  # concurrent GRANTs on one object fail with "tuple concurrently updated"
             for role in ROLES:
                 created = _ensure_role(warehouse, role)
                 lines.append(f"role {role}: {'created' if created else 'exists'} (NOLOGIN group)")

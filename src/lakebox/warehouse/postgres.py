@@ -152,20 +152,17 @@ class PostgresWarehouse(ScratchDuckDB, Warehouse):
             raise self._error(exc, "commit") from exc
 
     def ensure_schemas(self) -> None:
-        """Create only what is missing, so a role without CREATE can still open the warehouse."""
+        """Create only what is missing, so a role without CREATE can still open the warehouse,
+        under the DDL lock, so N processes opening a new database at once all succeed."""
+        from lakebox.warehouse.ddl import create_if_missing
         from lakebox.warehouse.ops import DDL
 
         present = {row[0] for row in self.query(
             "select nspname from pg_namespace where nspname = any(?)", [list(SCHEMAS)])}
-        for schema in SCHEMAS:
-            if schema not in present:
-                self.execute(f"create schema if not exists {schema}")
         tables = {row[0] for row in self.query(
             "select table_name from information_schema.tables where table_schema = 'ops'")}
-        for ddl in DDL:
-            name = ddl.split("ops.", 1)[1].split(None, 1)[0]
-            if name not in tables:
-                self.execute(ddl)
+        create_if_missing(self, [f"create schema if not exists {schema}" for schema in SCHEMAS if schema not in present]
+                          + [ddl for ddl in DDL if ddl.split("ops.", 1)[1].split(None, 1)[0] not in tables])
 
     # ---------------------------------------------------------------- bulk loads
     def load_from_scratch(self, select_sql: str, target: str, columns: Sequence[str]) -> int:

@@ -64,9 +64,10 @@ def test_a_repository_filter_narrows_the_figures(warehouse: Path) -> None:
 
 def test_classifier_sections_show_champion_agreement_and_drift(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("""create table ml.commit_features as select * from (values
-            ('s1', 'acme/a', 'feat'), ('s2', 'acme/a', 'fix'), ('s3', 'acme/a', 'fix'), ('s4', 'acme/a', null))
-            as t(sha, repo, label)""")
+        con.execute("""create table ml.commit_features as select *, timestamp '2026-06-09 10:00' + to_hours(n) as
+            committed_at, 'change ' || sha as message_body from (values
+            ('s1', 'acme/a', 'feat', 1), ('s2', 'acme/a', 'fix', 2), ('s3', 'acme/a', 'fix', 3), ('s4', 'acme/a', null, 4))
+            as t(sha, repo, label, n)""")
         con.execute("""create table ml.commit_predictions as select * from (values
             ('s1', 'feat', 0.9), ('s2', 'fix', 0.8), ('s3', 'feat', 0.6), ('s4', 'docs', 0.5))
             as t(sha, predicted_type, probability)""")
@@ -90,3 +91,5 @@ def test_classifier_sections_show_champion_agreement_and_drift(warehouse: Path) 
     assert figures["Agreement with the conventional type"] == "66.7%"  # s1, s2 right; s3 wrong; s4 unlabelled
     assert figures["Features flagged"] == "1 of 2"  # the newest report only
     assert [w.value for w in at.warning] == ["Drift in the newest window: hour"]
+    recent = next(d.value for d in at.dataframe if "Predicted" in d.value.columns)
+    assert list(recent["Message (without its type)"]) == ["change s4", "change s3", "change s2", "change s1"]

@@ -37,7 +37,7 @@ class Drop:
             (self.landing / name).write_bytes(data)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"LAKEBOX_HOME": str(self.home), "LAKEBOX_CONFIG": str(self.home / "none.toml"), **extra}
+        return {"LAKEBOX_HOME": str(self.home), "LAKEBOX_CONFIG": "off", **extra}
 
     def run(self, **extra: str) -> RunOutcome:
         settings = Settings.load(env=self.env(**extra), cwd=self.home)

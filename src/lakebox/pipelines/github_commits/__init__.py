@@ -4,8 +4,9 @@ See docs/github_commits.md."""
 
 from __future__ import annotations
 
+from lakebox.pipelines.github_commits.contract import REPO_PATTERN
 from lakebox.pipelines.spec import TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
-from lakebox.setting_kinds import Instant, Number, Url, Whole
+from lakebox.setting_kinds import Instant, Items, Number, Url, Whole
 
 SPEC = PipelineSpec(
     name="github_commits",
@@ -22,7 +23,8 @@ SPEC = PipelineSpec(
     ),
     settings=(
         Setting("repos", None, "comma-separated owner/name repositories; unset: the bundled stand-in's "
-                "repositories, offline", env="LAKEBOX_GITHUB_REPOS"),
+                "repositories, offline", env="LAKEBOX_GITHUB_REPOS",
+                kind=Items(REPO_PATTERN, "GitHub repositories", "owner/name, e.g. conventional-changelog/commitlint")),
         Setting("token", None, "GitHub token, sent as a bearer token (environment only, never logged)",
                 env="LAKEBOX_GITHUB_TOKEN", secret=True),
         Setting("api_url", "https://api.github.com", "API base URL (GitHub Enterprise: https://HOST/api/v3)",

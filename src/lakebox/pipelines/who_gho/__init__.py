@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lakebox.core_settings import GATE_POLICY
 from lakebox.pipelines.spec import TRANSFORM, Command, DashboardPage, PipelineSpec, Setting, StageSpec
-from lakebox.setting_kinds import Url, Whole
+from lakebox.setting_kinds import Items, Url, Whole
 
 SPEC = PipelineSpec(
     name="who_gho",
@@ -24,7 +24,9 @@ SPEC = PipelineSpec(
         Setting("api_url", "https://ghoapi.azureedge.net/api", "the GHO OData API's root; `lakebox demo` points it "
                 "at the bundled stand-in (`lakebox who-api`)", env="LAKEBOX_WHO_API_URL", kind=Url()),
         Setting("indicators", "WHOSIS_000001,WHOSIS_000002", "GHO indicator codes, comma-separated "
-                "(life expectancy and healthy life expectancy at birth)", env="LAKEBOX_WHO_INDICATORS"),
+                "(life expectancy and healthy life expectancy at birth)", env="LAKEBOX_WHO_INDICATORS",
+                kind=Items(r"[A-Za-z][A-Za-z0-9_]*", "GHO indicator codes",
+                           "a letter, then letters, digits and _, e.g. WHOSIS_000001")),
         Setting("page_size", "5000", "records asked for per request (`$top`)", env="LAKEBOX_WHO_PAGE_SIZE",
                 kind=Whole(1)),
         Setting("policy", "quarantine", "`quarantine`: quarantine a page that fails its gate, load the good ones; "

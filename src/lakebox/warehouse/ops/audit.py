@@ -6,7 +6,7 @@ A handful of rows per run, stage or batch, never per data row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -99,6 +99,32 @@ def recent_runs(wh: Warehouse, limit: int = 20) -> list[tuple[Any, ...]]:
         "from ops.pipeline_runs order by started_at desc limit ?",
         [limit],
     )
+
+
+def runs_page(wh: Warehouse, pipelines: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+              limit: int = 50, offset: int = 0) -> list[tuple[Any, ...]]:
+    """One page of runs, newest first, of these pipelines and statuses (None: all), as recent_runs."""
+    where, params = _runs_filter(pipelines, statuses)
+    return wh.query(
+        "select run_id, pipeline, status, started_at, duration_s, rows_in, rows_out, error "
+        f"from ops.pipeline_runs{where} order by started_at desc, run_id limit ? offset ?",
+        [*params, limit, offset],
+    )
+
+
+def run_counts(wh: Warehouse) -> list[tuple[Any, ...]]:
+    """(pipeline, status, runs) over every run, running ones included."""
+    return wh.query("select pipeline, status, count(*) from ops.pipeline_runs group by 1, 2 order by 1, 2")
+
+
+def _runs_filter(pipelines: Sequence[str] | None, statuses: Sequence[str] | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, values in (("pipeline", pipelines), ("status", statuses)):
+        if values is not None:
+            clauses.append(f"{column} in ({', '.join('?' for _ in values)})" if values else "1 = 0")
+            params.extend(values)
+    return (" where " + " and ".join(clauses) if clauses else ""), params
 
 
 def last_stage_success(wh: Warehouse, pipeline: str, stage: str) -> Any:

@@ -7,6 +7,7 @@ with commits as (
         {{ dbt.hash("lower(coalesce(author_email, author_name))") }} as author_key,
         cast(authored_at as date) as activity_date
     from {{ ref('stg_commits') }}
+    where is_reachable
 )
 
 select

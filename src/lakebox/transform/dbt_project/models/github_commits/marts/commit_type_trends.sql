@@ -8,6 +8,7 @@ with typed as (
         cast({{ dbt.date_trunc('week', 'committed_at') }} as date) as week_start,
         coalesce(conventional_type, case when is_merge then 'merge' else 'none' end) as commit_type
     from {{ ref('stg_commits') }}
+    where is_reachable
 ),
 
 counted as (

@@ -1,6 +1,7 @@
 {#- What the commit classifier learns from: everything but the conventional prefix, which
     is the label. Times are UTC (GitHub reports commit dates in UTC); weekday is ISO
-    (1 = Monday); author_prior_commits counts the author's earlier commits in the repo. -#}
+    (1 = Monday); author_prior_commits counts the author's earlier commits in the repo.
+    Commits a force-push removed (stg_commits.is_reachable false) are left out. -#}
 {{ config(schema='ml') }}
 
 {%- set prefix = '^(\\w+)(\\(([^)]*)\\))?!?:[[:space:]]*' %}
@@ -12,6 +13,7 @@ with commits as (
         trim({{ regex_replace('message_subject', prefix, '') }}
              || coalesce(chr(10) || message_body, '')) as text_without_prefix
     from {{ ref('stg_commits') }}
+    where is_reachable
 )
 
 select
