@@ -208,8 +208,8 @@ def test_a_worker_killed_during_a_dbt_build_is_survived(
             killed.append(event.data.node_info.unique_id)
 
     class Runner(dbt.cli.main.dbtRunner):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, callbacks=[kill_at_second_model], **kwargs)
+        def __init__(self, *args: Any, callbacks: list[Any] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*(callbacks or []), kill_at_second_model], **kwargs)  # lakebox's own too
 
     monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
     try:
