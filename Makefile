@@ -6,7 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Whole files per worker (module fixtures set up once), in the order tests/conftest.py gives
+# (slowest first), and the 15 slowest tests at the end.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 .PHONY: install demo test check bench clean
 

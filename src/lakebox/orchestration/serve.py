@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lakebox.ports import can_listen
+from lakebox.ports import can_listen, confirm_listener
 
 if TYPE_CHECKING:
     from lakebox.settings import Settings
@@ -196,7 +196,8 @@ def run_services(settings: Settings, host: str, dagster_port: int, mlflow_port: 
             if time.monotonic() - t0 > READY_TIMEOUT_S:
                 raise LakeboxError(f"{', '.join(s.name for s in waiting)} did not answer within {READY_TIMEOUT_S:.0f} s; "
                                    f"see the serve-*.log files in {settings.logs_dir}")
-            waiting = [s for s in waiting if not _answers(s.url(host).rstrip("/") + s.health)]
+            waiting = [s for s in waiting if not (_answers(s.url(host).rstrip("/") + s.health) and confirm_listener(
+                supervisor.children[s.name], s.port, host, s.name, f"choose another with {s.option}"))]
             for service in [s for s in later if s.after not in {w.name for w in waiting}]:
                 supervisor.start(service)
                 later.remove(service)

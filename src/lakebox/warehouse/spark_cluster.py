@@ -3,7 +3,11 @@
 pyspark ships Spark's jars and `bin/spark-class` but not the `sbin` scripts, so the
 daemons are started as `spark-class org.apache.spark.deploy.{master.Master,worker.Worker}`.
 Each daemon runs in its own process group: stopping a worker also stops the executors
-it launched, as losing a machine would.
+it launched, as losing a machine would. The master binds the two ports picked for it or
+exits (`spark.port.maxRetries=0`: Spark would otherwise move to the next port and the UI
+lakebox reads would be someone else's); `lakebox.ports.start_listening` confirms it is the
+master that listens there and restarts it on new ports on a clash. Workers take ports the
+OS gives them (0), so nothing is picked for them.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pathlib import Path
 from typing import Any, Self
 
 from lakebox.errors import WarehouseError
-from lakebox.ports import free_port
+from lakebox.ports import start_listening
 
 READY_TIMEOUT_S = 180.0
+DAEMON_JAVA_OPTS = "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
 
 
 def spark_home() -> Path:
@@ -38,8 +43,9 @@ class LocalCluster:
     workers: int = 2
     cores: int = 1
     memory: str = "1g"
-    port: int = field(default_factory=free_port)
-    webui_port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the daemons and their executors
+    port: int = 0  # the master's RPC and web UI ports, known once it started
+    webui_port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -47,7 +53,11 @@ class LocalCluster:
         return f"spark://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a master or worker that started before the failure
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -55,7 +65,11 @@ class LocalCluster:
 
     def _daemon(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_NO_DAEMONIZE": "1"}
+        # No retries: a taken port fails the bind instead of moving the server elsewhere. No REST
+        # submission server (its fixed port 6066 would clash with any other cluster's).
+        opts = f"{os.environ.get('SPARK_DAEMON_JAVA_OPTS', '')} {DAEMON_JAVA_OPTS}".strip()
+        env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_NO_DAEMONIZE": "1", "SPARK_DAEMON_JAVA_OPTS": opts,
+               "SPARK_LOCAL_IP": "127.0.0.1", **self.env}  # SPARK_LOCAL_IP: the web UIs on loopback, not 0.0.0.0
         log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *args], stdout=log,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -64,8 +78,14 @@ class LocalCluster:
         return process
 
     def start(self) -> None:
-        self._daemon("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                     "--port", str(self.port), "--webui-port", str(self.webui_port))
+        def master(ports: list[int]) -> subprocess.Popen[bytes]:
+            self.port, self.webui_port = ports
+            self.processes.clear()
+            return self._daemon("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                                "--port", str(self.port), "--webui-port", str(self.webui_port))
+
+        start_listening(master, 2, ready=lambda _: self.state().get("url") == self.url, what="the Spark master",
+                        log=self.workdir / "master.log", timeout=READY_TIMEOUT_S)
         for _ in range(self.workers):
             self.add_worker()
 
@@ -75,13 +95,14 @@ class LocalCluster:
         work = self.workdir / f"worker-{number}"
         process = self._daemon(f"worker-{number}", "org.apache.spark.deploy.worker.Worker", self.url,
                                "--host", "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
-                               "--webui-port", str(free_port()), "--work-dir", str(work))
+                               "--webui-port", "0", "--work-dir", str(work))
         expected = sum(1 for p in self.processes[1:] if p.poll() is None)
         self.wait_for(lambda state: len(alive_workers(state)) >= expected, f"{expected} worker(s) to register")
         return process
 
     def state(self) -> dict[str, Any]:
-        """The master's own view (its web UI's JSON): workers, their state and cores used."""
+        """The master's own view (its web UI's JSON): workers, their state and cores used.
+        Its `url` names this master's RPC port: `start` checks that before anyone relies on it."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.webui_port}/json/", timeout=5) as response:
             state: dict[str, Any] = json.loads(response.read())
         return state
