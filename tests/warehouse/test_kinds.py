@@ -11,7 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lakebox
+from lakebox.errors import ConfigError
+from lakebox.settings import Settings
+from lakebox.warehouse.grants import apply_grants
 
 SRC = Path(lakebox.__file__).parent
 KIND_NAMES = {"duckdb", "postgres", "postgresql", "spark", "sqlite"}
@@ -100,3 +105,11 @@ def test_each_kind_describes_itself_without_its_driver(tmp_path: Path) -> None:
         urls[2]: ["postgres", True, 4, "postgres", "s@cret"],
         urls[3]: ["spark", True, 4, "spark", ""],
     }
+
+
+def test_grants_are_refused_by_a_kind_without_roles_naming_it(tmp_path: Path) -> None:
+    for url, label in ((str(tmp_path / "w.duckdb"), "DuckDB"), ("spark+local://1", "Spark")):
+        settings = Settings.load(env={"LAKEBOX_HOME": str(tmp_path), "LAKEBOX_WAREHOUSE": url, "LAKEBOX_CONFIG": "off"})
+        with pytest.raises(ConfigError, match=f"the warehouse is {label} .*which has no roles"):
+            apply_grants(settings)
+    assert not (tmp_path / "w.duckdb").exists(), "refused before anything was opened"

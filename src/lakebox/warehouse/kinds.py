@@ -27,6 +27,8 @@ class WarehouseKind:
     """One kind of warehouse; the defaults suit a server that is always there."""
 
     name: ClassVar[str]
+    label: ClassVar[str]  # as a person names it
+    has_roles: ClassVar[bool] = False  # role-based access (`lakebox grants`, warehouse/grants.py)
     max_concurrent_runs: ClassVar[int] = 4  # Dagster's queue: runs that may write at once
 
     def exists(self, warehouse: str) -> bool:
@@ -71,6 +73,7 @@ class DuckDBKind(WarehouseKind):
     """One embedded file: one writer at a time, created by the first run."""
 
     name = "duckdb"
+    label = "DuckDB"
     max_concurrent_runs = 1
 
     def location(self, warehouse: str) -> str:
@@ -134,6 +137,8 @@ class PostgresKind(WarehouseKind):
     """A PostgreSQL server by URL; its password reaches dbt through the environment only."""
 
     name = "postgres"
+    label = "PostgreSQL"
+    has_roles = True
 
     def open(self, settings: Settings, read_only: bool) -> Warehouse:
         from lakebox.warehouse.postgres import PostgresWarehouse
@@ -169,6 +174,7 @@ class SparkKind(WarehouseKind):
     """A Spark cluster (or local Spark) with lakebox's own SparkSession in this process."""
 
     name = "spark"
+    label = "Spark"
 
     def open(self, settings: Settings, read_only: bool) -> Warehouse:
         from lakebox.warehouse.spark import SparkWarehouse
