@@ -113,3 +113,14 @@ def test_grants_are_refused_by_a_kind_without_roles_naming_it(tmp_path: Path) ->
         with pytest.raises(ConfigError, match=f"the warehouse is {label} .*which has no roles"):
             apply_grants(settings)
     assert not (tmp_path / "w.duckdb").exists(), "refused before anything was opened"
+
+
+def test_dagster_lets_as_many_runs_write_at_once_as_the_warehouse_takes(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakebox.orchestration.home import dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for url, runs in ((str(tmp_path / "w.duckdb"), 1), ("postgresql://u@127.0.0.1:5432/db", 4)):
+        home = tmp_path / str(runs)
+        settings = Settings.load(env={"LAKEBOX_HOME": str(home), "LAKEBOX_WAREHOUSE": url, "LAKEBOX_CONFIG": "off"})
+        assert f"max_concurrent_runs: {runs}\n" in (dagster_home(settings) / "dagster.yaml").read_text()
