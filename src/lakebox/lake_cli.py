@@ -54,7 +54,7 @@ def verify(
     from lakebox import tables
     from lakebox.lake import Lake
     from lakebox.lake.verify import verify_lake
-    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse import kind_of, open_warehouse
     from lakebox.warehouse.ops import ledger
 
     try:
@@ -62,7 +62,7 @@ def verify(
         lake = Lake.from_settings(settings)
         rows: list[tuple[Any, ...]] = []
         where = "no warehouse yet"
-        if settings.warehouse_kind != "duckdb" or Path(settings.warehouse.split("://", 1)[-1]).exists():
+        if kind_of(settings).exists(settings.warehouse):
             with open_warehouse(settings, read_only=True) as warehouse:
                 rows = ledger.recorded_batches(warehouse, source) if warehouse.table_exists("ops", "batches") else []
                 where = warehouse.describe()
@@ -142,7 +142,7 @@ def forget_object(
     import getpass
 
     from lakebox.lake import forget
-    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse import kind_of, open_warehouse
     from lakebox.warehouse.ops import ledger
 
     try:
@@ -152,7 +152,7 @@ def forget_object(
         lake = _lake(settings)
         key = forget.lake_key(lake, path)
         recorded: set[str] = set()
-        if settings.warehouse_kind != "duckdb" or Path(settings.warehouse.split("://", 1)[-1]).exists():
+        if kind_of(settings).exists(settings.warehouse):
             with open_warehouse(settings, read_only=True) as warehouse:
                 if warehouse.table_exists("ops", "batches"):
                     source = key.split("/")[1] if key.count("/") >= 2 else None

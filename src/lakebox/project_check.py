@@ -79,8 +79,6 @@ def dbt_problems(settings: Settings, specs: Mapping[str, PipelineSpec]) -> list[
 
     own = [s for s in specs.values() if not is_bundled(s) and s.dbt_selector]
     try:
-        if settings.warehouse_kind == "duckdb":
-            dbt.duckdb_file(settings).parent.mkdir(parents=True, exist_ok=True)
         dbt.parse_project(settings)
         if own:
             dbt.compile_models(settings, [s.dbt_selector for s in own if s.dbt_selector])

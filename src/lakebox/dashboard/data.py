@@ -27,6 +27,7 @@ from lakebox.errors import WarehouseError
 from lakebox.locks import shown_run_state
 from lakebox.settings import Settings, redact
 from lakebox.warehouse import Warehouse, open_warehouse
+from lakebox.warehouse.kinds import kind_named, kind_of
 from lakebox.warehouse.ops import audit, ledger, quarantine
 
 CACHE_SECONDS = 30
@@ -43,11 +44,8 @@ class WarehouseRef:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseRef:
-        location = settings.warehouse
-        if settings.warehouse_kind == "duckdb":
-            location = location.removeprefix("duckdb://").removeprefix("file://")
-        return cls(settings.warehouse_kind, location, str(settings.home))
-
+        kind = kind_of(settings)
+        return cls(kind.name, kind.location(settings.warehouse), str(settings.home))
     def describe(self) -> str:
         return f"{self.kind}:{redact(self.location)}"
 
@@ -62,16 +60,14 @@ def reader(wh: WarehouseRef) -> Iterator[Warehouse]:
     """The warehouse at `wh`, read-only, released when the block ends."""
     import duckdb
 
-    settings = dataclasses.replace(Settings.load(), warehouse=wh.location)
     try:
-        with open_warehouse(settings, read_only=True) as warehouse:
+        with open_warehouse(dataclasses.replace(Settings.load(), warehouse=wh.location), read_only=True) as warehouse:
             yield warehouse
     except WarehouseError as exc:
-        if wh.kind == "postgres":
-            raise WarehouseError(f"cannot read the PostgreSQL warehouse {wh.describe()}: {exc}") from exc
-        if "is busy" in str(exc):
-            raise WarehouseError(f"{exc}. Press 'Refresh data' when the run has finished.") from exc
-        raise
+        said = kind_named(wh.kind).reader_error(exc, wh.describe())
+        if said is exc:
+            raise
+        raise said from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"query on the warehouse {wh.describe()} failed: {exc}") from exc
 
@@ -122,7 +118,7 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 def has_rows(wh: WarehouseRef, table: str) -> bool:
     """True when `schema.table` exists and holds at least one row."""
-    if wh.kind == "duckdb" and not Path(wh.location).is_file():
+    if not kind_named(wh.kind).exists(wh.location):
         return False
     schema, name = table.split(".")
     found = fetch(

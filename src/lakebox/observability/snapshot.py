@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakebox.warehouse.kinds import kind_of
 from lakebox.warehouse.ops import audit, quarantine
 
 if TYPE_CHECKING:
@@ -123,18 +124,8 @@ def _read_drift(wh: Warehouse, snap: OpsSnapshot) -> None:
 
 def read_settings_snapshot(settings: Settings) -> OpsSnapshot:
     """Open the configured warehouse just long enough to read it (no DDL, nothing created)."""
-    if settings.warehouse_kind == "postgres":
-        from lakebox.warehouse.postgres import PostgresWarehouse
-
-        wh: Warehouse = PostgresWarehouse(settings.warehouse, env=settings.env)
-    else:
-        from pathlib import Path
-
-        from lakebox.warehouse.duckdb import DuckDBWarehouse
-
-        path = settings.warehouse.removeprefix("duckdb://").removeprefix("file://")
-        if not Path(path).exists():
-            return OpsSnapshot()
-        wh = DuckDBWarehouse(path)
+    wh = kind_of(settings).open_for_metrics(settings)
+    if wh is None:
+        return OpsSnapshot()
     with wh:
         return read_snapshot(wh)

@@ -70,11 +70,10 @@ def already_read(settings: Settings, sources: Sequence[str]) -> dict[str, str] |
 
 
 def no_warehouse_yet(settings: Settings) -> bool:
-    """An embedded DuckDB warehouse no run has created yet (a reader must not create it)."""
-    from pathlib import Path
+    """A warehouse no run has created yet, such as a new DuckDB file (a reader must not create it)."""
+    from lakebox.warehouse.kinds import kind_of
 
-    path = settings.warehouse.removeprefix("duckdb://").removeprefix("file://")
-    return settings.warehouse_kind == "duckdb" and not Path(path).exists()
+    return not kind_of(settings).exists(settings.warehouse)
 
 
 def new_drops(fingerprint: object, cursor: str | None,

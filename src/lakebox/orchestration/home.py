@@ -46,10 +46,12 @@ run_monitoring:
 
 def dagster_home(settings: Settings) -> Path:
     """$LAKEBOX_HOME/dagster with a current dagster.yaml (DAGSTER_HOME wins when set)."""
+    from lakebox.warehouse.kinds import kind_of
+
     home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    wanted = DAGSTER_YAML.format(max_runs=1 if settings.warehouse_kind == "duckdb" else 4, timeout=STARTUP_TIMEOUT_S)
+    wanted = DAGSTER_YAML.format(max_runs=kind_of(settings).max_concurrent_runs, timeout=STARTUP_TIMEOUT_S)
     if not config.exists() or "written by lakebox" in config.read_text():  # a hand-written one is left alone
         config.write_text(wanted)
     return home

@@ -13,6 +13,9 @@ the profile must not name the home: DuckDB is given the file's bare name and dbt
 the file's folder as its working directory. dbt itself re-checks the seeded state (its
 version, the profile, every project file's checksum) and re-parses whatever differs, so a
 stale cache costs a parse, never a wrong build.
+
+Each warehouse writes its own profile and says what runs around a dbt command (its working
+directory, a session to start, handles to close after): lakebox.warehouse.kinds.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from lakebox.core_settings import DBT_LOG_LEVEL
 from lakebox.errors import ConfigError, TransformError
 from lakebox.log import get_logger
 from lakebox.settings import redact
 from lakebox.transform import assembly
+from lakebox.warehouse.kinds import DBT_PASSWORD_ENV, kind_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
-PASSWORD_ENV = "LAKEBOX_DBT_PASSWORD"
 PARSE_FILE = "partial_parse.msgpack"
 
 
@@ -51,36 +53,8 @@ class DbtOutcome:
 
 
 def profiles_yml(settings: Settings) -> str:
-    from lakebox.warehouse.duckdb import MEMORY_LIMIT
-
-    if settings.warehouse_kind == "postgres":
-        url = urlsplit(settings.warehouse)
-        return (
-            "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: postgres\n"
-            f"      host: {url.hostname or '127.0.0.1'}\n      port: {url.port or 5432}\n"
-            f"      user: {unquote(url.username or 'postgres')}\n"
-            f"      password: \"{{{{ env_var('{PASSWORD_ENV}', '') }}}}\"\n"
-            f"      dbname: {unquote(url.path.lstrip('/') or 'postgres')}\n"
-            "      schema: public\n      threads: 2\n      connect_timeout: 5\n"
-        )
-    if settings.warehouse_kind == "spark":
-        # dbt-spark on lakebox's own SparkSession (see warehouse/spark.py). Two threads: each
-        # model and test is a Spark job whose driver-side planning and dbt bookkeeping leave
-        # the executors idle, so two nodes at a time (a model's tests, independent models)
-        # keep them busier: warm builds of orders at 1M, alternated in one process on a
-        # 2-core cluster, took 18.5 and 20.6 s with one thread, 13.1 and 18.9 s with two.
-        return ("lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: spark\n"
-                "      method: session\n      host: NA\n      schema: default\n      threads: 2\n")
-    return (
-        "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
-        f"      path: '{duckdb_file(settings).name}'\n      schema: main\n      threads: 1\n"
-        f"      settings:\n        memory_limit: '{MEMORY_LIMIT}'\n        preserve_insertion_order: false\n"
-    )
-
-
-def duckdb_file(settings: Settings) -> Path:
-    """The DuckDB warehouse file; dbt opens it by bare name from its folder (see module doc)."""
-    return Path(settings.warehouse.removeprefix("duckdb://").removeprefix("file://"))
+    """dbt's profiles.yml for the configured warehouse, as the warehouse describes itself."""
+    return kind_of(settings).dbt_profile(settings)
 
 
 def _dbt_home(settings: Settings) -> Path:
@@ -91,12 +65,6 @@ def _dbt_home(settings: Settings) -> Path:
     if not profiles.exists() or profiles.read_text() != text:
         profiles.write_text(text)
     return home
-
-
-def _password(settings: Settings) -> str:
-    if settings.warehouse_kind != "postgres":
-        return ""
-    return unquote(urlsplit(settings.warehouse).password or "") or settings.env.get("PGPASSWORD", "")
 
 
 def project_dir(settings: Settings) -> Path:
@@ -160,17 +128,6 @@ def _close_dbt_logs() -> None:
             handler.close()
 
 
-def _close_dbt_duckdb() -> None:
-    """dbt-duckdb keeps its DuckDB handle open after invoke; close it so lakebox can reopen
-    the file (DuckDB refuses a second in-process handle with a different configuration)."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        env.close()
-    DuckDBConnectionManager.close_all_connections()
-
-
 # profile text -> (project signature, parsed manifest): what a long-lived process (`lakebox
 # watch`) parsed once, reused by every build while neither the profile nor a file changes.
 _PARSED: dict[str, tuple[str, Any]] = {}
@@ -228,24 +185,16 @@ def _invoke(settings: Settings, command: str, extra: Sequence[str], manifest: An
         "--no-version-check",
         "--no-write-json",
     ]
-    os.environ[PASSWORD_ENV] = _password(settings)
-    cwd = os.getcwd()
+    kind = kind_of(settings)
+    os.environ[DBT_PASSWORD_ENV] = kind.dbt_password(settings)
     try:
-        if settings.warehouse_kind == "duckdb":
-            os.chdir(duckdb_file(settings).parent)
-        if settings.warehouse_kind == "spark":
-            from lakebox.warehouse.spark import spark_session
+        with kind.around_dbt(settings):  # e.g. DuckDB's folder as the working directory, Spark's session
+            from lakebox.run_view import dbt_event  # a terminal's "dbt n of N"
 
-            spark_session(settings)  # started with lakebox's settings before dbt-spark asks for one
-        from lakebox.run_view import dbt_event  # a terminal's "dbt n of N"
-
-        result = dbtRunner(manifest=manifest, callbacks=[dbt_event]).invoke(args)
+            result = dbtRunner(manifest=manifest, callbacks=[dbt_event]).invoke(args)
     finally:
-        os.chdir(cwd)
-        os.environ.pop(PASSWORD_ENV, None)
+        os.environ.pop(DBT_PASSWORD_ENV, None)
         _close_dbt_logs()
-        if settings.warehouse_kind == "duckdb":
-            _close_dbt_duckdb()
     if result.exception is not None and not isinstance(result.exception, Exception):
         raise result.exception  # dbtRunner hands back even Ctrl-C and SIGTERM (RunInterrupted): pass them on
     keep_parse(target, cached)
@@ -339,8 +288,6 @@ def parse_before_run(settings: Settings, specs: Iterable[PipelineSpec]) -> None:
     signature = project_signature(settings)
     if mark.is_file() and mark.read_text() == signature:
         return
-    if settings.warehouse_kind == "duckdb":
-        duckdb_file(settings).parent.mkdir(parents=True, exist_ok=True)
     try:
         parse_project(settings)
     except TransformError as exc:

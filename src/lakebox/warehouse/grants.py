@@ -35,9 +35,13 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def apply_grants(settings: Settings) -> list[str]:
     """Create the roles and grant them their schemas, in one transaction; returns what was
     done, one line per step, for the CLI to print."""
-    if settings.warehouse_kind != "postgres":
+    from lakebox.settings import redact
+    from lakebox.warehouse.kinds import kind_of
+
+    kind = kind_of(settings)
+    if not kind.has_roles:
         raise ConfigError(
-            f"lakebox grants: the warehouse is DuckDB ({settings.warehouse}), which has no roles or grants; "
+            f"lakebox grants: the warehouse is {kind.label} ({redact(settings.warehouse)}), which has no roles or grants; "
             "role-based access needs PostgreSQL: set LAKEBOX_WAREHOUSE=postgresql://user@host:5432/db"
         )
     from lakebox.warehouse import open_warehouse
