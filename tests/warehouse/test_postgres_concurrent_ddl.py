@@ -21,7 +21,6 @@ pytestmark = pytest.mark.postgres
 PROCESSES = 6
 ROUNDS = 4
 OPS_TABLES = {"batches", "dq_results", "pipeline_runs", "quarantine", "source_state", "stage_runs"}
-ML_TABLES = {"model_decisions", "drift_report", "drift_reference", "race_predictions"}
 
 
 def _create_everything(url: str, home: str, release: Any, results: Any) -> None:
@@ -79,7 +78,9 @@ def test_processes_opening_a_new_database_together_all_succeed(postgres_admin_ds
             assert not failures, f"round {round_no}: {len(failures)} of {PROCESSES} failed:\n{failures[0]}"
             found = _tables(url)
             assert found.get("ops") == OPS_TABLES
-            assert found.get("ml") == ML_TABLES
+            from lakebox.ml import tables
+
+            assert found.get("ml") == {name.removeprefix("ml.") for name in tables.DDL} | {"race_predictions"}
             assert found.get("raw") == {"orders"}
             with psycopg.connect(url) as con:
                 granted = con.execute("select has_schema_privilege('lakebox_analyst', 'analytics', 'usage'), "
