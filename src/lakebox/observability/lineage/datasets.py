@@ -147,7 +147,7 @@ def compiled_models(ctx: RunContext, since: dt.datetime) -> list[DbtModel]:
     root = ctx.settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models"
     if not root.is_dir():
         return []
-    cutoff = since.replace(tzinfo=dt.UTC).timestamp() - 1.0
+    cutoff = since.replace(tzinfo=dt.UTC).timestamp()
     models = []
     for path in sorted(root.glob("*/*/*.sql")):
         folder = path.parent.name

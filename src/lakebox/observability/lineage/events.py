@@ -19,7 +19,6 @@ _FACETS = "https://openlineage.io/spec/facets/"
 FACET_SCHEMAS = {
     "parent": "1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet",
     "errorMessage": "1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
-    "processing_engine": "1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet",
     "jobType": "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
     "sql": "1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet",
     "schema": "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
