@@ -108,6 +108,12 @@ OPENLINEAGE_URL = Declared("LAKEBOX_OPENLINEAGE_URL", Url(), None,
 OPENLINEAGE_API_KEY = Declared("LAKEBOX_OPENLINEAGE_API_KEY", Text("a token"), None,
                                "sent as `Authorization: Bearer` to the OpenLineage endpoint (a secret: "
                                "environment only, never shown)", secret=True)
+ANOMALY_K = Declared("LAKEBOX_ANOMALY_K", Number(above=0), "4",
+                     "row-count anomalies: how many (scaled) MADs from the median a count may stray")
+ANOMALY_RUNS = Declared("LAKEBOX_ANOMALY_RUNS", Whole(2), "28",
+                        "row-count anomalies: how many earlier runs of a pipeline the bounds are drawn from")
+ANOMALY_FLOOR = Declared("LAKEBOX_ANOMALY_FLOOR", Number(above=1), "2",
+                         "row-count anomalies: a count within this factor of the median (×/÷) never flags")
 OPENLINEAGE_NAMESPACE = Declared("LAKEBOX_OPENLINEAGE_NAMESPACE", Text("a name"), "lakebox",
                                  "the OpenLineage namespace of lakebox's jobs")
 

@@ -25,6 +25,7 @@ from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.interrupts import SignalGuard, stop_on_signals
 from lakebox.lake import Lake
 from lakebox.log import log_context
+from lakebox.observability.anomalies import note_row_counts
 from lakebox.observability.lineage import run_started
 from lakebox.settings import Settings, redact
 from lakebox.stage import RunContext, Stage, StageResult
@@ -147,6 +148,7 @@ def _run(
                 log.warning("run partial: quarantined input is open", open_items=[i.id for i in waiting])
             ops.end_run(warehouse, run_id, status, started, rows_in, rows_out, error)
             ended = True
+            note_row_counts(ctx)  # ops.table_stats, anomalies (lakebox.observability.anomalies)
             lineage.run_ended(status, error)
         except BaseException as exc:  # a signal, or the audit trail itself failing
             if not ended:
