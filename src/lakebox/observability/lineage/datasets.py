@@ -9,7 +9,6 @@ folder (file drops) or `lakebox-source://<pipeline>/<source>` (API pages).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakebox.observability.lineage.events import dataset
+from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable
 
 if TYPE_CHECKING:
     from lakebox.stage import RunContext
@@ -79,15 +79,36 @@ def stage_lineage(ctx: RunContext, started: dt.datetime, ended: dt.datetime) -> 
                 raw_rows[f"raw.{source}"] += int(rows or 0)
         columns = table_columns(ctx, list(raw_rows))
         found.outputs += [dataset(wh_ns, t, fields=columns.get(t, ()), rows=n) for t, n in raw_rows.items()]
-    found.models = compiled_models(ctx, started)
+    cache = SqlCache(ctx.settings.home)
+    found.models = compiled_models(ctx, started, cache)
     if found.models:
-        columns = table_columns(ctx, [m.name for m in found.models])
-        counts = row_counts(ctx, [m.name for m in found.models])
         reads = sorted({r for m in found.models for r in m.reads} - {m.name for m in found.models})
+        columns = table_columns(ctx, [*reads, *(m.name for m in found.models)])
+        counts = row_counts(ctx, [m.name for m in found.models])
         found.inputs += [dataset(wh_ns, r) for r in reads]
-        found.outputs += [dataset(wh_ns, m.name, fields=columns.get(m.name, ()), rows=counts.get(m.name))
+        found.outputs += [dataset(wh_ns, m.name, fields=columns.get(m.name, ()), rows=counts.get(m.name),
+                                  column_lineage=column_facet(ctx, cache, m, columns, wh_ns))
                           for m in found.models]
+    cache.save()
     return found
+
+
+def column_facet(ctx: RunContext, cache: SqlCache, model: DbtModel, columns: dict[str, list[tuple[str, str]]],
+                 namespace: str) -> dict[str, Any] | None:
+    """The columnLineage facet of a model: each output column's input columns, and the
+    columns that filter, group or join every row."""
+    try:
+        found = cache.columns(model.sql, {t: columns.get(t, []) for t in model.reads})
+    except Unparsable:
+        return None
+
+    def field(table: str, column: str, kind: str, subtype: str) -> dict[str, Any]:
+        return {"namespace": namespace, "name": table, "field": column,
+                "transformations": [{"type": kind, "subtype": subtype, "masking": False}]}
+
+    return {"fields": {out: {"inputFields": [field(t, c, "DIRECT", k) for t, c, k in ins]}
+                       for out, ins in found["fields"].items() if ins},
+            "dataset": [field(t, c, "INDIRECT", k) for t, c, k in found["dataset"]]}
 
 
 def _origin(ctx: RunContext, source: str, meta: str | None) -> tuple[str, str]:
@@ -142,19 +163,30 @@ def row_counts(ctx: RunContext, tables: Sequence[str]) -> dict[str, int]:
         return {}
 
 
-def compiled_models(ctx: RunContext, since: dt.datetime) -> list[DbtModel]:
-    """dbt models the stage built: those dbt compiled since it started (target/compiled/)."""
+def compiled_models(ctx: RunContext, since: dt.datetime | None, cache: SqlCache) -> list[DbtModel]:
+    """dbt models the stage built: those dbt compiled since it started (target/compiled/);
+    every compiled model when `since` is None."""
     root = ctx.settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models"
+    return compiled_in(root, since, cache, ctx.log)
+
+
+def compiled_in(root: Path, since: dt.datetime | None, cache: SqlCache, log: Any) -> list[DbtModel]:
     if not root.is_dir():
         return []
-    cutoff = since.replace(tzinfo=dt.UTC).timestamp()
+    cutoff = since.replace(tzinfo=dt.UTC).timestamp() if since is not None else 0.0
     models = []
     for path in sorted(root.glob("*/*/*.sql")):
         folder = path.parent.name
         if folder not in SCHEMA_OF_FOLDER or path.stat().st_mtime < cutoff:
             continue
-        sql = path.read_text()
-        models.append(DbtModel(f"{SCHEMA_OF_FOLDER[folder]}.{path.stem}", sql, tables_read(sql)))
+        sql, name = path.read_text(), f"{SCHEMA_OF_FOLDER[folder]}.{path.stem}"
+        try:
+            reads = tuple(cache.tables(sql))
+        except Unparsable:
+            log.warning(f"lineage: sqlglot cannot parse model {name}; it gets no table or column lineage",
+                        model=name, compiled=str(path))
+            reads = ()
+        models.append(DbtModel(name, sql, reads))
     return in_build_order(models)
 
 
@@ -168,17 +200,3 @@ def in_build_order(models: list[DbtModel]) -> list[DbtModel]:
             ordered.append(m)
             del left[m.name]
     return ordered
-
-
-def tables_read(sql: str) -> tuple[str, ...]:
-    """`schema.table` of every relation the SQL reads (CTE names left out), via sqlglot."""
-    from lakebox.observability.lineage.sql_cache import parsed
-
-    tree = parsed(sql)
-    if tree is None:
-        return ()
-    return tuple(tree["tables"])
-
-
-def sql_checksum(sql: str) -> str:
-    return hashlib.sha256(sql.encode()).hexdigest()[:16]

@@ -81,7 +81,7 @@ def dataset(namespace: str, name: str, *, fields: Sequence[tuple[str, str]] = ()
     if fields:
         found["facets"]["schema"] = facet("schema", fields=[{"name": n, "type": t} for n, t in fields])
     if column_lineage:
-        found["facets"]["columnLineage"] = facet("columnLineage", fields=column_lineage)
+        found["facets"]["columnLineage"] = facet("columnLineage", **column_lineage)
     if rows is not None:
         found["outputFacets"] = {"outputStatistics": facet("outputStatistics", rowCount=int(rows))}
     if assertions:
