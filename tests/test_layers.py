@@ -16,7 +16,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"stage"}),
     frozenset({"ingest", "quality", "transform", "ml", "observability"}),
     frozenset({"runner", "pipelines", "watch", "demo", "dashboard", "orchestration", "bench", "cli",
-               "quarantine_cli", "ml_cli", "lake_cli", "__init__", "__main__"}),
+               "quarantine_cli", "ml_cli", "lake_cli", "lineage_cli", "__init__", "__main__"}),
 )
 
 

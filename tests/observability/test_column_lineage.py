@@ -104,6 +104,6 @@ def test_sql_sqlglot_cannot_parse_gives_table_level_nothing_and_a_warning_naming
         def warning(self, msg: str, **fields: object) -> None:
             warnings.append(msg)
 
-    found = compiled_in(tmp_path / "models", None, SqlCache(tmp_path / "home"), Log())
+    found = compiled_in(tmp_path / "models", None, SqlCache(tmp_path / "sql.json"), Log())
     assert [(m.name, m.reads) for m in found] == [("analytics.broken", ()), ("analytics.fine", ("staging.stg_shop",))]
     assert warnings == ["lineage: sqlglot cannot parse model analytics.broken; it gets no table or column lineage"]

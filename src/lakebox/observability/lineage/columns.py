@@ -35,9 +35,9 @@ def column_graph(settings: Settings, wh: Warehouse) -> ColumnGraph:
     """From dbt's compiled SQL of every model built in this home, and the warehouse's columns."""
     from lakebox.log import get_logger
     from lakebox.observability.lineage.datasets import compiled_in
-    from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable
+    from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable, cache_file
 
-    cache = SqlCache(settings.home)
+    cache = SqlCache(cache_file(settings))
     models = compiled_in(settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models", None, cache,
                          get_logger())
     known: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakebox.observability.lineage.events import dataset
-from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable
+from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable, cache_file
 
 if TYPE_CHECKING:
     from lakebox.stage import RunContext
@@ -79,7 +79,7 @@ def stage_lineage(ctx: RunContext, started: dt.datetime, ended: dt.datetime) -> 
                 raw_rows[f"raw.{source}"] += int(rows or 0)
         columns = table_columns(ctx, list(raw_rows))
         found.outputs += [dataset(wh_ns, t, fields=columns.get(t, ()), rows=n) for t, n in raw_rows.items()]
-    cache = SqlCache(ctx.settings.home)
+    cache = SqlCache(cache_file(ctx.settings))
     found.models = compiled_models(ctx, started, cache)
     if found.models:
         reads = sorted({r for m in found.models for r in m.reads} - {m.name for m in found.models})

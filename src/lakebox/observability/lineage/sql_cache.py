@@ -1,17 +1,20 @@
 """dbt's compiled SQL read with sqlglot: the tables a model reads and, per output column, the
 input columns it comes from. Parsing every model each run would cost more than the rest of
 lineage, so results are kept by checksum (of the SQL, and of the input tables' columns for
-column lineage) in process and in `$LAKEBOX_HOME/lineage/sql_cache.json`; a run whose models
-did not change does not import sqlglot at all."""
+column lineage) in process and in the machine's cache (LAKEBOX_CACHE_DIR, else the home); a
+run whose models did not change does not import sqlglot at all."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from lakebox.settings import Settings
 
 _MEMORY: dict[str, Any] = {}
 _LOADED: set[Path] = set()
@@ -26,11 +29,19 @@ def checksum(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
+def cache_file(settings: Settings) -> Path:
+    """Shared by every home of the machine (keys are checksums), like dbt's parse: a new
+    home does not parse the bundled models again."""
+    if settings.cache_dir is not None:
+        return settings.cache_dir / "lineage" / "sql.json"
+    return settings.home / "lineage" / "sql_cache.json"
+
+
 class SqlCache:
     """The analyses of one home, loaded once per process and written back when they grew."""
 
-    def __init__(self, home: Path) -> None:
-        self.path = home / "lineage" / "sql_cache.json"
+    def __init__(self, path: Path) -> None:
+        self.path = path
         if self.path not in _LOADED and self.path.exists():
             try:
                 _MEMORY.update(orjson.loads(self.path.read_bytes()))
