@@ -12,6 +12,7 @@ import typer
 
 from lakebox import lake_cli, quarantine_cli
 from lakebox.errors import ConfigError, LakeboxError
+from lakebox.lineage_cli import catalog as catalog_command
 from lakebox.lineage_cli import lineage as lineage_command
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
@@ -34,6 +35,7 @@ app.add_typer(ml_app, name="ml")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.command("lineage")(lineage_command)
+app.command("catalog")(catalog_command)
 
 
 def _settings() -> Settings:

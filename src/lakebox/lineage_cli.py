@@ -1,8 +1,10 @@
 """`lakebox lineage`: send the OpenLineage events waiting in the spool (`flush`), or print a
-column's lineage upstream and downstream (`lakebox lineage analytics.daily_order_metrics.total_orders`)."""
+column's lineage upstream and downstream (`lakebox lineage analytics.daily_order_metrics.total_orders`).
+`lakebox catalog --export DIR`: the datasets as a static site."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -54,3 +56,23 @@ def _flush(settings: object, timeout: float) -> None:
         typer.secho(f"error: {left} event(s) still spooled in {delivery.spool}: {why}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"lineage: spool empty; every event sent to {redact(delivery.url or '')}")
+
+
+def catalog(
+    export: Annotated[Path, typer.Option("--export", help="folder to write the static catalog into")],
+) -> None:
+    """Write every dataset (columns, row counts, checks, anomalies, lineage) as a static site."""
+    from lakebox.log import configure_logging
+    from lakebox.observability.catalog import export_catalog
+    from lakebox.settings import Settings, redact
+    from lakebox.warehouse import open_warehouse
+
+    try:
+        settings = Settings.load()
+        configure_logging(settings.logs_dir, settings.log_level)
+        with open_warehouse(settings) as wh:
+            written = export_catalog(settings, wh, export)
+    except LakeboxError as exc:
+        typer.secho(f"error: {redact(str(exc))}", fg="red", err=True)
+        raise typer.Exit(getattr(exc, "exit_code", 1)) from None
+    typer.echo(f"catalog: {len(written) - 1} dataset(s); open {written[0]}")

@@ -78,13 +78,15 @@ def test_lineage_column_prints_the_chain_down_to_the_raw_table(orders_home: tupl
 
 
 def test_cached_lineage_needs_no_parse(orders_home: tuple[Path, dict[str, str]]) -> None:
-    """Column lineage of every built model from the home's cache: sqlglot not even imported."""
+    """Column lineage of every built model from the cache: sqlglot not even imported (best of
+    three, as the machine is shared)."""
     home, env = orders_home
     script = (
         "import sys, time; from lakebox.settings import Settings; from lakebox.warehouse import open_warehouse\n"
         "from lakebox.observability.lineage.columns import column_graph\n"
-        "s = Settings.load(); wh = open_warehouse(s); t0 = time.perf_counter(); g = column_graph(s, wh)\n"
-        "print(round(time.perf_counter() - t0, 3), 'sqlglot' in sys.modules, len(g.upstream))")
+        "s = Settings.load(); wh = open_warehouse(s); took = []\n"
+        "for _ in range(3): t0 = time.perf_counter(); g = column_graph(s, wh); took.append(time.perf_counter() - t0)\n"
+        "print(round(min(took), 3), 'sqlglot' in sys.modules, len(g.upstream))")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
                          cwd=env["PWD"]).stdout.split()
     seconds, imported, edges = float(out[0]), out[1], int(out[2])
@@ -107,3 +109,31 @@ def test_sql_sqlglot_cannot_parse_gives_table_level_nothing_and_a_warning_naming
     found = compiled_in(tmp_path / "models", None, SqlCache(tmp_path / "sql.json"), Log())
     assert [(m.name, m.reads) for m in found] == [("analytics.broken", ()), ("analytics.fine", ("staging.stg_shop",))]
     assert warnings == ["lineage: sqlglot cannot parse model analytics.broken; it gets no table or column lineage"]
+
+
+def test_the_catalog_export_opens_offline_and_every_link_resolves(
+        orders_home: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    home, env = orders_home
+    site = tmp_path / "site"
+    result = run_cli("catalog", "--export", str(site), env=env)
+    assert result.returncode == 0, result.stderr
+    pages = {p.name: p.read_text() for p in site.glob("*.html")}
+    assert set(pages) == {"index.html", "raw.orders.html", f"{STG}.html", f"{MART}.html"}
+    for name, text in pages.items():
+        for target, anchor in re.findall(r"href='([^'#]+)(?:#([^']+))?'", text):
+            assert target in pages, f"{name} links to a missing page {target}"
+            assert not anchor or f"id='{anchor}'" in pages[target], f"{name} links to {target}#{anchor}"
+    mart = pages[f"{MART}.html"]
+    assert f"<a href='{STG}.html#amount'>{STG}.amount</a> (AGGREGATION)" in mart
+    assert "schema_drift" in pages["raw.orders.html"], "the gate's latest checks of the raw table"
+    assert "Rows per run" in mart
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          (site / "index.html").as_uri()], capture_output=True, text=True, timeout=60).stdout
+    assert f'<a href="{MART}.html">{MART}</a>' in dom
