@@ -75,7 +75,8 @@ def shop(rows: list[int]) -> Pipeline:
         wh, now = ctx.warehouse, dt.datetime.now(dt.UTC).replace(tzinfo=None)
         wh.execute("insert into ops.batches values (?, 'shop', ?, 'x', 1, ?, 'loaded', ?, ?, ?, null, '{}')",
                    [f"b-{ctx.run_id}", f"raw/shop/{ctx.run_id}.csv", n, now, now, ctx.run_id])
-        wh.execute(f"create or replace table raw.shop as select range as id from range({n})")
+        wh.execute(f"create or replace table raw.shop as select range as id, 'b-{ctx.run_id}' as batch_id "
+                   f"from range({n})")
         return StageResult(rows_in=n, rows_out=n)
 
     return Pipeline("shop", (Stage("land", land),))

@@ -116,6 +116,8 @@ def record_and_judge(wh: Warehouse, rule: Rule, run_id: str, pipeline: str,
 
 def run_counts(ctx: RunContext) -> dict[tuple[str, str], int]:
     """Rows this run landed per source, and rows now in the pipeline's raw tables and marts."""
+    from lakebox.observability.lineage.datasets import raw_tables
+
     wh = ctx.warehouse
     counts: dict[tuple[str, str], int] = {
         ("batches", source): int(n) for source, n in wh.query(
@@ -124,7 +126,7 @@ def run_counts(ctx: RunContext) -> dict[tuple[str, str], int]:
     sources = [s for (s,) in wh.query(
         "select distinct b.source from ops.batches b join ops.pipeline_runs r on r.run_id = b.run_id "
         "where r.pipeline = ? order by b.source", [ctx.pipeline])]
-    tables = [("raw", f"raw.{s}") for s in sources if wh.table_exists("raw", s)]
+    tables = [("raw", t) for t in raw_tables(ctx, sources)]
     tables += [("mart", f"analytics.{m}") for m in _marts(ctx.pipeline) if wh.table_exists("analytics", m)]
     if tables:
         union = " union all ".join(f"select {i}, count(*) from {name}" for i, (_, name) in enumerate(tables))

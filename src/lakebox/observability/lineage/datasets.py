@@ -72,11 +72,9 @@ def stage_lineage(ctx: RunContext, started: dt.datetime, ended: dt.datetime) -> 
         "order by loaded_at, batch_id", [started, ended])
     if loaded:
         checks = _assertions(ctx, [b for b, *_ in loaded])
-        raw_rows: dict[str, int] = defaultdict(int)
-        for batch_id, source, lake_path, rows, status in loaded:
+        for batch_id, _, lake_path, _, _ in loaded:
             found.inputs.append(dataset(lake_ns, lake_path, assertions=checks.get(batch_id, ())))
-            if status == "loaded":
-                raw_rows[f"raw.{source}"] += int(rows or 0)
+        raw_rows = rows_loaded(ctx, sorted({source for _, source, *_ in loaded}), started, ended)
         columns = table_columns(ctx, list(raw_rows))
         found.outputs += [dataset(wh_ns, t, fields=columns.get(t, ()), rows=n) for t, n in raw_rows.items()]
     cache = SqlCache(cache_file(ctx.settings))
@@ -109,6 +107,24 @@ def column_facet(ctx: RunContext, cache: SqlCache, model: DbtModel, columns: dic
     return {"fields": {out: {"inputFields": [field(t, c, "DIRECT", k) for t, c, k in ins]}
                        for out, ins in found["fields"].items() if ins},
             "dataset": [field(t, c, "INDIRECT", k) for t, c, k in found["dataset"]]}
+
+
+def raw_tables(ctx: RunContext, sources: Sequence[str]) -> list[str]:
+    """The raw tables of `sources`: `raw.<source>`, or `raw.<source>_<resource>` (one per file kind)."""
+    names = [t for (t,) in ctx.warehouse.query(
+        "select distinct table_name from information_schema.columns where table_schema = 'raw' "
+        "and column_name = 'batch_id' order by table_name")]
+    return [f"raw.{t}" for t in names if any(t == s or t.startswith(f"{s}_") for s in sources)]
+
+
+def rows_loaded(ctx: RunContext, sources: Sequence[str], started: dt.datetime, ended: dt.datetime) -> dict[str, int]:
+    """Rows each raw table of `sources` took from the batches loaded between `started` and `ended`."""
+    tables = raw_tables(ctx, sources)
+    if not tables:
+        return {}
+    loaded = "select batch_id from ops.batches where loaded_at >= ? and loaded_at <= ? and status = 'loaded'"
+    union = " union all ".join(f"select '{t}', count(*) from {t} where batch_id in ({loaded})" for t in tables)
+    return {t: int(n) for t, n in ctx.warehouse.query(union, [v for _ in tables for v in (started, ended)]) if n}
 
 
 def _origin(ctx: RunContext, source: str, meta: str | None) -> tuple[str, str]:
