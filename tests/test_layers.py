@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"stage"}),
     frozenset({"ingest", "quality", "transform", "ml", "observability"}),
     frozenset({"runner", "pipelines", "watch", "demo", "dashboard", "orchestration", "bench", "cli",
-               "quarantine_cli", "ml_cli", "lake_cli", "__init__", "__main__", "project_check",
+               "quarantine_cli", "ml_cli", "lake_cli", "lineage_cli", "__init__", "__main__", "project_check",
                "project_template"}),
 )
 

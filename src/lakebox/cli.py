@@ -12,6 +12,8 @@ import typer
 
 from lakebox import lake_cli, quarantine_cli
 from lakebox.errors import ConfigError, LakeboxError
+from lakebox.lineage_cli import catalog as catalog_command
+from lakebox.lineage_cli import lineage as lineage_command
 from lakebox.ml_cli import ml_app
 from lakebox.orchestration.serve import serve as serve_command
 from lakebox.orchestration.worker import worker as worker_command
@@ -34,6 +36,8 @@ app.add_typer(lake_cli.app, name="lake")
 app.add_typer(ml_app, name="ml")
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
+app.command("lineage")(lineage_command)
+app.command("catalog")(catalog_command)
 
 
 @app.callback()

@@ -104,6 +104,22 @@ ALERT_TIMEOUT = Declared("LAKEBOX_ALERT_TIMEOUT", Number(above=0), "5", "alerts:
 ALERT_FLUSH = Declared("LAKEBOX_ALERT_FLUSH", Number(low=0), "10", "alerts: seconds to deliver what is queued at exit")
 FRESHNESS_SLA = Declared("LAKEBOX_FRESHNESS_SLA", Duration(), "1d",
                          "how stale a pipeline may get before it alerts, unless `LAKEBOX_<PIPELINE>_SLA` says")
+LINEAGE = Declared("LAKEBOX_LINEAGE", Choice(("on", "off")), "on",
+                   "OpenLineage events of every run and stage, to `$LAKEBOX_HOME/lineage/events.jsonl`")
+OPENLINEAGE_URL = Declared("LAKEBOX_OPENLINEAGE_URL", Url(), None,
+                           "also send the events to this OpenLineage endpoint (Marquez: `http://host:5000`, "
+                           "posted to `/api/v1/lineage`); undelivered ones wait in `$LAKEBOX_HOME/lineage/spool/`")
+OPENLINEAGE_API_KEY = Declared("LAKEBOX_OPENLINEAGE_API_KEY", Text("a token"), None,
+                               "sent as `Authorization: Bearer` to the OpenLineage endpoint (a secret: "
+                               "environment only, never shown)", secret=True)
+ANOMALY_K = Declared("LAKEBOX_ANOMALY_K", Number(above=0), "4",
+                     "row-count anomalies: how many (scaled) MADs from the median a count may stray")
+ANOMALY_RUNS = Declared("LAKEBOX_ANOMALY_RUNS", Whole(2), "28",
+                        "row-count anomalies: how many earlier runs of a pipeline the bounds are drawn from")
+ANOMALY_FLOOR = Declared("LAKEBOX_ANOMALY_FLOOR", Number(above=1), "2",
+                         "row-count anomalies: a count within this factor of the median (×/÷) never flags")
+OPENLINEAGE_NAMESPACE = Declared("LAKEBOX_OPENLINEAGE_NAMESPACE", Text("a name"), "lakebox",
+                                 "the OpenLineage namespace of lakebox's jobs")
 
 # Machine learning
 MLFLOW_ARTIFACTS = Declared("LAKEBOX_MLFLOW_ARTIFACTS", Text("a folder or URL"), None,

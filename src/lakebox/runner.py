@@ -26,6 +26,8 @@ from lakebox.errors import LakeboxError, QualityGateFailed
 from lakebox.interrupts import SignalGuard, stop_on_signals
 from lakebox.lake import Lake
 from lakebox.log import log_context
+from lakebox.observability.anomalies import note_row_counts
+from lakebox.observability.lineage import run_started
 from lakebox.settings import Settings, redact
 from lakebox.stage import RunContext, Stage, StageResult
 from lakebox.warehouse import Warehouse, ops
@@ -99,6 +101,7 @@ def _run(
         ended = False
         try:
             ops.start_run(warehouse, run_id, pipeline.name)
+            lineage = run_started(ctx)  # OpenLineage events (lakebox.observability.lineage)
             log.info("run started", warehouse=warehouse.describe(), lake=redact(lake.url))
             for stage in pipeline.stages:
                 with log_context(stage=stage.name):
@@ -119,6 +122,7 @@ def _run(
                             warehouse, run_id, pipeline.name, stage.name, "failed", s_started,
                             result.rows_in, result.rows_out, error,
                         )
+                        lineage.stage_ended(stage.name, "failed", s_started, error)
                         current = None
                         stages.append((stage.name, "failed", time.perf_counter() - s0, result.rows_in, result.rows_out))
                         run_view.stage_finished(pipeline.name, *stages[-1])
@@ -133,6 +137,7 @@ def _run(
                         warehouse, run_id, pipeline.name, stage.name, "success", s_started,
                         result.rows_in, result.rows_out, None,
                     )
+                    lineage.stage_ended(stage.name, "success", s_started, None)
                     current = None
                     stages.append((stage.name, "success", time.perf_counter() - s0, result.rows_in, result.rows_out))
                     run_view.stage_finished(pipeline.name, *stages[-1])
@@ -147,6 +152,8 @@ def _run(
                 log.warning("run partial: quarantined input is open", open_items=[i.id for i in waiting])
             ops.end_run(warehouse, run_id, status, started, rows_in, rows_out, error)
             ended = True
+            note_row_counts(ctx)  # ops.table_stats, anomalies (lakebox.observability.anomalies)
+            lineage.run_ended(status, error)
         except BaseException as exc:  # a signal, or the audit trail itself failing
             if not ended:
                 _close_stopped(warehouse, run_id, pipeline.name, current, started, rows_in, rows_out,

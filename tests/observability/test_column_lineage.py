@@ -1,0 +1,139 @@
+"""Column lineage from dbt's compiled SQL: exact for a hand-checked mart, printed by
+`lakebox lineage COLUMN`, carried in the run's events, cached by checksum."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakebox.observability.lineage.datasets import compiled_in
+from lakebox.observability.lineage.sql_cache import SqlCache
+from tests.conftest import _LAKEBOX_VARS, run_cli
+
+MART = "analytics.daily_order_metrics"
+STG = "staging.stg_orders"
+# Read off models/orders/marts/daily_order_metrics.sql and staging/stg_orders.sql by hand.
+EXPECTED_MART = {
+    "order_date": [[STG, "order_date", "IDENTITY"]],
+    "total_orders": [],  # count(*): no column of its own, only the grouping
+    "total_amount": [[STG, "amount", "AGGREGATION"]],
+    "avg_amount": [[STG, "amount", "AGGREGATION"]],
+    "unique_customers": [[STG, "customer_id", "AGGREGATION"]],
+    "cancelled_orders": [[STG, "status", "AGGREGATION"]],
+    "refunded_amount": [[STG, "amount", "AGGREGATION"], [STG, "status", "AGGREGATION"]],
+    "_last_ingested_at": [[STG, "_ingested_at", "AGGREGATION"]],
+}
+
+
+@pytest.fixture(scope="module")
+def orders_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("orders")
+    env = {k: v for k, v in os.environ.items() if k not in _LAKEBOX_VARS}
+    env.update(LAKEBOX_HOME=str(root / "home"), LAKEBOX_DEMO_ORDERS="200", LAKEBOX_CONFIG="off", PWD=str(root))
+    result = run_cli("run", "orders", env=env)
+    assert result.returncode == 0, result.stderr
+    return root / "home", env
+
+
+def mart_event(home: Path) -> dict:
+    events = [json.loads(line) for line in (home / "lineage" / "events.jsonl").read_text().splitlines()]
+    [event] = [e for e in events if e["job"]["name"] == f"orders.transform.{MART}" and e["eventType"] == "COMPLETE"]
+    return event
+
+
+def test_the_marts_column_lineage_is_exact(orders_home: tuple[Path, dict[str, str]]) -> None:
+    home, _ = orders_home
+    [out] = mart_event(home)["outputs"]
+    facet = out["facets"]["columnLineage"]
+    got = {col: sorted([f["name"], f["field"], f["transformations"][0]["subtype"]] for f in v["inputFields"])
+           for col, v in facet["fields"].items()}
+    assert got == {c: v for c, v in EXPECTED_MART.items() if v}
+    assert all(f["transformations"][0]["type"] == "DIRECT" for v in facet["fields"].values() for f in v["inputFields"])
+    assert [(d["name"], d["field"], d["transformations"][0]) for d in facet["dataset"]] == [
+        (STG, "order_date", {"type": "INDIRECT", "subtype": "GROUP_BY", "masking": False})]
+
+
+def test_lineage_column_prints_the_chain_down_to_the_raw_table(orders_home: tuple[Path, dict[str, str]]) -> None:
+    home, env = orders_home
+    up = run_cli("lineage", f"{MART}.total_amount", env=env)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.splitlines() == [
+        f"{MART}.total_amount", "upstream:",
+        f"  <- {STG}.amount  [AGGREGATION]",
+        "    <- raw.orders.amount  [TRANSFORMATION]",
+        f"  (every row) {STG}.order_date  [GROUP_BY]",
+        "downstream:"]
+    down = run_cli("lineage", "raw.orders.created_at", env=env)
+    assert down.stdout.splitlines()[-3:] == [
+        f"  -> {STG}.created_at  [IDENTITY]",
+        f"  -> {STG}.order_date  [TRANSFORMATION]",
+        f"    -> {MART}.order_date  [IDENTITY]"]
+    wrong = run_cli("lineage", "raw.orders", env=env)
+    assert wrong.returncode == 2 and "schema.table.column" in wrong.stderr
+
+
+def test_cached_lineage_needs_no_parse(orders_home: tuple[Path, dict[str, str]]) -> None:
+    """Column lineage of every built model from the cache: sqlglot not even imported (best of
+    three, as the machine is shared)."""
+    home, env = orders_home
+    script = (
+        "import sys, time; from lakebox.settings import Settings; from lakebox.warehouse import open_warehouse\n"
+        "from lakebox.observability.lineage.columns import column_graph\n"
+        "s = Settings.load(); wh = open_warehouse(s); took = []\n"
+        "for _ in range(3): t0 = time.perf_counter(); g = column_graph(s, wh); took.append(time.perf_counter() - t0)\n"
+        "print(round(min(took), 3), 'sqlglot' in sys.modules, len(g.upstream))")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         cwd=env["PWD"]).stdout.split()
+    seconds, imported, edges = float(out[0]), out[1], int(out[2])
+    assert imported == "False" and edges > 10
+    assert seconds < 0.1, f"cached column lineage took {seconds} s"
+
+
+def test_sql_sqlglot_cannot_parse_gives_table_level_nothing_and_a_warning_naming_the_model(
+        tmp_path: Path) -> None:
+    models = tmp_path / "models" / "shop" / "marts"
+    models.mkdir(parents=True)
+    (models / "broken.sql").write_text("select from from where ((")
+    (models / "fine.sql").write_text('select a from "warehouse"."staging"."stg_shop"')
+    warnings: list[str] = []
+
+    class Log:
+        def warning(self, msg: str, **fields: object) -> None:
+            warnings.append(msg)
+
+    found = compiled_in(tmp_path / "models", None, SqlCache(tmp_path / "sql.json"), Log())
+    assert [(m.name, m.reads) for m in found] == [("analytics.broken", ()), ("analytics.fine", ("staging.stg_shop",))]
+    assert warnings == ["lineage: sqlglot cannot parse model analytics.broken; it gets no table or column lineage"]
+
+
+def test_the_catalog_export_opens_offline_and_every_link_resolves(
+        orders_home: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    home, env = orders_home
+    site = tmp_path / "site"
+    result = run_cli("catalog", "--export", str(site), env=env)
+    assert result.returncode == 0, result.stderr
+    pages = {p.name: p.read_text() for p in site.glob("*.html")}
+    assert set(pages) == {"index.html", "raw.orders.html", f"{STG}.html", f"{MART}.html"}
+    for name, text in pages.items():
+        for target, anchor in re.findall(r"href='([^'#]+)(?:#([^']+))?'", text):
+            assert target in pages, f"{name} links to a missing page {target}"
+            assert not anchor or f"id='{anchor}'" in pages[target], f"{name} links to {target}#{anchor}"
+    mart = pages[f"{MART}.html"]
+    assert f"<a href='{STG}.html#amount'>{STG}.amount</a> (AGGREGATION)" in mart
+    assert "schema_drift" in pages["raw.orders.html"], "the gate's latest checks of the raw table"
+    assert "Rows per run" in mart
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          (site / "index.html").as_uri()], capture_output=True, text=True, timeout=60).stdout
+    assert f'<a href="{MART}.html">{MART}</a>' in dom
