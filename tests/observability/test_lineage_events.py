@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from lakebox.lake import Lake
@@ -50,6 +51,12 @@ def test_a_real_orders_run_sends_valid_linked_events_to_marquez(lakebox_env: dic
         assert server.received() == events, "Marquez got every event of the file, in order"
     assert spooled(home) == []
     assert {h.get("Authorization") for h in server.headers} == {"Bearer s3cret-token"}
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:  # the anomaly rule's counts cover the pipeline's marts, found in its own folder
+        marts = con.execute("select dataset from ops.table_stats where kind = 'mart'").fetchall()
+    finally:
+        con.close()
+    assert marts == [("analytics.daily_order_metrics",)], marts
     assert "s3cret-token" not in result.stderr + (home / "lineage" / "events.jsonl").read_text()
     for event in events:
         validate(event)

@@ -17,6 +17,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def run_counts(ctx: RunContext) -> dict[tuple[str, str], int]:
         "select distinct b.source from ops.batches b join ops.pipeline_runs r on r.run_id = b.run_id "
         "where r.pipeline = ? order by b.source", [ctx.pipeline])]
     tables = [("raw", t) for t in raw_tables(ctx, sources)]
-    tables += [("mart", f"analytics.{m}") for m in _marts(ctx.pipeline) if wh.table_exists("analytics", m)]
+    tables += [("mart", f"analytics.{m}") for m in _marts(ctx.settings, ctx.pipeline) if wh.table_exists("analytics", m)]
     if tables:
         union = " union all ".join(f"select {i}, count(*) from {name}" for i, (_, name) in enumerate(tables))
         for i, n in wh.query(union):
@@ -135,10 +136,14 @@ def run_counts(ctx: RunContext) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _marts(pipeline: str) -> list[str]:
-    from lakebox.transform.dbt import PROJECT_DIR
+def _marts(settings: Settings, pipeline: str) -> list[str]:
+    """The pipeline's marts: the models in its folder's models/marts (docs/pipelines.md)."""
+    from lakebox.settings import discovered_pipelines
 
-    return sorted(p.stem for p in (PROJECT_DIR / "models" / pipeline / "marts").glob("*.sql"))
+    spec = discovered_pipelines(settings.env).get(pipeline)
+    if spec is None or not spec.folder:
+        return []
+    return sorted(p.stem for p in (Path(spec.folder) / "models" / "marts").rglob("*.sql"))
 
 
 def note_row_counts(ctx: RunContext) -> list[Anomaly]:

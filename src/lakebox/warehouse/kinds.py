@@ -39,6 +39,14 @@ class WarehouseKind:
         """The warehouse setting as this kind opens it (a reader may be given it back)."""
         return warehouse
 
+    def namespace(self, warehouse: str) -> str:
+        """The warehouse as OpenLineage names it: scheme, host, port and database, never
+        the user or the password."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(warehouse)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
     def open(self, settings: Settings, read_only: bool) -> Warehouse:
         raise NotImplementedError
 
@@ -85,6 +93,9 @@ class DuckDBKind(WarehouseKind):
 
     def exists(self, warehouse: str) -> bool:
         return Path(self.location(warehouse)).is_file()
+
+    def namespace(self, warehouse: str) -> str:
+        return "duckdb://" + str(Path(self.location(warehouse)).resolve())
 
     def open(self, settings: Settings, read_only: bool) -> Warehouse:
         from lakebox.warehouse.duckdb import DuckDBWarehouse

@@ -10,6 +10,7 @@ for port 0 and read the port it got.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +51,9 @@ def every_spec() -> list[MLModelSpec]:
     """The models of every pipeline (declared in its folder) and those registered at run time."""
     from lakebox.errors import ConfigError as NoModels
     from lakebox.ml.specs import registered_pipelines, specs_for
-    from lakebox.pipelines import discover
+    from lakebox.settings import discovered_pipelines
 
-    found = discover()
+    found = discovered_pipelines(os.environ)
     specs: dict[str, MLModelSpec] = {}
     for name in sorted({*found, *registered_pipelines()}):
         pipeline = found.get(name)

@@ -41,13 +41,9 @@ class DbtModel:
 
 
 def warehouse_namespace(ctx: RunContext) -> str:
-    s = ctx.settings
-    if s.warehouse_kind == "duckdb":
-        return "duckdb://" + str(Path(s.warehouse.removeprefix("duckdb://").removeprefix("file://")).resolve())
-    from urllib.parse import urlsplit
+    from lakebox.warehouse import kind_of
 
-    parts = urlsplit(s.warehouse)  # host, port and database only: never the user or password
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return kind_of(ctx.settings).namespace(ctx.settings.warehouse)
 
 
 def lake_namespace(ctx: RunContext) -> str:
