@@ -138,7 +138,7 @@ def test_no_sign_up_prompt_and_no_telemetry_in_any_ui(served: Served) -> None:
 
 def test_the_mlflow_ui_opens_on_model_training(served: Served, tmp_path: Path) -> None:
     """MLflow 3 opens on GenAI (traces, the registry hidden) unless the browser chose otherwise."""
-    from tests.dashboard.test_screenshot import _chromium
+    from tests.dashboard.browser import chromium as _chromium
 
     url = f"http://127.0.0.1:{served.ports['mlflow']}/"
     assert "mlflow.workflowType_v1" in httpx.get(url, timeout=10).text
@@ -253,7 +253,8 @@ _GRAPH_READY = """new Promise((resolve, reject) => {
 def test_the_asset_graph_shows_lakebox_assets_in_a_browser(served: Served, tmp_path: Path) -> None:
     from websockets.sync.client import connect
 
-    from tests.dashboard.test_screenshot import _chromium, _DevTools
+    from tests.dashboard.browser import DevTools as _DevTools
+    from tests.dashboard.browser import chromium as _chromium
 
     chromium = _chromium()
     browser = subprocess.Popen(
