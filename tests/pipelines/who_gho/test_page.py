@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = Path(__file__).resolve().parents[3] / "src" / "lakebox" / "dashboard" / "who_page.py"
+PAGE = Path(__file__).resolve().parents[3] / "src" / "lakebox" / "pipelines" / "who_gho" / "page.py"
 
 MARTS = [
     "create schema analytics",
