@@ -58,9 +58,7 @@ def ensure_added(warehouse: Warehouse, table: str) -> None:
     ensure(warehouse, table)
     added = [(c, t) for name, c, t in ADDED if name == table]
     if added:
-        ns, name = table.split(".", 1)
-        have = {r[0] for r in warehouse.query("select column_name from information_schema.columns "
-                                              "where table_schema = ? and table_name = ?", [ns, name])}
+        have = set(warehouse.query_arrow(f"select * from {table} limit 0").schema.names)  # Spark has no information_schema
         for column, kind in added:
             if column not in have:
                 warehouse.execute(f"alter table {table} add column {column} {kind}")
