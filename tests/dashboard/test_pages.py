@@ -16,15 +16,18 @@ from lakebox.dashboard import APP
 from lakebox.dashboard.formats import compact, money
 from tests.dashboard.conftest import FIRST_DAY, LAST_DAY, ORDER_DAYS, STORES, expected_sales
 
-PAGES = {"retail": "retail_page.py", "orders": "orders_page.py", "platform": "platform_page.py",
-         "github": "github_page.py", "who": "who_page.py"}
+# the pipelines' pages live in their folders (src/lakebox/pipelines/<name>/page.py), Platform beside the app
+PIPELINES = Path(APP).parents[1] / "pipelines"
+PAGES = {"retail": PIPELINES / "retail" / "page.py", "orders": PIPELINES / "orders" / "page.py",
+         "platform": Path(APP).with_name("platform_page.py"), "github": PIPELINES / "github_commits" / "page.py",
+         "who": PIPELINES / "who_gho" / "page.py"}
 
 
 def render(page: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.run()
     if page != "retail":
-        at.switch_page(PAGES[page]).run()
+        at.switch_page(str(PAGES[page])).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

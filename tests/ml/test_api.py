@@ -22,7 +22,7 @@ def test_public_names() -> None:
 
 
 def test_importing_the_lifecycle_and_its_commands_loads_no_ml_library() -> None:
-    code = ("import sys, lakebox.ml, lakebox.ml_cli, lakebox.ml.commit_classifier; "
+    code = ("import sys, lakebox.ml, lakebox.ml_cli, lakebox.pipelines.github_commits.classifier; "
             "print(sorted(m for m in ('mlflow', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lakebox.ml import train
-from lakebox.ml.commit_classifier import SPEC
 from lakebox.ml.tracking import connect
+from lakebox.pipelines.github_commits.classifier import SPEC
 
 
 @pytest.mark.slow

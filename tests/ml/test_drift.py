@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from lakebox.ml import drift
-from lakebox.ml.commit_classifier import SPEC
 from lakebox.ml.drift import compare, psi
+from lakebox.pipelines.github_commits.classifier import SPEC
 
 SHIFT = ("select * replace (message_length * 4 as message_length, (hour + 12) % 24 as hour, "
          "'upgrade kubernetes helm chart values for ' || message_body as message_body) from ({q}) as s")

@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from lakebox.ml import champion_version, predict, train
-from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.ml.tracking import connect
+from lakebox.pipelines.github_commits.classifier import SPEC, candidates
 
 
 def _only(*names: str):

@@ -9,7 +9,7 @@ import pytest
 
 from lakebox.bench.ml import commit_features_sql
 from lakebox.ml import drift, predict, train
-from lakebox.ml.commit_classifier import SPEC, candidates
+from lakebox.pipelines.github_commits.classifier import SPEC, candidates
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 

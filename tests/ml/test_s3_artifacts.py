@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from lakebox.ml import predict, train
-from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.ml.tracking import artifact_root
+from lakebox.pipelines.github_commits.classifier import SPEC, candidates
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 

@@ -211,7 +211,7 @@ def test_online_equals_batch_on_1000_commits(settings, commit_warehouse) -> None
     import dataclasses
 
     from lakebox.ml import predict
-    from lakebox.ml.commit_classifier import SPEC, candidates
+    from lakebox.pipelines.github_commits.classifier import SPEC, candidates
 
     spec = dataclasses.replace(SPEC, candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
     train(settings, commit_warehouse, spec)

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from lakebox.lake import Lake
 from lakebox.ml import drift_stage, predict_stage, specs, train_stage
-from lakebox.ml.commit_classifier import SPEC, candidates
 from lakebox.ml_cli import ml_app
+from lakebox.pipelines.github_commits.classifier import SPEC, candidates
 from lakebox.runner import RunContext
 
 FAST = dataclasses.replace(SPEC, pipeline="commits_fast", retrain_after=3,

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from lakebox.ml.text import DuckDBTfidf, tokenize
+from lakebox.pipelines.github_commits.text import DuckDBTfidf, tokenize
 
 TEXTS = ["fix(api): Handle 404s", "ab", "cd", "", None, "a", "Ünïcödé wörds ÄB ab", "x" * 12 + " tail",
          "KELVIN \u212a k", "Ist ab-cd_ef 12 3", "été ok", "end1", "2start"]

@@ -59,8 +59,8 @@ def commit_features_sql(history: Path = HISTORY, rows: int | None = None) -> str
 def bench_ml(commits: int = 10_000, scored: int = 100_000, history: Path = HISTORY) -> dict[str, Any]:
     """Seconds for the first training (new store) and a second one, and inference rows/s."""
     from lakebox.ml import predict, train
-    from lakebox.ml.commit_classifier import SPEC
     from lakebox.ml.tracking import connect
+    from lakebox.pipelines.github_commits.classifier import SPEC
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse
 

@@ -1,4 +1,4 @@
-"""The Streamlit dashboard over the configured warehouse: retail, orders, platform health.
+"""The Streamlit dashboard over the configured warehouse: each pipeline's page (from its folder), platform health.
 
 `serve` starts Streamlit in a child process; importing this package does not import
 Streamlit, so `lakebox --help` stays fast.

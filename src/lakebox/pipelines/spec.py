@@ -69,7 +69,7 @@ class Command:
 
 @dataclass(frozen=True)
 class DashboardPage:
-    """A Streamlit page file, given as the module it is (`lakebox.dashboard.retail_page`,
+    """A Streamlit page file, given as the module it is (`lakebox.pipelines.retail.page`,
     or `.page` inside the pipeline's folder); its url is the pipeline's name."""
 
     module: str

@@ -9,9 +9,9 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import lakebox.dashboard
+import lakebox.pipelines.github_commits
 
-PAGE = Path(lakebox.dashboard.__file__).parent / "github_page.py"
+PAGE = Path(lakebox.pipelines.github_commits.__file__).parent / "page.py"
 
 
 @pytest.fixture

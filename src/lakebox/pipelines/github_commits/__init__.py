@@ -39,9 +39,9 @@ SPEC = PipelineSpec(
     dbt_selector="path:models/github_commits",
     marts=("analytics.commit_activity", "analytics.commit_type_trends", "ml.commit_features"),
     sources=("github_commits",),
-    dashboard_page=DashboardPage("lakebox.dashboard.github_page", "GitHub", ":material/commit:"),
+    dashboard_page=DashboardPage(".page", "GitHub", ":material/commit:"),
     commands=(Command("github-api", ".commands:github_api"),),
     demo_feed=".demo:bundled_api",
     waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
-    ml_models=("lakebox.ml.commit_classifier:SPEC",),
+    ml_models=(".classifier:SPEC",),
 )

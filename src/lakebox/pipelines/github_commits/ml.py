@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lakebox.ml.commit_classifier import SPEC as CLASSIFIER
 from lakebox.ml.stages import drift_stage, predict_stage, train_stage
+from lakebox.pipelines.github_commits.classifier import SPEC as CLASSIFIER
 
 predict = predict_stage(CLASSIFIER)
 train = train_stage(CLASSIFIER)

@@ -37,7 +37,7 @@ SPEC = PipelineSpec(
         "analytics.store_insights",
     ),
     sources=("retail",),
-    dashboard_page=DashboardPage("lakebox.dashboard.retail_page", "Retail", ":material/storefront:", default=True),
+    dashboard_page=DashboardPage(".page", "Retail", ":material/storefront:", default=True),
     commands=(Command("retail-generate", ".commands:retail_generate"),),
     demo_feed=".demo:generated_drop",
     waiting_input=".source:landing_fingerprint",  # file-fed: runs when $LAKEBOX_LANDING/retail changed

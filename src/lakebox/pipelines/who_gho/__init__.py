@@ -36,7 +36,7 @@ SPEC = PipelineSpec(
     marts=("analytics.life_expectancy_by_country_year", "analytics.life_expectancy_sex_gap",
            "analytics.life_expectancy_trends", "ml.life_expectancy_features"),
     sources=("who_gho", "who_gho_countries"),
-    dashboard_page=DashboardPage("lakebox.dashboard.who_page", "WHO", ":material/public:"),
+    dashboard_page=DashboardPage(".page", "WHO", ":material/public:"),
     commands=(Command("who-api", ".commands:who_api"),),
     demo_feed=".demo:bundled_api",
     waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds

@@ -7,6 +7,7 @@ import streamlit as st
 from lakebox.dashboard import data
 from lakebox.dashboard.formats import compact, exact, money
 from lakebox.dashboard.layout import Kpi, kpi_row, table
+from lakebox.pipelines.orders import page_data
 
 wh = data.configured_warehouse()
 st.title("Orders")
@@ -15,14 +16,14 @@ if not data.has_rows(wh, "analytics.daily_order_metrics"):
     st.info("No order data yet — run `lakebox run orders`, then press 'Refresh data'.", icon=":material/info:")
     st.stop()
 
-first_day, last_day = data.orders_date_bounds(wh)
+first_day, last_day = page_data.orders_date_bounds(wh)
 with st.sidebar:
     st.subheader("Filters")
     chosen_days = st.date_input("Order dates", (first_day, last_day), min_value=first_day, max_value=last_day)
 days = tuple(chosen_days) if isinstance(chosen_days, (tuple, list)) else (chosen_days,)
 start, end = (days[0], days[-1]) if days else (first_day, last_day)
 
-daily = data.orders_daily(wh, start, end)
+daily = page_data.orders_daily(wh, start, end)
 if daily.empty:
     st.warning("No orders on these dates: widen the date range.", icon=":material/filter_alt:")
     st.stop()

@@ -47,7 +47,7 @@ def candidates() -> dict[str, Any]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from lakebox.ml.text import DuckDBTfidf
+    from lakebox.pipelines.github_commits.text import DuckDBTfidf
 
     def features(max_text: int, scale: bool) -> ColumnTransformer:
         return ColumnTransformer([
@@ -87,7 +87,7 @@ SPEC = MLModelSpec(
     text_features=(TEXT,),
     # author_prior_commits only grows with time, so it would always "drift"
     drift_features=tuple(f for f in (TEXT, *CATEGORICAL, *NUMERIC) if f != "author_prior_commits"),
-    skops_trusted_types=("lakebox.ml.text.DuckDBTfidf",),
+    skops_trusted_types=("lakebox.pipelines.github_commits.text.DuckDBTfidf",),
     min_labelled=200,
     required_tables=("ml.commit_features",),
 )

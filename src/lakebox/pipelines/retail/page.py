@@ -8,6 +8,7 @@ import streamlit as st
 from lakebox.dashboard import data
 from lakebox.dashboard.formats import compact, exact, money, month_label
 from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, table
+from lakebox.pipelines.retail import page_data
 
 wh = data.configured_warehouse()
 st.title("Retail")
@@ -20,8 +21,8 @@ if not data.has_rows(wh, "analytics.store_daily_performance"):
     )
     st.stop()
 
-stores = data.retail_stores(wh)
-first_day, last_day = data.retail_date_bounds(wh)
+stores = page_data.retail_stores(wh)
+first_day, last_day = page_data.retail_date_bounds(wh)
 
 with st.sidebar:
     st.subheader("Filters")
@@ -36,20 +37,20 @@ with st.sidebar:
 days = tuple(chosen_days) if isinstance(chosen_days, (tuple, list)) else (chosen_days,)
 start, end = (days[0], days[-1]) if days else (first_day, last_day)
 in_scope = pool[pool["store_id"].isin(picked)] if picked else pool
-filters = data.RetailFilter(
+filters = page_data.RetailFilter(
     start=start,
     end=end,
     store_ids=tuple(in_scope["store_id"].tolist()) if (regions or picked) else None,
     regions=tuple(sorted(in_scope["region"].unique().tolist())) if (regions or picked) else None,
 )
 
-kpis = data.retail_kpis(wh, filters)
+kpis = page_data.retail_kpis(wh, filters)
 if not kpis["days"]:
     st.warning("No sales for these filters: widen the date range or choose other stores.", icon=":material/filter_alt:")
     st.stop()
 
-stockouts = data.retail_stockouts(wh, filters)
-promotions = data.retail_promotions(wh, filters)
+stockouts = page_data.retail_stockouts(wh, filters)
+promotions = page_data.retail_promotions(wh, filters)
 scope = "all stores" if filters.store_ids is None else f"{int(kpis['stores'])} store(s)"
 st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {scope}")
 
@@ -64,7 +65,7 @@ kpi_row([
 ])
 
 st.subheader("Daily sales by region")
-daily = data.retail_daily_sales(wh, filters)
+daily = page_data.retail_daily_sales(wh, filters)
 st.altair_chart(alt.Chart(daily).mark_line().encode(
     x=alt.X("date:T", title=None, axis=alt.Axis(format="%d %b")),
     y=alt.Y("total_sales:Q", title="sales"),
@@ -109,7 +110,7 @@ with right:
 left, right = st.columns(2)
 with left:
     st.subheader("Category mix by month")
-    mix = data.retail_category_mix(wh, filters)
+    mix = page_data.retail_category_mix(wh, filters)
     if mix.empty:
         st.info("No category figures for these months and regions.")
     else:
@@ -131,7 +132,7 @@ with left:
                        "the days loaded so far.")
 with right:
     st.subheader("Weekend uplift by store format")
-    weekend = data.retail_weekend(wh, filters)
+    weekend = page_data.retail_weekend(wh, filters)
     if weekend.empty:
         st.info("No weekday/weekend comparison for these stores.")
     else:
@@ -140,9 +141,9 @@ with right:
                      horizontal=True)
 
 st.subheader("Insights")
-insights = data.retail_insights(wh, filters)
-severities = st.pills("Severity", list(data.SEVERITY_ORDER), selection_mode="multi",
-                      default=list(data.SEVERITY_ORDER), key="insight_severity")
+insights = page_data.retail_insights(wh, filters)
+severities = st.pills("Severity", list(page_data.SEVERITY_ORDER), selection_mode="multi",
+                      default=list(page_data.SEVERITY_ORDER), key="insight_severity")
 shown = insights[insights["severity"].isin(severities)]
 if shown.empty:
     st.info("No insights for these filters.")
