@@ -116,7 +116,7 @@ def _postgres_reason() -> str | None:
 
         with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
             return None
-    except Exception as exc:  # any failure means: no server to test against
+    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
         return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
 
 

@@ -60,7 +60,7 @@ class _StderrHandler(logging.Handler):
             else:
                 sys.stderr.write(text + "\n")
                 sys.stderr.flush()
-        except Exception:  # logging must never take the pipeline down
+        except Exception:  # noqa: BLE001 - logging must never take the pipeline down
             self.handleError(record)
 
 
@@ -128,7 +128,7 @@ class DailyFileHandler(logging.Handler):
                 self._stream, self._day = self.path_for(day).open("a", encoding="utf-8"), day
             self._stream.write(self.format(record) + "\n")
             self._stream.flush()
-        except Exception:  # logging must never take the pipeline down
+        except Exception:  # noqa: BLE001 - logging must never take the pipeline down
             self.handleError(record)
 
     def close_stream(self) -> None:

@@ -55,7 +55,7 @@ def reference_problems(spec: PipelineSpec) -> list[str]:
             spec.resolve(ref)
         except ConfigError as exc:
             problems.append(f"{exc}; fix the reference in {spec.folder}/__init__.py or define it")
-        except Exception as exc:  # importing the module raised: named, whatever it was
+        except Exception as exc:  # noqa: BLE001 - importing the module raised: named, whatever it was
             problems.append(f"pipeline {spec.name!r}: {ref!r} cannot be loaded ({type(exc).__name__}: {exc}); "
                             f"fix {spec.folder}")
     page = spec.dashboard_page

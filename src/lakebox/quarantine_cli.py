@@ -11,6 +11,7 @@ from lakebox.errors import ConfigError, LakeboxError
 from lakebox.tables import Column, Table
 
 if TYPE_CHECKING:
+    from lakebox.settings import Settings
     from lakebox.warehouse.ops.quarantine import QuarantineItem
 
 app = typer.Typer(help="Quarantined input: list open items, show why one failed, dismiss one with a reason.",
@@ -24,7 +25,7 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
-def _settings():  # noqa: ANN202 - typer introspects annotations
+def _settings() -> Settings:
     from lakebox.log import configure_logging
     from lakebox.settings import Settings
 
@@ -115,7 +116,7 @@ def dismiss(
     typer.echo(f"dismissed {item_id} ({item.source} {item.item}): {reason.strip()}")
 
 
-def _get(settings, item_id: str):  # noqa: ANN001, ANN202
+def _get(settings: Settings, item_id: str) -> QuarantineItem:
     from lakebox.warehouse import open_warehouse
     from lakebox.warehouse.ops import quarantine
 

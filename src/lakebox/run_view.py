@@ -101,5 +101,5 @@ def dbt_event(event: Any) -> None:
     try:
         if event.info.name == "LogStartLine":
             active.dbt_node(int(event.data.index), int(event.data.total), str(event.data.description))
-    except Exception:  # noqa: BLE001,S110 - progress is best effort
+    except Exception:  # noqa: BLE001 - progress is best effort
         pass

@@ -195,7 +195,7 @@ def _close_stopped(
         if current is not None:
             ops.record_stage(warehouse, run_id, pipeline, current[0], "failed", current[1], 0, 0, why)
         ops.end_run(warehouse, run_id, FAILED, started, rows_in, rows_out, why)
-    except Exception as exc:  # the original error is what matters; this one is logged
+    except Exception as exc:  # noqa: BLE001 - the original error is what matters; this one is logged
         log.error("could not record the stopped run", error=redact(f"{type(exc).__name__}: {exc}"))
 
 

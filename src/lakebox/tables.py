@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
@@ -127,7 +127,7 @@ def layout(table: Table, width: int) -> tuple[list[int], list[int], list[list[st
         column = table.columns[i]
         return min(natural[i], max(MIN_TEXT, len(column.name))) if column.kind == "text" else natural[i]
 
-    def total(indexes: list[int], width_of: Any) -> int:
+    def total(indexes: list[int], width_of: Callable[[int], int]) -> int:
         return sum(width_of(i) for i in indexes) + GAP * (len(indexes) - 1)
 
     for i in sorted((i for i, c in enumerate(table.columns) if c.drop is not None),

@@ -46,7 +46,7 @@ def table(at: AppTest, column: str) -> pd.DataFrame | None:
     return next((d.value for d in at.dataframe if column in d.value.columns), None)
 
 
-def sidebar_widget(at: AppTest, kind: str, label: str):  # noqa: ANN201
+def sidebar_widget(at: AppTest, kind: str, label: str):
     return next(w for w in getattr(at.sidebar, kind) if w.label == label)
 
 

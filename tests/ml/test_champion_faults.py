@@ -35,7 +35,7 @@ def test_a_champion_that_cannot_be_loaded_is_kept(settings, who_warehouse, monke
     received: list[dict] = []
 
     class Webhook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()

@@ -189,7 +189,7 @@ def receiver() -> Iterator[Receiver]:
     record = Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with record.lock:
                 record.requests.append((self.path, dict(self.headers), body))

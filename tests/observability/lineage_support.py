@@ -74,7 +74,7 @@ def marquez(port: int = 0) -> Iterator[Marquez]:
     record = Marquez()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with record.lock:
                 status, answer = record.statuses.pop(0) if record.statuses else (201, b"")

@@ -97,7 +97,7 @@ def test_a_bad_duration_is_refused_naming_the_option(lakebox_env: dict[str, str]
 
 @pytest.mark.slow
 def test_mlflow_runs_no_registered_version_uses_are_removed(lakebox_env: dict[str, str]) -> None:
-    MlflowClient = pytest.importorskip("mlflow.tracking").MlflowClient  # noqa: N806
+    MlflowClient = pytest.importorskip("mlflow.tracking").MlflowClient
     settings = Settings.load()
     uri = f"sqlite:///{settings.home / 'mlflow.db'}"
     settings.home.mkdir(parents=True, exist_ok=True)

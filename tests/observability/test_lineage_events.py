@@ -152,7 +152,7 @@ def test_a_slow_endpoint_costs_a_run_at_most_a_second(settings: Settings) -> Non
     import threading
 
     class Slow(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             time.sleep(3)
             self.send_response(201)

@@ -15,13 +15,13 @@ from lakebox.warehouse import open_warehouse
 from tests.observability.conftest import pipeline, run_script, target, wait_for, with_env
 
 
-def by(prom, expr: str) -> dict[tuple[str, ...], float]:  # noqa: ANN001
+def by(prom, expr: str) -> dict[tuple[str, ...], float]:
     return {tuple(v for _, v in labels): value for labels, value in prom.query(expr).items()}
 
 
 @pytest.mark.slow
 def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made(
-        settings: Settings, prometheus) -> None:  # noqa: ANN001
+        settings: Settings, prometheus) -> None:
     settings = with_env(settings, LAKEBOX_METRICS_REFRESH="0.1", LAKEBOX_SCRAPED_A_SLA="1h")
     with watching(settings, 0) as observer:
         assert observer.url and observer.url.startswith("http://127.0.0.1:"), "loopback by default"
@@ -53,7 +53,7 @@ def test_prometheus_scrapes_the_run_counts_and_freshness_a_sequence_of_runs_made
 
 @pytest.mark.slow
 def test_a_one_shot_run_is_pushed_grouped_by_pipeline_without_instance(settings: Settings, pushgateway: str,
-                                                                       prometheus) -> None:  # noqa: ANN001
+                                                                       prometheus) -> None:
     settings = with_env(settings, LAKEBOX_PUSHGATEWAY_URL=pushgateway)
     lake = Lake.from_settings(settings)
     with open_warehouse(settings) as wh:  # as `lakebox run` does: report while the warehouse is open

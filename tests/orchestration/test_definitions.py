@@ -17,7 +17,7 @@ from tests.orchestration.conftest import DAGSTER_WARNINGS, break_first_sale, dro
 pytestmark = DAGSTER_WARNINGS
 
 
-def _instance(tmp_path: Path):  # noqa: ANN202
+def _instance(tmp_path: Path):
     """An ephemeral Dagster instance whose files live in the test's folder (Dagster's own
     temporary folder would be cleaned up by the garbage collector, with a warning)."""
     import dagster as dg
@@ -25,7 +25,7 @@ def _instance(tmp_path: Path):  # noqa: ANN202
     return dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster"))
 
 
-def _defs():  # noqa: ANN202
+def _defs():
     from lakebox.orchestration.dagster import build_definitions
 
     return build_definitions()
@@ -212,7 +212,7 @@ def test_a_partial_run_succeeds_with_a_failed_check_and_alerts(tmp_path: Path, l
         ("open", run.tags["lakebox/run_id"])]
 
 
-def _checks(result) -> dict[tuple[str, str], tuple[bool, str]]:  # noqa: ANN001
+def _checks(result) -> dict[tuple[str, str], tuple[bool, str]]:
     return {(e.asset_key.to_user_string(), e.check_name): (e.passed, e.severity.value)
             for e in result.get_asset_check_evaluations()}
 
@@ -320,7 +320,7 @@ def test_after_lakebox_run_the_sensors_start_from_what_it_loaded(tmp_path: Path,
     assert len(_materializations(instance, "analytics/store_insights")) == 2
 
 
-def _materializations(instance, key: str) -> list:  # noqa: ANN001
+def _materializations(instance, key: str) -> list:
     import dagster as dg
 
     records = instance.fetch_materializations(dg.AssetKey(key.split("/")), limit=100).records

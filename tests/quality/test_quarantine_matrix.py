@@ -201,7 +201,7 @@ def _orders_cell(orders_base: Path, tmp_path: Path, api: str, policy: str) -> tu
                       LAKEBOX_ORDERS_POLICY=policy)
 
 
-def _run_with_fault(api: str, fault: str, env: dict[str, str]):  # noqa: ANN202
+def _run_with_fault(api: str, fault: str, env: dict[str, str]):
     httpx.post(f"{api}/_faults", json={"kind": fault, "count": 1}).raise_for_status()
     try:
         return run_cli("run", "orders", env=env)

@@ -45,7 +45,7 @@ def _create_everything(url: str, home: str, release: Any, results: Any) -> None:
             tables.ensure_like(warehouse, "ml.race_predictions", pa.schema([("score", pa.float64())]))
         apply_grants(settings)
         results.put("ok")
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the child reports any failure to the parent
         results.put(traceback.format_exc())
 
 

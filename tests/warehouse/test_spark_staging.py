@@ -57,9 +57,9 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Spark
 class _NoSpark:
     """Stands in for the session where the loader only refreshes Spark's listing."""
 
-    class catalog:  # noqa: N801
+    class catalog:
         @staticmethod
-        def refreshTable(name: str) -> None:  # noqa: N802
+        def refreshTable(name: str) -> None:
             pass
 
 

@@ -46,7 +46,7 @@ def _worker(scenario: str, env: dict[str, str], **kwargs: Any) -> dict[str, Any]
     result = orjson.loads(proc.stdout.strip().splitlines()[-1])
     if result.get("status", "success") != "success":
         raise RuntimeError(f"bench scenario {scenario} ended {result['status']}: {result.get('error')}")
-    return result
+    return dict(result)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -204,7 +204,7 @@ def _bench_watch_day(env: dict[str, str], source: Path, landing: Path, names: li
             if line.startswith("{"):
                 event = orjson.loads(line)
                 if event.get("msg") == "watch run finished":
-                    return event
+                    return dict(event)
         raise RuntimeError(f"lakebox watch ended before a run finished (exit {proc.wait()})")
 
     try:

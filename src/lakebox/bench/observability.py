@@ -80,9 +80,9 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_POST = do_PUT = _accept  # noqa: N815
+            do_POST = do_PUT = _accept
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 self._accept()
 
             def log_message(self, *args: object) -> None:

@@ -149,7 +149,7 @@ def _spark_worker(env: dict[str, str]) -> dict[str, Any]:
                           env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"Spark session start failed:\n{proc.stderr[-3000:]}")
-    return orjson.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(orjson.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:

@@ -196,7 +196,7 @@ class S3Lake(Lake):
                     self.fs.pipe_file(probe, b"2", mode="create")
                 except FileExistsError:
                     return True
-                except Exception:  # 501 NotImplemented and the like: the store cannot do it
+                except Exception:  # noqa: BLE001 - 501 NotImplemented and the like: the store cannot do it
                     return False
                 return False
             finally:

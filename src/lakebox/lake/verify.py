@@ -132,7 +132,7 @@ def _read_manifests(lake: Lake, keys: Sequence[str]) -> list[Recorded | str]:
     def read(key: str) -> Recorded | str:
         try:
             m = lake.read_manifest(key)
-        except Exception as exc:  # any unreadable manifest is one finding, not the end of the check
+        except Exception as exc:  # noqa: BLE001 - any unreadable manifest is one finding, not the end of the check
             return f"{type(exc).__name__}: {exc}"
         return Recorded(m.key, m.sha256, m.bytes, m.batch_id)
 

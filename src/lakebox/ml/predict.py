@@ -102,7 +102,7 @@ def score_features(spec: MLModelSpec, model: object, rows: pa.Table) -> tuple[pa
 
     frame = data.to_frame(rows, list(spec.features))
     if spec.task == "classification" and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(frame)  # type: ignore[attr-defined]
+        proba = model.predict_proba(frame)
         best = proba.argmax(axis=1)
         predicted = np.asarray(model.classes_)[best]  # type: ignore[attr-defined]
         return (pa.array(predicted.astype(str), pa.string()),

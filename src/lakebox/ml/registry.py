@@ -67,7 +67,7 @@ def load_version(name: str, version: str, label: str | None = None, store: str =
     os.environ[_ALLOW] = "true"
     try:
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
-    except Exception as exc:  # noqa: BLE001 - missing files, a broken pickle, a class gone: all unusable
+    except Exception as exc:  # missing files, a broken pickle, a class gone: all unusable
         raise tracking.StoreError(
             f"model {name} v{label or version}: could not be loaded from the MLflow store {store or 'in use'} "
             f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}): restore its artifacts "

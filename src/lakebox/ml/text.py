@@ -20,7 +20,7 @@ from typing import Any
 from sklearn.base import BaseEstimator, TransformerMixin
 
 
-class DuckDBTfidf(TransformerMixin, BaseEstimator):
+class DuckDBTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     """Sublinear TF-IDF, L2-normalised rows, the `max_features` terms found in the most
     texts (at least `min_df` of them)."""
 

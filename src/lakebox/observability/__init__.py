@@ -120,7 +120,7 @@ def on_run_finished(settings: Settings, outcome: RunOutcome) -> None:
         alerting = _alerts_for(settings)
         if alerting is not None:
             alerting.run_finished(outcome)
-    except Exception as exc:  # observability never fails a run
+    except Exception as exc:  # noqa: BLE001 - observability never fails a run
         _warn("run not observed", exc)
 
 
@@ -143,7 +143,7 @@ def after_runs(settings: Settings, outcomes: Sequence[RunOutcome], warehouse: Wa
         push_runs(settings, snap, [o.pipeline for o in outcomes])
         if alerting is not None:
             alerting.check(snap)
-    except Exception as exc:  # observability never fails a run
+    except Exception as exc:  # noqa: BLE001 - observability never fails a run
         _warn("runs not reported", exc)
 
 
@@ -188,7 +188,7 @@ def send_alert(settings: Settings, key: str, kind: str, text: str, fields: dict[
         from lakebox.observability.alerts import Alert
 
         return alerting.sender.send(Alert(key, kind, text, dict(fields or {})))
-    except Exception as exc:  # observability never fails a run
+    except Exception as exc:  # noqa: BLE001 - observability never fails a run
         _warn("alert not sent", exc)
         return False
 

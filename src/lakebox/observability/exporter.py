@@ -51,7 +51,7 @@ class LiveSnapshot:
             self.reads += 1
             try:
                 self.snapshot = self._read()
-            except Exception as exc:  # a locked or unreachable warehouse: serve the last snapshot
+            except Exception as exc:  # noqa: BLE001 - a locked or unreachable warehouse: serve the last snapshot
                 self.errors += 1
                 get_logger().debug("ops tables not readable for metrics", error=redact(str(exc)))
             return self.snapshot
@@ -97,7 +97,7 @@ def serve_metrics(exposition: Exposition, host: str, port: int) -> http.server.T
     from prometheus_client import CONTENT_TYPE_LATEST
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path.split("?")[0] not in ("/metrics", "/"):
                 self.send_error(404, "lakebox serves /metrics")
                 return
@@ -192,7 +192,7 @@ def push_runs(settings: Settings, snap: OpsSnapshot, pipelines: Sequence[str]) -
         try:
             registry = registry_for(functools.partial(snap.only, pipeline), settings.env, pipeline=pipeline)
             push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key={"pipeline": pipeline}, timeout=5)
-        except Exception as exc:  # the run already finished; metrics are best effort
+        except Exception as exc:  # noqa: BLE001 - the run already finished; metrics are best effort
             get_logger().warning("metrics not pushed to the Pushgateway", pipeline=pipeline,
                                  pushgateway=redact(url), error=redact(f"{type(exc).__name__}: {exc}"))
             continue

@@ -59,7 +59,7 @@ class LokiHandler(logging.Handler):
                 self._buffer.append((record, context))
                 if len(self._buffer) >= self.batch_lines:
                     self._cond.notify()
-        except Exception:  # logging must never take the pipeline down
+        except Exception:  # noqa: BLE001 - logging must never take the pipeline down
             self.handleError(record)
 
     def _lost(self, lines: int) -> None:
@@ -100,7 +100,7 @@ class LokiHandler(logging.Handler):
     def _line(self, record: logging.LogRecord, context: contextvars.Context) -> tuple[int, str] | None:
         try:
             return int(record.created * 1e9), context.run(self.format, record)
-        except Exception:  # a line that cannot be formatted is not shipped (the file handler says why)
+        except Exception:  # noqa: BLE001 - a line that cannot be formatted is not shipped (the file handler says why)
             return None
 
     def _push(self, client: Any, batch: list[tuple[int, str]]) -> bool:

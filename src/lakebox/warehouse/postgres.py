@@ -259,7 +259,7 @@ def _produce(reader: Any, encode: Any, chunks: queue.Queue[Any], stop: threading
             if stop.is_set():
                 return
             chunks.put((batch.num_rows, encode(batch)))
-    except Exception as exc:  # handed to the consumer, which raises it as a WarehouseError
+    except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it as a WarehouseError
         chunks.put(exc)
         return
     chunks.put(None)

@@ -29,7 +29,7 @@ class Feed(QuietHandler):
 
     records: list[dict] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         since = query.get("updated_since", [""])[0]
         floor = dt.datetime.fromisoformat(since) if since else None

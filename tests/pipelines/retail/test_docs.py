@@ -12,5 +12,5 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "retail.md"
 
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.table)
-def test_docs_show_the_contract(contract) -> None:  # noqa: ANN001
+def test_docs_show_the_contract(contract) -> None:
     assert contract.to_markdown() in DOCS.read_text()

@@ -42,7 +42,7 @@ def run_started(ctx: RunContext) -> RunLineage | NoLineage:
         return NoLineage()
     try:
         return RunLineage(ctx)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lineage never fails a run
         ctx.log.warning("lineage: could not start; this run emits none", error=f"{type(exc).__name__}: {exc}")
         return NoLineage()
 
@@ -68,7 +68,7 @@ class RunLineage:
     def stage_ended(self, name: str, status: str, started: dt.datetime, error: str | None) -> None:
         try:
             self._stage_ended(name, status, started, error)
-        except Exception as exc:  # lineage never fails a run
+        except Exception as exc:  # noqa: BLE001 - lineage never fails a run
             self._warn(f"stage {name}", exc)
 
     def _stage_ended(self, name: str, status: str, started: dt.datetime, error: str | None) -> None:
@@ -106,7 +106,7 @@ class RunLineage:
             end_type = "FAIL" if status == "failed" else "COMPLETE"
             self.delivery.emit([run_event(end_type, None, self.namespace, self.job, self.run_id, job_type="JOB",
                                           error=error if end_type == "FAIL" else None)])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - lineage never fails a run
             self._warn("run end", exc)
         self._deliver()
 

@@ -146,7 +146,7 @@ def waiting(spool: Path) -> list[Path]:
     return sorted(p for p in spool.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
 
-class _spool_lock:  # noqa: N801 - used as a context manager
+class _spool_lock:
     """One sender per spool across processes, or an event could go out twice."""
 
     def __init__(self, spool: Path) -> None:

@@ -181,7 +181,8 @@ def _attributes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def _customer_pool(index: np.ndarray) -> np.ndarray:
     """How many customers exist when order ``index`` is placed: the business grows."""
-    return np.maximum(_MIN_CUSTOMERS, (index + 1) // _ORDERS_PER_CUSTOMER)
+    pool: np.ndarray = np.maximum(_MIN_CUSTOMERS, (index + 1) // _ORDERS_PER_CUSTOMER)
+    return pool
 
 
 def _uniform(seed: int, field: int, count: int) -> np.ndarray:

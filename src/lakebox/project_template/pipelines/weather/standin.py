@@ -15,7 +15,7 @@ SAMPLE = Path(__file__).parent / "sample" / "readings.json"
 
 
 class _Readings(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path != "/v1/readings":
             self.send_error(404)
