@@ -56,3 +56,12 @@ def test_every_import_points_down_or_sideways() -> None:
             if layer_of(target) > layer_of(owner):
                 wrong.append(f"{path.relative_to(SRC.parent)}:{line} lakebox.{owner} imports lakebox.{target}")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_settings_imports_no_pipeline_module_even_for_types() -> None:
+    """settings read a pipeline's spec through its own Protocol (DeclaresSettings): it names
+    no lakebox.pipelines module, not even under TYPE_CHECKING."""
+    tree = ast.parse((SRC / "settings.py").read_text())
+    named = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+    named += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert [m for m in named if m == "lakebox.pipelines" or m.startswith("lakebox.pipelines.")] == []

@@ -354,8 +354,9 @@ def bench(
         sizes=[n for n in (parse_size(s) for s in sizes.split(",") if s.strip()) if n > 0],
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
-        postgres_dsn=postgres_dsn, record=Path(record) if record else None, github_size=parse_size(github_size),
-        serve=serve, observability=observability, who=who,
+        postgres_dsn=postgres_dsn, record=Path(record) if record else None,
+        serve=serve, observability=observability,
+        pipeline_sizes={"github_commits": parse_size(github_size), "who_gho": int(who)},
     )
     typer.echo(report)
 

@@ -22,18 +22,43 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lakebox import core_settings as core
 from lakebox.errors import ConfigError
 from lakebox.project import PIPELINES_KEY, find_project
-from lakebox.setting_kinds import Declared, folder_problem
+from lakebox.setting_kinds import Declared, Kind, folder_problem
 
-if TYPE_CHECKING:
-    from lakebox.pipelines.spec import PipelineSpec
+
+class DeclaredSetting(Protocol):
+    """What settings read of one setting a pipeline declares (lakebox.pipelines.spec.Setting)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def default(self) -> str | None: ...
+    @property
+    def doc(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+    @property
+    def secret(self) -> bool: ...
+    @property
+    def kind(self) -> Kind[Any]: ...
+
+
+class DeclaresSettings(Protocol):
+    """What settings read of a pipeline's spec: its name and the settings it declares; the
+    layers below `lakebox.pipelines` that need more of a spec type it as theirs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def settings(self) -> Sequence[DeclaredSetting]: ...
+
 
 # the core's settings by their lakebox.toml key (secrets too, to refuse them by name)
 _KEYS = {d.key or d.name.removeprefix("LAKEBOX_").lower(): d for d in core.CORE if d.key is not None}
@@ -47,20 +72,20 @@ _DERIVED = (core.WAREHOUSE, core.LAKE, core.LANDING, core.CACHE_DIR)
 
 # The pipelines whose settings are read, by name: set to pipeline discovery by the package
 # root (lakebox/__init__.py), so settings never imports the layers above it.
-def _no_pipelines(env: Mapping[str, str]) -> Mapping[str, PipelineSpec]:
+def _no_pipelines(env: Mapping[str, str]) -> Mapping[str, DeclaresSettings]:
     return {}
 
 
-_declared_pipelines: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]] = _no_pipelines
+_declared_pipelines: Callable[[Mapping[str, str]], Mapping[str, DeclaresSettings]] = _no_pipelines
 
 
-def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, PipelineSpec]]) -> None:
+def declare_pipelines(found_in: Callable[[Mapping[str, str]], Mapping[str, DeclaresSettings]]) -> None:
     """Where `Settings.load` finds the pipelines that declare settings (their specs)."""
     global _declared_pipelines
     _declared_pipelines = found_in
 
 
-def discovered_pipelines(env: Mapping[str, str]) -> Mapping[str, PipelineSpec]:
+def discovered_pipelines(env: Mapping[str, str]) -> Mapping[str, DeclaresSettings]:
     """Every pipeline's spec, found as `declare_pipelines` was told: for the layers below
     `lakebox.pipelines` that need them (the dbt project's assembly) without importing it."""
     return _declared_pipelines(env)
@@ -238,7 +263,7 @@ def _absolute(location: str, cwd: Path) -> str:
     return str((cwd / location).resolve())
 
 
-def _read_toml(path: Path, specs: Mapping[str, PipelineSpec], problems: list[str]) -> dict[str, str]:
+def _read_toml(path: Path, specs: Mapping[str, DeclaresSettings], problems: list[str]) -> dict[str, str]:
     """The file's values, core and pipelines', by their environment variable, from the
     `[lakebox]` table (or the top level); what is wrong with it goes into `problems`."""
     if not path.is_file():
@@ -277,7 +302,7 @@ def _read_toml(path: Path, specs: Mapping[str, PipelineSpec], problems: list[str
     return values
 
 
-def _pipeline_declared(spec: PipelineSpec) -> list[tuple[str, Declared[Any]]]:
+def _pipeline_declared(spec: DeclaresSettings) -> list[tuple[str, Declared[Any]]]:
     """A pipeline's settings by key: its spec's, and those the core reads for every pipeline."""
     own = [(s.key, Declared(s.env, s.kind, s.default, s.doc, f"[lakebox.{spec.name}] {s.key}", s.secret))
            for s in spec.settings]
@@ -285,7 +310,7 @@ def _pipeline_declared(spec: PipelineSpec) -> list[tuple[str, Declared[Any]]]:
     return own + [(key, core.for_pipeline(key, spec.name)) for key in core.EVERY_PIPELINE if key not in keys]
 
 
-def _flat(key: str, specs: Mapping[str, PipelineSpec]) -> Declared[Any] | None:
+def _flat(key: str, specs: Mapping[str, DeclaresSettings]) -> Declared[Any] | None:
     """The pipeline setting a flat `<pipeline>_<key>` names, if any."""
     for name, spec in specs.items():
         if key.startswith(f"{name}_"):
@@ -311,7 +336,7 @@ def _take(path: Path, into: dict[str, str], declared: Declared[Any], value: obje
     return None
 
 
-def _pipeline_settings(spec: PipelineSpec, env: Mapping[str, str]) -> PipelineSettings:
+def _pipeline_settings(spec: DeclaresSettings, env: Mapping[str, str]) -> PipelineSettings:
     """Environment, else lakebox.toml (both in `env`; never a secret from the file), else the default."""
     declared = _pipeline_declared(spec)
     return PipelineSettings(spec.name, {key: env.get(d.name) or d.default for key, d in declared},

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lakebox.bench import who
 from lakebox.bench.report import render
+from lakebox.pipelines.who_gho import bench as who
 
 pytestmark = pytest.mark.slow
 

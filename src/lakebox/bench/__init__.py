@@ -262,13 +262,15 @@ def run_bench(
     postgres_dsn: str | None,
     record: Path | None,
     workdir: Path | None = None,
-    github_size: int = 0,
     serve: bool = False,
     observability: bool = False,
-    who: bool = False,
+    pipeline_sizes: dict[str, int] | None = None,
 ) -> str:
-    """Run every scenario; return the report as markdown (and write it to `record`)."""
+    """Run every scenario; return the report as markdown (and write it to `record`).
+    `pipeline_sizes`: the size for each pipeline's own scenario (named in its spec; 0 or
+    absent skips it)."""
     from lakebox.bench.report import render
+    from lakebox.bench.scenario import scenarios
 
     results: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     with tempfile.TemporaryDirectory(prefix="lakebox-bench-", dir=workdir) as tmp:
@@ -284,14 +286,9 @@ def run_bench(
             results["postgres"] = bench_postgres(postgres_size, root, postgres_dsn)
         if retail:
             results["retail"] = bench_retail(root)
-        if github_size:
-            from lakebox.bench.github import bench_github
-
-            results["github"] = bench_github(github_size, root)
-        if who:
-            from lakebox.bench.who import bench_who
-
-            results["who"] = bench_who(root)
+        for pipeline, scenario in scenarios():
+            if size := (pipeline_sizes or {}).get(pipeline, 0):
+                results[scenario.key] = scenario.run(size, root)
         if s3_size:
             results["s3"] = bench_s3(s3_size, root)
             local = next((r for r in results["orders"] if r["size"] == s3_size), None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakebox.bench.scenario import scenarios
+
 
 def _human(n: int) -> str:
     from lakebox.bench import human
@@ -91,14 +93,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                          "yes" if w <= 2 else "no"))
         rows.append(("retail: a new day's drop alone ≤ 2 s, one-shot `lakebox run retail` (fresh process)",
                      f"{r['day']['wall']:.2f} s", "yes" if r["day"]["wall"] <= 2 else "no"))
-    if "github" in results:
-        from lakebox.bench import github
-
-        rows += github.targets(results["github"])
-    if "who" in results:
-        from lakebox.bench import who
-
-        rows += who.targets(results["who"])
+    for _, scenario in scenarios():
+        if scenario.key in results:
+            rows += scenario.targets(results[scenario.key])
     if "postgres" in results:
         pg = results["postgres"]
         rate = pg["copy"]["rows"] / pg["copy"]["seconds"]
@@ -177,14 +174,9 @@ def render(results: dict[str, Any]) -> str:
                       "a catch-up run that found nothing new); it polls the landing folder every 0.05 s and runs "
                       "once a change has stayed still for one poll."]
         lines.append("")
-    if "github" in results:
-        from lakebox.bench import github
-
-        lines += github.section(results["github"])
-    if "who" in results:
-        from lakebox.bench import who
-
-        lines += who.section(results["who"])
+    for _, scenario in scenarios():
+        if scenario.key in results:
+            lines += scenario.section(results[scenario.key])
     for key in ("observability", "serve"):
         if key in results:
             lines += _module(key).section(results[key])

@@ -674,13 +674,13 @@ def quarantine_unreadable(ctx: RunContext, source: str, manifest: BatchManifest,
     and the request that got it (`asked`: url and params, the errors.json's sample), and note
     it on the run; the next run asks that request again, and the item resolves once it loads
     (the one place that quarantines what a REST source sent)."""
-    from lakebox.quality.gate import CheckResult, quarantine
+    from lakebox.quality import gate
 
-    result = CheckResult("parse", None, False, 0, [dict(asked)] if asked else [], reason)
+    result = gate.CheckResult("parse", None, False, 0, [dict(asked)] if asked else [], reason)
     wh = ctx.warehouse
     with wh.transaction():
         if not ops.record_landed(wh, manifest, ctx.run_id):
             return  # the same bytes were judged before
-        ops.record_dq_results(wh, ctx.run_id, manifest.batch_id, source, [result])
-        quarantine(ctx, source=source, batch_id=manifest.batch_id, lake_key=manifest.key, results=[result], hint=hint)
+        gate.quarantine_unreadable(ctx, source=source, batch_id=manifest.batch_id, lake_key=manifest.key,
+                                   result=result, hint=hint)
     ctx.log.error("unreadable response quarantined", batch_id=manifest.batch_id, reason=reason)

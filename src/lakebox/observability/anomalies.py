@@ -18,9 +18,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from lakebox.pipelines.spec import PipelineSpec
     from lakebox.settings import Settings
     from lakebox.stage import RunContext
     from lakebox.warehouse import Warehouse
@@ -140,7 +141,7 @@ def _marts(settings: Settings, pipeline: str) -> list[str]:
     """The pipeline's marts: the models in its folder's models/marts (docs/pipelines.md)."""
     from lakebox.settings import discovered_pipelines
 
-    spec = discovered_pipelines(settings.env).get(pipeline)
+    spec = cast("Mapping[str, PipelineSpec]", discovered_pipelines(settings.env)).get(pipeline)
     if spec is None or not spec.folder:
         return []
     return sorted(p.stem for p in (Path(spec.folder) / "models" / "marts").rglob("*.sql"))

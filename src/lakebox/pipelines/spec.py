@@ -107,6 +107,8 @@ class PipelineSpec:
                    and stayed still; None: fed by polling a source, run every --every seconds
     ml_models      Refs to its `lakebox.ml.MLModelSpec`s: what `lakebox ml ... PIPELINE` and
                    the stages from `lakebox.ml.stages` (predict, train, drift) work on
+    bench          Ref to its `lakebox.bench.scenario.BenchScenario`, kept in its folder
+                   (e.g. "bench:SCENARIO"): what `lakebox bench` times of it
     """
 
     name: str
@@ -121,6 +123,7 @@ class PipelineSpec:
     demo_feed: Ref | None = None
     waiting_input: Ref | None = None
     ml_models: tuple[Ref, ...] = ()
+    bench: Ref | None = None
     package: str = ""  # where relative references resolve; discovery sets it
     folder: str = ""  # the pipeline's folder (its models/, macros/, data_tests/); discovery sets it
 
@@ -147,7 +150,7 @@ class PipelineSpec:
             problems.append("the transform stage needs dbt_selector, marts and sources")
         if SNAPSHOT.name in names and not self.marts:
             problems.append("the snapshot stage needs marts")
-        refs = [s.fn for s in self.stages] + [c.fn for c in self.commands] + [self.demo_feed, self.waiting_input]
+        refs = [s.fn for s in self.stages] + [c.fn for c in self.commands] + [self.demo_feed, self.waiting_input, self.bench]
         refs += list(self.ml_models)
         problems += [f"reference {r!r} is not 'module:attribute'" for r in refs
                      if isinstance(r, str) and not re.fullmatch(r"\.?[\w.]+:\w+", r)]

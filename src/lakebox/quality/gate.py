@@ -146,6 +146,16 @@ def quarantine(
     return qkey
 
 
+def quarantine_unreadable(
+    ctx: RunContext, *, source: str, batch_id: str, lake_key: str, result: CheckResult, hint: str,
+) -> str:
+    """Record the one failed check of an input that could not be read at all (a response
+    still unreadable after its retries) and quarantine it, as the engine does any failed
+    input; returns its quarantine key. Call inside the transaction that records it landed."""
+    ops.record_dq_results_many(ctx.warehouse, ctx.run_id, source, [(batch_id, [result])])
+    return quarantine(ctx, source=source, batch_id=batch_id, lake_key=lake_key, results=[result], hint=hint)
+
+
 def settle_superseded(ctx: RunContext, source: str, loaded: Sequence[str]) -> int:
     """Resolve open items of `source` that a just-loaded batch corrects: the same file name
     (file drops) or the same request (API pages). Call inside the load's transaction.

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lakebox.core_settings import DBT_LOG_LEVEL
 from lakebox.errors import ConfigError, TransformError
@@ -36,7 +36,7 @@ from lakebox.transform import assembly
 from lakebox.warehouse.kinds import DBT_PASSWORD_ENV, kind_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from lakebox.pipelines.spec import PipelineSpec
     from lakebox.settings import Settings
@@ -71,7 +71,8 @@ def project_dir(settings: Settings) -> Path:
     """The home's dbt project, assembled now from the pipelines discovered with its settings."""
     from lakebox.settings import discovered_pipelines
 
-    return assembly.assemble(settings.home / "dbt" / "project", discovered_pipelines(settings.env).values())
+    specs = cast("Mapping[str, PipelineSpec]", discovered_pipelines(settings.env))  # set to pipelines.discover
+    return assembly.assemble(settings.home / "dbt" / "project", specs.values())
 
 
 def project_signature(settings: Settings) -> str:

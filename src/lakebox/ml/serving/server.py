@@ -12,15 +12,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lakebox.errors import ConfigError
 from lakebox.log import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lakebox.ml.serving.catalog import Catalog
     from lakebox.ml.serving.online_log import OnlineLog
     from lakebox.ml.spec import MLModelSpec
+    from lakebox.pipelines.spec import PipelineSpec
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
@@ -53,7 +56,7 @@ def every_spec() -> list[MLModelSpec]:
     from lakebox.ml.specs import registered_pipelines, specs_for
     from lakebox.settings import discovered_pipelines
 
-    found = discovered_pipelines(os.environ)
+    found = cast("Mapping[str, PipelineSpec]", discovered_pipelines(os.environ))  # set to pipelines.discover
     specs: dict[str, MLModelSpec] = {}
     for name in sorted({*found, *registered_pipelines()}):
         pipeline = found.get(name)

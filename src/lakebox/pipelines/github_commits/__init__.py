@@ -44,4 +44,5 @@ SPEC = PipelineSpec(
     demo_feed=".demo:bundled_api",
     waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
     ml_models=(".classifier:SPEC",),
+    bench=".bench:SCENARIO",
 )

@@ -41,4 +41,5 @@ SPEC = PipelineSpec(
     demo_feed=".demo:bundled_api",
     waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
     ml_models=(".model:SPEC",),
+    bench=".bench:SCENARIO",
 )

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lakebox.bench.scenario import BenchScenario
+
 COUNTRIES, YEARS, SEED = 190, 20, 42
 TARGET_S = 20.0
 
@@ -83,3 +85,11 @@ def section(w: dict[str, Any]) -> list[str]:
               "The first run builds the machine cache's empty MLflow store (MLflow's migrations); the second "
               "copies it. Stages from `ops.stage_runs`; the wall clock adds Python's start-up and exit.", ""]
     return lines
+
+
+def _bench(size: int, root: Path) -> dict[str, Any]:
+    """The scenario at its one size (`lakebox bench --who`: any size above 0 runs it)."""
+    return bench_who(root)
+
+
+SCENARIO = BenchScenario("who", _bench, targets, section)

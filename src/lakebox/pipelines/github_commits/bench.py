@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lakebox.bench.scenario import BenchScenario
+
 REAL_HISTORY = 3466  # commitlint's commits, always served by the stand-in
 TO_MARTS = ("fetch", "load", "transform")
 ML_STAGES = ("predict", "train", "drift")
@@ -73,3 +75,6 @@ def section(g: dict[str, Any]) -> list[str]:
               f"{ml['predict_rows']:,} commits: {ml['predict_s']:.2f} s, model load {ml['predict_model_load_s']:.2f} s "
               f"of it.", ""]
     return lines
+
+
+SCENARIO = BenchScenario("github", bench_github, targets, section)
