@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -82,21 +81,9 @@ def check_ports(host: str, chosen: list[Service]) -> None:
 
     taken = [f"port {service.port} on {host} ({service.name}) is taken: something listens on it; "
              f"stop what holds it or choose another with {service.option}"
-             for service in chosen if service.port and not _can_listen(service.port, host)]
+             for service in chosen if service.port and not can_listen(service.port, host)]
     if taken:
         raise ConfigError("nothing was started:\n  " + "\n  ".join(taken))
-
-
-def _can_listen(port: int, host: str) -> bool:
-    if ":" not in host:
-        return can_listen(port, host)
-    with socket.socket(socket.AF_INET6) as probe:  # lakebox.ports probes IPv4 only
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def _check_installed() -> None:
