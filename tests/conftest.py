@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 PG_ADMIN_DSN = os.environ.get("LAKEBOX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REQUIRE_POSTGRES = os.environ.get("LAKEBOX_REQUIRE_POSTGRES") == "1"
 # MLflow's set_tracking_uri also sets MLFLOW_TRACKING_URI in os.environ, so an earlier test
 # in the same worker would otherwise point a later one at its own store.
 _LAKEBOX_VARS = ("LAKEBOX_HOME", "LAKEBOX_WAREHOUSE", "LAKEBOX_LAKE", "LAKEBOX_LANDING", "LAKEBOX_ORDERS_API_URL",
@@ -110,6 +109,13 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess
     )
 
 
+def service_missing(reason: str, variable: str) -> None:
+    """A test's service is missing: fail when `variable`=1 requires it (CI), else skip, with the reason."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {reason}")
+    pytest.skip(reason)
+
+
 def _postgres_reason() -> str | None:
     try:
         import psycopg
@@ -124,9 +130,7 @@ def _postgres_reason() -> str | None:
 def postgres_admin_dsn() -> str:
     reason = _postgres_reason()
     if reason:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"LAKEBOX_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
+        service_missing(reason, "LAKEBOX_REQUIRE_POSTGRES")
     return PG_ADMIN_DSN
 
 

@@ -24,18 +24,16 @@ from lakebox.ports import free_port
 from lakebox.runner import Pipeline, RunOutcome, Stage, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
+from tests.conftest import service_missing
 
-REQUIRE = os.environ.get("LAKEBOX_REQUIRE_PROMETHEUS") == "1"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 def binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        reason = f"{name} is not installed (apt-get install prometheus prometheus-pushgateway)"
-        if REQUIRE:
-            pytest.fail(f"LAKEBOX_REQUIRE_PROMETHEUS=1 but {reason}")
-        pytest.skip(reason)
+        service_missing(f"{name} is not installed (apt-get install prometheus prometheus-pushgateway)",
+                        "LAKEBOX_REQUIRE_PROMETHEUS")
     return path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import service_missing
 from tests.orchestration.conftest import DAGSTER_WARNINGS, drop_days
 
 pytestmark = [*DAGSTER_WARNINGS, pytest.mark.slow, pytest.mark.postgres]
@@ -27,10 +28,7 @@ def rabbitmq() -> str:
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=3).close()
     except OSError as exc:
-        reason = f"RabbitMQ not reachable on 127.0.0.1:5672: {exc}"
-        if os.environ.get("LAKEBOX_REQUIRE_RABBITMQ") == "1":
-            pytest.fail(f"LAKEBOX_REQUIRE_RABBITMQ=1 but {reason}")
-        pytest.skip(reason)
+        service_missing(f"RabbitMQ not reachable on 127.0.0.1:5672: {exc}", "LAKEBOX_REQUIRE_RABBITMQ")
     return BROKER
 
 

@@ -26,9 +26,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import _LAKEBOX_VARS
+from tests.conftest import _LAKEBOX_VARS, service_missing
 
-REQUIRE_SPARK = os.environ.get("LAKEBOX_REQUIRE_SPARK") == "1"
 # Every JVM of the tests' Spark (daemons, executors, drivers) lives for a minute or two on
 # a few thousand rows: C1 alone compiles enough, and one GC thread is plenty. Measured on
 # cluster start + `lakebox run orders` (2 cores, busy machine): 54 CPU-s with the JVM's
@@ -51,9 +50,7 @@ def need_spark() -> None:
     """Skip (or fail, with LAKEBOX_REQUIRE_SPARK=1) without pyspark, dbt-spark and Java."""
     reason = spark_reason()
     if reason:
-        if REQUIRE_SPARK:
-            pytest.fail(f"LAKEBOX_REQUIRE_SPARK=1 but {reason}")
-        pytest.skip(reason)
+        service_missing(reason, "LAKEBOX_REQUIRE_SPARK")
 
 
 @pytest.fixture(scope="session")
