@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lakebox.errors import LakeboxError
 from lakebox.tables import Column
+
+if TYPE_CHECKING:
+    from lakebox.ml.promotion import Move
 
 ml_app = typer.Typer(help="The ML lifecycle: train, register (champion rule), predict, drift.",
                      no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -249,8 +252,13 @@ def promote(
 
     with _session() as (settings, warehouse):
         moved = run_promote(settings, warehouse, _spec_of(model, pipeline), version, reason)
-        typer.echo(f"{model}: champion v{moved.from_version or '-'} -> v{moved.to_version} ({moved.decided_by}: "
-                   f"{moved.reason})")
+        _say_moved(model, moved)
+
+
+def _say_moved(model: str, moved: Move) -> None:
+    """One line per alias move, as `ml history` lists it: from, to, by whom, why."""
+    typer.echo(f"{model}: champion v{moved.from_version or '-'} -> v{moved.to_version} ({moved.decided_by}: "
+               f"{moved.reason})")
 
 
 @ml_app.command()
@@ -265,8 +273,7 @@ def rollback(
 
     with _session() as (settings, warehouse):
         moved = run_rollback(settings, warehouse, _spec_of(model, pipeline), reason, to)
-        typer.echo(f"{model}: champion v{moved.from_version or '-'} -> v{moved.to_version} ({moved.decided_by}: "
-                   f"{moved.reason})")
+        _say_moved(model, moved)
 
 
 @ml_app.command()
