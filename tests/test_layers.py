@@ -18,7 +18,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"ingest", "quality", "transform", "ml", "observability"}),
     frozenset({"runner", "pipelines", "watch", "demo", "dashboard", "orchestration", "bench", "cli",
                "quarantine_cli", "ml_cli", "lake_cli", "lineage_cli", "__init__", "__main__", "project_check",
-               "project_template"}),
+               "project_template", "declarative"}),
 )
 
 
