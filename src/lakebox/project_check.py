@@ -9,7 +9,9 @@ broken Jinja or yml is found; the project's own models are compiled too.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakebox.errors import ConfigError, LakeboxError
@@ -24,11 +26,11 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
     from lakebox.pipelines import discover
     from lakebox.settings import Settings
 
+    problems = declarative_problems(_declarative_folders(env))
     try:
         specs = discover(env)
     except ConfigError as exc:
-        return _lines(exc)
-    problems: list[str] = []
+        return problems + _lines(exc)
     for spec in specs.values():
         problems += reference_problems(spec)
     try:
@@ -36,6 +38,40 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
     except ConfigError as exc:
         return problems + _lines(exc)
     return problems + dbt_problems(settings, specs)
+
+
+def declarative_problems(folders: Iterable[Path]) -> list[str]:
+    """Every problem of each folder's pipeline.toml, one line each (file:line: key: what is allowed)."""
+    from lakebox.declarative.config import load_config
+
+    problems: list[str] = []
+    for folder in folders:
+        try:
+            load_config(folder)
+        except ConfigError as exc:
+            problems += _lines(exc)
+    return problems
+
+
+def _declarative_folders(env: Mapping[str, str] | None) -> list[Path]:
+    """The folders holding a pipeline.toml: in lakebox's pipelines, the project's and
+    LAKEBOX_PIPELINES_PATH's (a folder that cannot be found is discovery's to report)."""
+    from lakebox import pipelines
+    from lakebox.declarative.config import CONFIG_FILE
+    from lakebox.project import find_project
+
+    env = os.environ if env is None else env
+    roots = [Path(pipelines.__file__).parent]
+    roots += [Path(p) for p in env.get(pipelines.PATH_ENV, "").split(os.pathsep) if p.strip()]
+    try:
+        project = find_project(env)
+    except ConfigError:
+        project = None
+    if project is not None:
+        roots.append(project.pipelines_dir)
+    found = {f.parent for root in roots if root.is_dir() for f in root.glob(f"*/{CONFIG_FILE}")}
+    enabled = project.enabled if project is not None else None
+    return sorted(f for f in found if enabled is None or f.name in enabled)
 
 
 def _lines(exc: ConfigError) -> list[str]:

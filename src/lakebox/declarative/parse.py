@@ -161,6 +161,11 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{part}" if prefix else part
 
 
+def _q(text: str) -> str:
+    """A value quoted as TOML writes it."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _allowed(values: Iterable[object]) -> str:
     return ", ".join(str(v) for v in values) or "none"
 
@@ -179,10 +184,17 @@ class _Check:
     def __init__(self, shown: str, text: str) -> None:
         self.shown = shown
         self.lines = _key_lines(text)
-        self.found: list[str] = []
+        self.problems: list[tuple[int, str]] = []
+        self.given_as_secret: set[str] = set()  # `token = ...` said once, not again as `token_env` missing
+
+    @property
+    def found(self) -> list[str]:
+        """The problems in the file's order."""
+        return [line for _, line in sorted(self.problems, key=lambda p: p[0])]
 
     def add(self, key: str, message: str) -> None:
-        self.found.append(f"{self.shown}:{self.line(key)}: {key}: {message}")
+        line = self.line(key)
+        self.problems.append((line, f"{self.shown}:{line}: {key}: {message}"))
 
     def line(self, key: str) -> int:
         """The key's line, else the nearest enclosing key's or table's; 1 when none is written."""
@@ -203,14 +215,15 @@ class _Check:
                 continue
             key = _join(where, name)
             if name.lower() in SECRET_KEYS:
-                self.add(key, f"a literal secret is never written in {CONFIG_FILE} (value not shown): put it "
-                         f"in an environment variable and name that with "
-                         f"{SECRET_KEYS[name.lower()]} = \"<VARIABLE>\" in source.auth")
+                self.given_as_secret.add(_join(where, SECRET_KEYS[name.lower()]))
+                self.add(key, f"a literal secret (value not shown) is never written in {CONFIG_FILE}; use "
+                         f"{SECRET_KEYS[name.lower()]} = \"<VARIABLE>\" in source.auth and set the secret in "
+                         "that environment variable")
             elif elsewhere and name in elsewhere:
                 self.add(key, elsewhere[name])
             else:
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = f"did you mean {_q(close[0])}? " if close else ""
                 self.add(key, f"unknown key; {hint}allowed: {_allowed(known)}")
 
     def typed(self, doc: Mapping[str, Any], name: str, where: str, kind: type | tuple[type, ...], expected: str,
@@ -218,7 +231,7 @@ class _Check:
         """doc[name] when of `kind`, else None (a problem noted; `required` says what to write when absent)."""
         key = _join(where, name)
         if name not in doc:
-            if required is not None:
+            if required is not None and key not in self.given_as_secret:
                 self.add(key, f"missing; {required}")
             return None
         value = doc[name]
@@ -240,8 +253,8 @@ class _Check:
         value = self.text(doc, name, where, f"allowed: {_allowed(allowed)}" if required else None)
         if value is not None and value not in allowed:
             close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            self.add(_join(where, name), f"{value!r} is not {what}; {hint}allowed: {_allowed(allowed)}")
+            hint = f"did you mean {_q(close[0])}? " if close else ""
+            self.add(_join(where, name), f"{_q(value)} is not {what}; {hint}allowed: {_allowed(allowed)}")
             return None
         return value
 
@@ -292,7 +305,7 @@ class _Check:
 
     def column_name(self, key: str, name: str) -> bool:
         if normalise(name) != name:
-            self.add(key, f"{name!r} is not a normalised name: write {normalise(name)!r} (lower_snake_case, "
+            self.add(key, f"{_q(name)} is not a normalised name: write {_q(normalise(name))} (lower_snake_case, "
                      "as dlt normalises column names)")
             return False
         return True
@@ -332,7 +345,7 @@ class _Check:
             base_url = self.text(doc, "base_url", where, 'the API\'s address, e.g. base_url = "https://api.example.org" '
                                  "(the setting LAKEBOX_<PIPELINE>_BASE_URL overrides it)")
             if base_url is not None and not re.match(r"^https?://[^/\s]+", base_url):
-                self.add("source.base_url", f"{base_url!r} is not an http(s) URL; e.g. \"https://api.example.org\"")
+                self.add("source.base_url", f"{_q(base_url)} is not an http(s) URL; e.g. \"https://api.example.org\"")
         auth_doc = self.table(doc, "auth", where) if kind == "rest" else None
         auth = self.auth(auth_doc) if auth_doc is not None else None
         headers = self.headers(doc) if kind == "rest" else {}
@@ -354,7 +367,7 @@ class _Check:
                 if resource is None:
                     continue
                 if resource.name in seen:
-                    self.add(f"{key}.name", f"{resource.name!r} is also source.resources[{seen[resource.name]}]'s "
+                    self.add(f"{key}.name", f"{_q(resource.name)} is also source.resources[{seen[resource.name]}]'s "
                              "name; each resource needs its own (it names the raw table)")
                 seen.setdefault(resource.name, i)
                 resources.append(resource)
@@ -473,7 +486,7 @@ class _Check:
             values["format"] = self.choice(doc, "format", where, FILE_FORMATS, "a file format") or "csv"
             delimiter = self.text(doc, "delimiter", where)
             if delimiter is not None and len(delimiter) != 1:
-                self.add(f"{where}.delimiter", f"{delimiter!r} is not one character; e.g. \",\", \";\" or \"\\t\"")
+                self.add(f"{where}.delimiter", f"{_q(delimiter)} is not one character; e.g. \",\", \";\" or \"\\t\"")
             elif delimiter is not None:
                 values["delimiter"] = delimiter
             header = self.typed(doc, "header", where, bool, "true or false")
@@ -598,7 +611,7 @@ class _Check:
             if model is None:
                 continue
             if model.name in seen:
-                self.add(f"{where}.name", f"{model.name!r} is also models[{seen[model.name]}]'s name; each model "
+                self.add(f"{where}.name", f"{_q(model.name)} is also models[{seen[model.name]}]'s name; each model "
                          "needs its own (it names its registered model and predictions table)")
             seen.setdefault(model.name, i)
             models.append(model)
@@ -608,18 +621,18 @@ class _Check:
         self.unknown(doc, where, MODEL_KEYS)
         name = self.text(doc, "name", where, 'e.g. name = "pm25-forecast"')
         if name is not None and not _MODEL_NAME.match(name):
-            self.add(f"{where}.name", f"{name!r}: use lowercase letters, digits, - and _, starting with a letter "
+            self.add(f"{where}.name", f"{_q(name)}: use lowercase letters, digits, - and _, starting with a letter "
                      "(its predictions go to ml.<name with - as _>_predictions)")
             name = None
         task = self.choice(doc, "task", where, TASKS, "a task", required=True)
         from_ = self.text(doc, "from", where, 'the mart it learns from, e.g. from = "analytics.pm25_features"')
         if from_ is not None and not _TABLE.match(from_):
-            self.add(f"{where}.from", f"{from_!r} is not \"schema.table\"; e.g. \"analytics.pm25_features\"")
+            self.add(f"{where}.from", f"{_q(from_)} is not \"schema.table\"; e.g. \"analytics.pm25_features\"")
             from_ = None
         target = self.text(doc, "target", where, "the column to predict")
         features = self.names(doc, "features", where, "the columns it learns from, e.g. features = [\"hour\"]")
         if target is not None and features and target in features:
-            self.add(f"{where}.features", f"holds the target {target!r}; a model cannot learn from what it predicts")
+            self.add(f"{where}.features", f"holds the target {_q(target)}; a model cannot learn from what it predicts")
         time = self.text(doc, "time", where, "the column of the time split and drift windows")
         key = self.names(doc, "key", where, "the columns that identify a prediction, e.g. key = [\"id\"]")
         metrics = METRICS.get(task or "", tuple(m for ms in METRICS.values() for m in ms))
