@@ -9,9 +9,8 @@ broken Jinja or yml is found; the project's own models are compiled too.
 from __future__ import annotations
 
 import importlib.util
-import os
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from lakebox.errors import ConfigError, LakeboxError
@@ -26,11 +25,11 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
     from lakebox.pipelines import discover
     from lakebox.settings import Settings
 
-    problems = declarative_problems(_declarative_folders(env))
     try:
         specs = discover(env)
     except ConfigError as exc:
-        return problems + _lines(exc)
+        return _lines(exc)
+    problems: list[str] = []
     for spec in specs.values():
         problems += reference_problems(spec)
     try:
@@ -40,43 +39,17 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
     return problems + dbt_problems(settings, specs)
 
 
-def declarative_problems(folders: Iterable[Path]) -> list[str]:
-    """Every problem of each folder's pipeline.toml, one line each (file:line: key: what is allowed)."""
-    from lakebox.declarative.config import load_config
-
-    problems: list[str] = []
-    for folder in folders:
-        try:
-            load_config(folder)
-        except ConfigError as exc:
-            problems += _lines(exc)
-    return problems
-
-
-def _declarative_folders(env: Mapping[str, str] | None) -> list[Path]:
-    """The folders holding a pipeline.toml: in lakebox's pipelines, the project's and
-    LAKEBOX_PIPELINES_PATH's (a folder that cannot be found is discovery's to report)."""
-    from lakebox import pipelines
-    from lakebox.declarative.config import CONFIG_FILE
-    from lakebox.project import find_project
-
-    env = os.environ if env is None else env
-    roots = [Path(pipelines.__file__).parent]
-    roots += [Path(p) for p in env.get(pipelines.PATH_ENV, "").split(os.pathsep) if p.strip()]
-    try:
-        project = find_project(env)
-    except ConfigError:
-        project = None
-    if project is not None:
-        roots.append(project.pipelines_dir)
-    found = {f.parent for root in roots if root.is_dir() for f in root.glob(f"*/{CONFIG_FILE}")}
-    enabled = project.enabled if project is not None else None
-    return sorted(f for f in found if enabled is None or f.name in enabled)
-
-
 def _lines(exc: ConfigError) -> list[str]:
+    """One line per problem: a list's heading ("3 problem(s) in pipelines/air/pipeline.toml:",
+    as discovery nests a pipeline.toml's problems) is dropped, each problem kept once."""
     first, *rest = str(exc).splitlines()
-    return [line.strip() for line in rest] if rest and first.rstrip().endswith(":") else [str(exc)]
+    if not (rest and first.rstrip().endswith(":")):
+        return [str(exc)]
+    lines = [line.strip() for line in rest if not _HEADING.match(line.strip())]
+    return list(dict.fromkeys(lines))
+
+
+_HEADING = re.compile(r"^\d+ (pipeline )?problem\(s\)( in .*)?:$")
 
 
 def reference_problems(spec: PipelineSpec) -> list[str]:
