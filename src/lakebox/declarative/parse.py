@@ -584,7 +584,7 @@ class _Check:
             return value.isoformat()
         if isinstance(value, str) and _when(value, kind) is not None:
             return value
-        shown = repr(value) if isinstance(value, str) else _kind(value)
+        shown = _q(value) if isinstance(value, str) else _kind(value)
         self.add(key, f"{shown} is not an ISO {kind}; expected e.g. {example}")
         return None
 
