@@ -287,7 +287,7 @@ def test_toml_dates_and_defaults_become_the_config_s_values(tmp_path: Path) -> N
     files = load_config(write_pipeline(tmp_path, "fi", VALID["files-every-format"])).source.resources
     columns = {c.name: c for c in files[0].contract.columns}
     assert (columns["day"].min, columns["day"].max) == ("2020-01-01", "2030-12-31")
-    assert columns["at"].max == dt.datetime(2030, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).isoformat()
+    assert columns["at"].max == dt.datetime(2030, 12, 31, 23, 59, 59, tzinfo=dt.UTC).isoformat()
     assert (files[0].delimiter, files[0].header, files[1].format, files[2].contract.schema) == (
         ";", False, "jsonl", "discard_value")
     models = load_config(write_pipeline(tmp_path, "cl", VALID["classifier"])).models

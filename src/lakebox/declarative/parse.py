@@ -459,9 +459,10 @@ class _Check:
                          "raw.<pipeline>_<name>)")
         if name is not None and not self.column_name(f"{where}.name", name):
             name = None
-        primary_key = self.names(doc, "primary_key", where) or ()
+        given_key = self.names(doc, "primary_key", where)  # None: absent, or refused already
+        primary_key = given_key or ()
         disposition = self.choice(doc, "write_disposition", where, WRITE_DISPOSITIONS, "a write disposition")
-        if disposition == "merge" and not primary_key:
+        if disposition == "merge" and ("primary_key" not in doc or given_key == ()):
             self.add(f"{where}.write_disposition", "merge needs primary_key (the columns that identify a "
                      "record), e.g. primary_key = [\"id\"]")
         version_field = self.text(doc, "version_field", where)
