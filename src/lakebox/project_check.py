@@ -29,7 +29,7 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
         specs = discover(env)
     except ConfigError as exc:
         return _lines(exc)
-    problems: list[str] = []
+    problems = raw_table_clashes(specs)
     for spec in specs.values():
         problems += reference_problems(spec)
     try:
@@ -50,6 +50,29 @@ def _lines(exc: ConfigError) -> list[str]:
 
 
 _HEADING = re.compile(r"^\d+ (pipeline )?problem\(s\)( in .*)?:$")
+
+
+def raw_table_clashes(specs: Mapping[str, PipelineSpec]) -> list[str]:
+    """Two declarative resources whose raw tables are one (`raw.<pipeline>_<resource>`: pipeline
+    `air_pm` with resource `x` and pipeline `air` with resource `pm_x`); each pipeline.toml is
+    already checked by discovery, so reading it again cannot fail."""
+    from pathlib import Path
+
+    from lakebox.declarative.config import CONFIG_FILE, load_config
+
+    owners: dict[str, str] = {}
+    problems = []
+    for spec in specs.values():
+        if not spec.folder or not (Path(spec.folder) / CONFIG_FILE).is_file():
+            continue
+        config = load_config(Path(spec.folder))
+        for resource in config.source.resources:
+            table, here = config.raw_table(resource), f'{config.path} resource "{resource.name}"'
+            if table in owners:
+                problems.append(f"{here}: its raw table {table} is also {owners[table]}'s; rename one of the "
+                                "resources (a raw table is raw.<pipeline>_<resource>)")
+            owners.setdefault(table, here)
+    return problems
 
 
 def reference_problems(spec: PipelineSpec) -> list[str]:

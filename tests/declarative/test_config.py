@@ -563,3 +563,16 @@ def test_lakebox_run_refuses_a_broken_pipeline_toml_before_anything_runs(
     assert "pipelines/air/pipeline.toml" in result.stderr and '"pages" is not a paginator' in result.stderr
     assert SECRET not in result.stderr and "Traceback" not in result.stderr
     assert not (project / ".lakebox" / "warehouse.duckdb").exists()
+
+
+def test_check_names_two_resources_of_two_pipelines_with_one_raw_table(tmp_path: Path) -> None:
+    from lakebox.declarative.spec import spec_from_folder
+    from lakebox.project_check import raw_table_clashes
+
+    one = FILES.replace('name = "sales"', 'name = "x"')
+    other = FILES.replace('name = "sales"', 'name = "pm_x"')
+    specs = {name: spec_from_folder(write_pipeline(tmp_path, name, text))
+             for name, text in (("air", other), ("air_pm", one), ("shop", FILES))}
+    (problem,) = raw_table_clashes(specs)
+    assert problem.startswith(f"{tmp_path}/pipelines/air_pm/pipeline.toml resource \"x\": its raw table raw.air_pm_x "
+                              f"is also {tmp_path}/pipelines/air/pipeline.toml resource \"pm_x\"'s"), problem
