@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakebox.errors import ConfigError, LakeboxError
@@ -56,8 +57,6 @@ def raw_table_clashes(specs: Mapping[str, PipelineSpec]) -> list[str]:
     """Two declarative resources whose raw tables are one (`raw.<pipeline>_<resource>`: pipeline
     `air_pm` with resource `x` and pipeline `air` with resource `pm_x`); each pipeline.toml is
     already checked by discovery, so reading it again cannot fail."""
-    from pathlib import Path
-
     from lakebox.declarative.config import CONFIG_FILE, load_config
 
     owners: dict[str, str] = {}
@@ -103,17 +102,61 @@ def reference_problems(spec: PipelineSpec) -> list[str]:
     return problems
 
 
+CHECKED_MARK = "checked.signature"  # under <home>/dbt: what the last clean dbt check saw
+
+
 def dbt_problems(settings: Settings, specs: Mapping[str, PipelineSpec]) -> list[str]:
     """The assembled dbt project parsed (refs, sources, Jinja, yml), and the models of the
-    pipelines outside lakebox compiled; each failure with the pipeline folder it is in."""
+    pipelines outside lakebox compiled and their SQL read (a syntax error dbt passes on);
+    each failure with the pipeline folder it is in. Skipped when nothing dbt reads (the
+    project's files, the profile, the models checked) changed since the last clean check."""
+    import hashlib
+
     from lakebox.pipelines import is_bundled
     from lakebox.transform import dbt
 
     own = [s for s in specs.values() if not is_bundled(s) and s.dbt_selector]
+    selectors = sorted(s.dbt_selector for s in own if s.dbt_selector)
+    mark = settings.home / "dbt" / CHECKED_MARK
+    seen = hashlib.sha256("\0".join([dbt.project_signature(settings), dbt.profiles_yml(settings), *selectors])
+                          .encode()).hexdigest()
+    if mark.is_file() and mark.read_text() == seen:
+        return []
     try:
         dbt.parse_project(settings)
         if own:
-            dbt.compile_models(settings, [s.dbt_selector for s in own if s.dbt_selector])
+            dbt.compile_models(settings, selectors)
     except LakeboxError as exc:
         return [dbt.in_pipeline_folders(str(exc), specs.values())]
-    return []
+    problems = [dbt.in_pipeline_folders(p, specs.values()) for p in sql_problems(settings, own)]
+    if not problems:
+        mark.write_text(seen)
+    return problems
+
+
+_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
+
+
+def sql_problems(settings: Settings, pipelines: list[PipelineSpec]) -> list[str]:
+    """The compiled SQL of these pipelines' models read by sqlglot in the warehouse's dialect:
+    dbt compiles Jinja but never reads the SQL, so `selec` or an unclosed parenthesis would
+    only fail at run time."""
+    import sqlglot
+
+    from lakebox.warehouse.kinds import kind_of
+
+    dialect = _DIALECTS.get(kind_of(settings).name, "duckdb")
+    compiled = settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models"
+    problems = []
+    for spec in pipelines:
+        for path in sorted((compiled / spec.name).rglob("*.sql")):
+            if not (Path(spec.folder) / "models" / path.relative_to(compiled / spec.name)).is_file():
+                continue  # compiled before its model was removed
+            try:
+                sqlglot.parse(path.read_text(), read=dialect)
+            except sqlglot.errors.ParseError as exc:
+                where = path.relative_to(compiled.parent)
+                first = exc.errors[0] if exc.errors else {}
+                problems.append(f"{where}: the SQL does not parse ({dialect}): {first.get('description', exc)} "
+                                f"at line {first.get('line', '?')}, near {first.get('highlight', '')!r}; fix the model")
+    return problems
