@@ -73,9 +73,10 @@ def parquet_bytes(tmp: Path) -> bytes:
     import duckdb
 
     path = tmp / "prices.parquet"
-    duckdb.sql("select * from (values (1, 'Apple Pie', 2.5, date '2024-01-01'), (2, 'Bread', 1.25, date '2024-01-02'), "
-               "(3, 'Cake', 4.0, null)) as t(\"Item ID\", \"Item Name\", \"Unit Price\", \"Valid From\")"
-               ).write_parquet(str(path))
+    rows = ("(1, 'Apple Pie', 2.5, date '2024-01-01'), (2, 'Bread', 1.25, date '2024-01-02'), "
+            "(3, 'Cake', 4.0, null)")
+    names = '"Item ID", "Item Name", "Unit Price", "Valid From"'
+    duckdb.execute(f"copy (select * from (values {rows}) as t({names})) to '{path}' (format parquet)")
     data = path.read_bytes()
     path.unlink()
     return data
@@ -86,8 +87,9 @@ def drop(config: PipelineConfig, name: str, data: bytes) -> Path:
     folder = config.folder / "drops"
     aside = folder / f".{name}.part"
     aside.write_bytes(data)
-    aside.rename(folder / name)
-    return folder / name
+    placed: Path = folder / name
+    aside.rename(placed)
+    return placed
 
 
 def restamp(path: Path, seconds: float) -> None:

@@ -74,7 +74,7 @@ def landing_url(settings: Settings, config: PipelineConfig) -> str:
     return str(path if path.is_absolute() else config.folder / path)
 
 
-def waiting(settings: Settings, config: PipelineConfig) -> object:
+def waiting(settings: Settings, config: PipelineConfig) -> tuple[tuple[str, str], ...]:
     """Name and stamp of every file of a resource waiting in the landing folder, for `lakebox
     watch` and the drop sensor: a new or changed file changes it, without reading any file."""
     listed = files.landing_fingerprint(landing_url(settings, config), settings.env)
@@ -333,16 +333,17 @@ class FileReader:
         return line.split(self.delimiter)
 
     def _jsonl(self, con: Any, uri: str) -> str:
-        detected = con.execute(
+        names = [row[0] for row in con.execute(
             f"describe select * from read_json({literal(uri)}, format = 'newline_delimited', sample_size = -1, {_PLAIN})"
-        ).fetchall()
-        names = [row[0] for row in detected]
-        if names == ["json"] and str(detected[0][1]) == "JSON":  # what DuckDB says of no objects at all
-            found = con.execute(f"select count(*) from read_json_objects({literal(uri)}, "
-                                f"format = 'newline_delimited', {_PLAIN})").fetchall()[0][0]
-            if not found:
+        ).fetchall()]
+        if names == ["json"]:  # what DuckDB says of an empty file, or of lines that are not objects
+            others, total = con.execute(
+                f"select count_if(json_type(json) <> 'OBJECT'), count(*) from read_json_objects({literal(uri)}, "
+                f"format = 'newline_delimited', {_PLAIN})").fetchall()[0]
+            if not total:
                 return _no_rows(self.contract)
-            return f"select error({literal('the lines are not JSON objects: expected one object per line')})"
+            if others:
+                return f"select error({literal('the lines are not JSON objects: expected one object per line')})"
         declared = "{" + ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names) + "}"
         source = f"read_json({literal(uri)}, format = 'newline_delimited', columns = {declared}, {_PLAIN})"
         return _numbered(source, names, header_names(names))
