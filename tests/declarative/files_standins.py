@@ -51,6 +51,11 @@ glob = "*.jsonl"
 format = "jsonl"
 
 [[source.resources]]
+name = "logs"
+glob = "*.jsonl.gz"
+format = "jsonl"
+
+[[source.resources]]
 name = "prices"
 glob = "*.parquet"
 format = "parquet"

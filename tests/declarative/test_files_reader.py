@@ -6,6 +6,7 @@ PostgreSQL (where the rows are then loaded with COPY). Real lake, DuckDB and Pos
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,15 @@ def test_json_lines_read_every_field_as_text_numbered_by_record(shop: tuple[RunC
     columns, rows = read(ctx, config, "events", landed(ctx, config, "events", "events.jsonl", data))
     assert columns == [("user_id", "VARCHAR"), ("event_type", "VARCHAR"), ("meta", "VARCHAR"), ("_line", "BIGINT")]
     assert rows == [("7", "click", '{"x":1}', 1), ("eight", "view", None, 2)]
+
+
+def test_a_gzipped_file_lands_as_received_and_reads_decompressed(shop: tuple[RunContext, PipelineConfig]) -> None:
+    ctx, config = shop
+    packed = gzip.compress(EVENTS)
+    uri = landed(ctx, config, "logs", "events.jsonl.gz", packed)
+    assert uri.endswith(".jsonl.gz")
+    assert ctx.warehouse.query("select rows from ops.batches where source = 'shop_logs'") == [(None,)]  # not counted
+    assert read(ctx, config, "logs", uri)[1] == [("7", "click", '{"x":1}', 1), ("eight", "view", None, 2)]
 
 
 @pytest.mark.parametrize("data, expected", [

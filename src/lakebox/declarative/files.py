@@ -144,30 +144,28 @@ def _land_resource(ctx: RunContext, config: PipelineConfig, resource: ResourceCo
     with progress(f"landing {source}", total=len(todo)) as bar:
         for entry, name, stamped, date, why in todo:
             data = bytes(fs.cat_file(entry["name"]))
+            bar.advance(1)
             seen[name] = stamped
-            if why:
-                unmatched[name] = pattern or ""
-            else:
-                unmatched.pop(name, None)
             meta: dict[str, Any] = {"file": name, "date": date, "received_at": received}
             if why:
-                meta["unmatched"] = pattern
-            if batch_id_for(source, data) in known:
+                unmatched[name] = meta["unmatched"] = pattern or ""
+            else:
+                unmatched.pop(name, None)
+            batch_id = batch_id_for(source, data)
+            if batch_id in known:  # these bytes landed before: under a name that now dates them, pending again
                 if not why:
-                    out.renamed[batch_id_for(source, data)] = meta
+                    out.renamed[batch_id] = meta
                 out.skipped += 1
-                bar.advance(1)
                 continue
-            count = _rows(resource, data)
+            count = None if _compression(name) else _rows(resource, data)
             manifest = ctx.lake.land_batch(source, data, _extension(resource, name), rows=count, meta=meta,
                                            fetched_at=now, durable=False)
-            known.add(manifest.batch_id)
+            known.add(batch_id)
             if why:
                 out.misnamed.append((manifest, why))
             else:
                 out.landed.append(manifest)
                 out.rows += count or 0
-            bar.advance(1)
     ctx.lake.sync()  # one flush for every copy, before the ledger relies on them
     with wh.transaction():
         new = ops.record_landed_many(wh, out.landed, ctx.run_id)
@@ -233,7 +231,8 @@ def _reopen_renamed(ctx: RunContext, source: str, renamed: dict[str, dict[str, A
 
 def _rows(resource: ResourceConfig, data: bytes) -> int | None:
     """Rows a landed file holds, as the ledger's first count (the loader's count replaces it):
-    lines (less the header) for text, the footer's count for Parquet; None when unknown."""
+    lines (less the header) for text, the footer's count for Parquet; None when unknown
+    (a compressed file)."""
     if resource.format == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -247,8 +246,12 @@ def _rows(resource: ResourceConfig, data: bytes) -> int | None:
     return max(lines - 1, 0) if resource.format == "csv" and resource.header else lines
 
 
+def _compression(name: str) -> str:
+    return next((suffix for suffix in _COMPRESSED if name.lower().endswith(suffix)), "")
+
+
 def _extension(resource: ResourceConfig, name: str) -> str:
-    return resource.format + next((s for s in _COMPRESSED if name.lower().endswith(s)), "")
+    return resource.format + _compression(name)
 
 
 # ------------------------------------------------------------------ reading
