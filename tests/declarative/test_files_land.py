@@ -235,3 +235,28 @@ def test_the_landing_folder_is_the_homes_by_default_and_may_be_on_s3(tmp_path: P
         assert [name for name, _ in files.waiting(ctx.settings, config)] == ["sales_2024-01-01.csv"]
         files.land(ctx, config)
         assert len(ledger(ctx, "shop_sales")) == 1
+
+
+def test_a_renamed_file_loads_and_settles_the_item_its_old_name_opened(shop: tuple[RunContext, PipelineConfig]) -> None:
+    """Through today's generic loader (ContractBatches and the gate), standing in for the
+    declarative load: the `_line` column is declared so that it is not taken for drift."""
+    from lakebox.ingest.batches import ContractBatches, ensure_raw_table
+    from lakebox.quality.contract import Column, Contract
+    from lakebox.quality.gate import QUARANTINE, run_gate
+
+    ctx, config = shop
+    drop(config, "sales_latest.csv", SALES_2)
+    files.land(ctx, config)
+    (config.folder / "drops" / "sales_latest.csv").rename(config.folder / "drops" / "sales_2024-01-05.csv")
+    files.land(ctx, config)
+    contract = Contract("shop_sales", "raw.shop_sales", (
+        Column("country_name", "string"), Column("_2024_total", "double"), Column("note", "string"),
+        Column("_line", "integer")))
+    ensure_raw_table(ctx, contract)
+
+    run_gate(ctx, ContractBatches(ctx, contract, files.reader_for(config, config.source.resources[0]), "fix it", None),
+             QUARANTINE)
+
+    assert statuses(ctx, "shop_sales") == ["loaded"]
+    assert ctx.warehouse.query("select country_name, _line from raw.shop_sales") == [("Italy", 2)]
+    assert ctx.warehouse.query("select status from ops.quarantine") == [("resolved",)]
