@@ -2,12 +2,13 @@
 
 Landing (`land`): each resource takes the files of the landing folder whose names match its
 `glob` (fnmatch, on the name; the folder's sub-folders are not read) and lands each new one
-into raw/<pipeline>_<resource>/ as received, pending in the ledger with its file name (and
-the date `partition_pattern`'s group 1 captures). A batch's id comes from its bytes: the
-same bytes again are a no-op, a corrected file under the same name is a new batch (a new
-version of that file). A file listed with the stamp it had when last read is not read
-again. The folder is `landing` in pipeline.toml (a path relative to the pipeline's folder,
-an absolute path or s3://...), else `<LAKEBOX_LANDING>/<pipeline>`.
+into raw/<pipeline>_<resource>/ as received, pending in the ledger with its file name and,
+with `partition_pattern`, the date its group 1 captures (YYYY-MM-DD or YYYYMMDD, kept as
+YYYY-MM-DD). A batch's id comes from its bytes: the same bytes again are a no-op, a
+corrected file under the same name is a new batch (a new version of that file). A file
+listed with the stamp it had when last read is not read again. The folder is `landing` in
+pipeline.toml (a path relative to the pipeline's folder, an absolute path or s3://...),
+else `<LAKEBOX_LANDING>/<pipeline>`.
 
 A file whose name `partition_pattern` does not match (or whose capture is not a date) is
 landed and quarantined, naming the file, the pattern and what to do: rename the file, or
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakebox.declarative.names import normalise, normalise_all
+from lakebox.errors import ConfigError
 from lakebox.ingest import files
 from lakebox.ingest.files import SEEN_STATE, landing_files, stamp
 from lakebox.lake import BatchManifest, batch_id_for
@@ -125,6 +127,13 @@ def _land_resource(ctx: RunContext, config: PipelineConfig, resource: ResourceCo
     seen: dict[str, str] = orjson.loads(ops.get_state(wh, source, SEEN_STATE) or "{}")
     unmatched: dict[str, str] = orjson.loads(ops.get_state(wh, source, UNMATCHED_STATE) or "{}")
     pattern = resource.partition_pattern
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{config.path}: partition_pattern {pattern!r} of resource {resource.name!r} is not a "
+                              f"regular expression ({exc}); give one whose group 1 is the file's date, e.g. "
+                              r"'sales_(\d{4}-\d{2}-\d{2})\.csv'") from exc
     days: tuple[str, str] | None = ctx.extras.get("days")  # a scheduler's day partitions: those days' files only
     todo = []
     out = _Landing()
@@ -193,12 +202,12 @@ def partition_date(resource: ResourceConfig, name: str) -> tuple[str | None, str
         return dt.date.fromisoformat(match.group(1)).isoformat(), None
     except ValueError:
         return None, (f"file {name!r}: partition_pattern {pattern!r} of resource {resource.name!r} captures "
-                      f"{match.group(1)!r}, which is not a date (YYYY-MM-DD)")
+                      f"{match.group(1)!r}, which is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
 def _misnamed_hint(config: PipelineConfig, resource: ResourceConfig) -> str:
     return (f"rename the file so that partition_pattern {resource.partition_pattern!r} captures its date "
-            f"(YYYY-MM-DD) in group 1 and drop it again, or change partition_pattern of resource "
+            f"(YYYY-MM-DD or YYYYMMDD) in group 1 and drop it again, or change partition_pattern of resource "
             f"{resource.name!r} in {config.path}; the next run lands it and this item is settled when it loads. "
             "The original bytes are kept here and in raw/.")
 
