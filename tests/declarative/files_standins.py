@@ -67,7 +67,11 @@ EVENTS = b'{"userId": 7, "Event Type": "click", "meta": {"x": 1}}\n{"userId": "e
 
 
 def write_pipeline(root: Path, toml: str = PIPELINE_TOML, name: str = "shop") -> Path:
-    folder = root / name
+    """A project at `root` (its lakebox.toml) holding the pipeline in pipelines/<name>/; the pipeline's folder."""
+    if not (root / "lakebox.toml").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "lakebox.toml").write_text("")
+    folder = root / "pipelines" / name
     (folder / "drops").mkdir(parents=True, exist_ok=True)
     (folder / "pipeline.toml").write_text(toml)
     return folder
@@ -105,11 +109,13 @@ def restamp(path: Path, seconds: float) -> None:
 @contextmanager
 def files_context(root: Path, warehouse: str | None = None, run_id: str = "run-1") -> Iterator[tuple[RunContext, PipelineConfig]]:
     """A RunContext on a fresh home under `root` (DuckDB, or the warehouse URL given) and the
-    pipeline's config."""
-    folder = root / "shop"
+    pipeline's config; the project's settings know the pipeline (its policy)."""
+    folder = root / "pipelines" / "shop"
     if not folder.exists():
         write_pipeline(root)
-    env = {"LAKEBOX_HOME": str(root / "home"), **({"LAKEBOX_WAREHOUSE": warehouse} if warehouse else {})}
+    env = {"LAKEBOX_HOME": str(root / "home"), "LAKEBOX_PROJECT": str(root)}
+    if warehouse:
+        env["LAKEBOX_WAREHOUSE"] = warehouse
     settings = Settings.load(env=env, cwd=root)
     with open_warehouse(settings) as wh:
         ctx = RunContext(settings=settings, lake=lake_for_url(settings.lake, settings.env), warehouse=wh,

@@ -291,7 +291,11 @@ def headerless_names(width: int, contract: Sequence[str]) -> list[str]:
 
 class FileReader:
     """Reads one landed file as rows with normalised column names and LINE_COLUMN
-    (a `BatchReader`). Each file is one DuckDB query, parallel inside the file."""
+    (a `BatchReader`). Each file is one DuckDB query, parallel inside the file. `row_id`
+    names the numbering column for the checks (`check_relation(..., row_id=)`): it is
+    not a column of the data, so it is never drift and never loaded."""
+
+    row_id = LINE_COLUMN
 
     def __init__(self, format: str, delimiter: str = ",", header: bool = True, contract: Sequence[str] = ()) -> None:
         self.format, self.delimiter, self.header, self.contract = format, delimiter, header, tuple(contract)
