@@ -269,16 +269,3 @@ class Columns:
 
     def select_sql(self, con: Any, uri: str) -> str:
         return f"select * exclude ({files.LINE_COLUMN}) from ({self.reader.select_sql(con, uri)})"
-
-
-def test_a_partition_pattern_that_is_no_regular_expression_is_refused_before_anything_lands(tmp_path: Path) -> None:
-    from lakebox.errors import ConfigError
-
-    folder = write_pipeline(tmp_path)
-    toml = (folder / "pipeline.toml").read_text().replace(r"sales_(\d{4}-\d{2}-\d{2})\.csv", r"sales_(\d{4}")
-    (folder / "pipeline.toml").write_text(toml)
-    with files_context(tmp_path) as (ctx, config):
-        drop(config, "sales_2024-01-01.csv", SALES_1)
-        with pytest.raises(ConfigError, match=r"partition_pattern 'sales_\(\\\\d\{4\}' of resource 'sales' is not a regular"):
-            files.land(ctx, config)
-        assert ctx.warehouse.query("select count(*) from ops.batches where source = 'shop_sales'") == [(0,)]

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakebox.declarative.names import normalise, normalise_all
-from lakebox.errors import ConfigError
 from lakebox.ingest import files
 from lakebox.ingest.files import SEEN_STATE, landing_files, stamp
 from lakebox.lake import BatchManifest, batch_id_for
@@ -127,13 +126,6 @@ def _land_resource(ctx: RunContext, config: PipelineConfig, resource: ResourceCo
     seen: dict[str, str] = orjson.loads(ops.get_state(wh, source, SEEN_STATE) or "{}")
     unmatched: dict[str, str] = orjson.loads(ops.get_state(wh, source, UNMATCHED_STATE) or "{}")
     pattern = resource.partition_pattern
-    if pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{config.path}: partition_pattern {pattern!r} of resource {resource.name!r} is not a "
-                              f"regular expression ({exc}); give one whose group 1 is the file's date, e.g. "
-                              r"'sales_(\d{4}-\d{2}-\d{2})\.csv'") from exc
     days: tuple[str, str] | None = ctx.extras.get("days")  # a scheduler's day partitions: those days' files only
     todo = []
     out = _Landing()
