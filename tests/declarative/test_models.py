@@ -2,8 +2,9 @@
 store (SQLite in the module's home), real marts in the warehouse with real signal made
 here with numpy, the ML stages as a declarative pipeline runs them.
 
-- sensor-forecast (regress): target = 3*x1 - 2*x2 + a site effect + noise; the baseline
-  column lag1 (the previous reading) knows nothing of x1, x2: the model must beat it.
+- sensor-forecast (regress): target = 3*x1 - 2*x2 + a site effect + noise (x2 a decimal,
+  site a text); the baseline column lag1 (the previous reading) knows nothing of x1, x2:
+  the model must beat it.
 - flower-kind (classify): three kinds separable by two measurements (a few missing).
 - noise-forecast (regress): a random walk whose features are pure noise; its lag1 is the
   better forecast, so the model must not be promoted.
@@ -101,6 +102,9 @@ def _marts(warehouse: Warehouse) -> None:
         "site": site.tolist(), "x1": x1, "x2": x2, "lag1": pa.array(lag1, from_pandas=True),
         "reading": pa.array(np.where(labelled, reading, np.nan), from_pandas=True),
     })
+    # x2 as an exact numeric, as PostgreSQL's numeric arrives: a number to the model, not a text
+    warehouse.execute("create or replace table analytics.sensor_features as select * replace "
+                      "(cast(x2 as decimal(12, 6)) as x2) from analytics.sensor_features")
 
     kind = rng.integers(0, 3, size=FLOWER_ROWS)
     petal = kind * 3.0 + rng.normal(scale=0.6, size=FLOWER_ROWS)
@@ -197,8 +201,8 @@ def test_declared_regressor_beats_its_baseline_column_and_scores(ran: Home) -> N
     assert _columns(wh, "ml.sensor_forecast_predictions") == [
         "measured_at", "predicted", "model_name", "model_version", "scored_at"]
     scored = wh.query_arrow(
-        "select f.x1, f.x2, f.site, p.predicted, p.model_name, p.model_version from ml.sensor_forecast_predictions p "
-        "join analytics.sensor_features f using (measured_at) where f.reading is null")
+        "select f.x1, cast(f.x2 as double precision) as x2, f.site, p.predicted, p.model_name, p.model_version "
+        "from ml.sensor_forecast_predictions p join analytics.sensor_features f using (measured_at) where f.reading is null")
     assert scored.num_rows == SENSOR_UNLABELLED  # the rows awaiting a reading are forecast too
     assert set(scored["model_name"].to_pylist()) == {"sensor-forecast"}
     assert set(scored["model_version"].to_pylist()) == {"1"}
