@@ -396,6 +396,23 @@ def init(folder: Annotated[str, typer.Argument(help="the project's folder (creat
                f"  cd {folder} && lakebox run && lakebox status   # then see README.md")
 
 
+@app.command("tutorial-api")
+def tutorial_api(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8765,
+    token: Annotated[str | None, typer.Option(envvar="LAKEBOX_TUTORIAL_API_TOKEN",
+                                              help="the bearer token callers must send (default: any)")] = None,
+) -> None:
+    """Serve the air-quality API of docs/pipelines.md's tutorial (GET /v3/measurements)."""
+    from lakebox.declarative.tutorial_api import create_app
+    from lakebox.ingest.standin import serve_forever
+
+    try:
+        serve_forever(create_app(token), host, port, "docs/pipelines.md's tutorial; Ctrl-C stops it")
+    except LakeboxError as exc:
+        _fail(exc)
+
+
 @app.command()
 def check() -> None:
     """Check the project before running it: every pipeline's folder and spec, the settings,
@@ -410,6 +427,19 @@ def check() -> None:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(2)
     typer.echo("ok: pipelines, settings and the dbt project check out")
+
+
+schema_app = typer.Typer(help="Print the JSON Schema of a lakebox file, for editors (e.g. taplo, VS Code's "
+                          "Even Better TOML).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("pipeline")
+def schema_pipeline() -> None:
+    """The JSON Schema (draft 2020-12) of pipeline.toml: every key, what it takes and does."""
+    from importlib.resources import files
+
+    typer.echo(files("lakebox.declarative").joinpath("pipeline.schema.json").read_text(encoding="utf-8"), nl=False)
 
 
 def _refuse_broken_models(settings: Settings) -> None:

@@ -9,6 +9,7 @@ broken Jinja or yml is found; the project's own models are compiled too.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
         specs = discover(env)
     except ConfigError as exc:
         return _lines(exc)
-    problems: list[str] = []
+    problems = raw_table_clashes(specs)
     for spec in specs.values():
         problems += reference_problems(spec)
     try:
@@ -39,8 +40,39 @@ def project_problems(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _lines(exc: ConfigError) -> list[str]:
+    """One line per problem: a list's heading ("3 problem(s) in pipelines/air/pipeline.toml:",
+    as discovery nests a pipeline.toml's problems) is dropped, each problem kept once."""
     first, *rest = str(exc).splitlines()
-    return [line.strip() for line in rest] if rest and first.rstrip().endswith(":") else [str(exc)]
+    if not (rest and first.rstrip().endswith(":")):
+        return [str(exc)]
+    lines = [line.strip() for line in rest if not _HEADING.match(line.strip())]
+    return list(dict.fromkeys(lines))
+
+
+_HEADING = re.compile(r"^\d+ (pipeline )?problem\(s\)( in .*)?:$")
+
+
+def raw_table_clashes(specs: Mapping[str, PipelineSpec]) -> list[str]:
+    """Two declarative resources whose raw tables are one (`raw.<pipeline>_<resource>`: pipeline
+    `air_pm` with resource `x` and pipeline `air` with resource `pm_x`); each pipeline.toml is
+    already checked by discovery, so reading it again cannot fail."""
+    from pathlib import Path
+
+    from lakebox.declarative.config import CONFIG_FILE, load_config
+
+    owners: dict[str, str] = {}
+    problems = []
+    for spec in specs.values():
+        if not spec.folder or not (Path(spec.folder) / CONFIG_FILE).is_file():
+            continue
+        config = load_config(Path(spec.folder))
+        for resource in config.source.resources:
+            table, here = config.raw_table(resource), f'{config.path} resource "{resource.name}"'
+            if table in owners:
+                problems.append(f"{here}: its raw table {table} is also {owners[table]}'s; rename one of the "
+                                "resources (a raw table is raw.<pipeline>_<resource>)")
+            owners.setdefault(table, here)
+    return problems
 
 
 def reference_problems(spec: PipelineSpec) -> list[str]:
