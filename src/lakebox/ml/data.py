@@ -37,6 +37,7 @@ def read_rows(warehouse: Warehouse, spec: MLModelSpec, where: str = "") -> pa.Ta
     if missing:
         raise ConfigError(f"model {spec.name}: table(s) {', '.join(missing)} missing in the warehouse; "
                           f"run `lakebox run {spec.pipeline}` first to build them")
+    check_columns(warehouse, spec)
     order = ", ".join((spec.time_column, *spec.key_columns))
     table = warehouse.query_arrow(f"select * from ({spec.source_sql}) as src {where} order by {order}")
     wanted = (*spec.key_columns, spec.time_column, spec.label_column, *spec.features,
@@ -46,6 +47,22 @@ def read_rows(warehouse: Warehouse, spec: MLModelSpec, where: str = "") -> pa.Ta
         raise ConfigError(f"model {spec.name}: its source query returns no column(s) {absent}; "
                           f"it returns {table.column_names}")
     return table
+
+
+def check_columns(warehouse: Warehouse, spec: MLModelSpec) -> None:
+    """A ConfigError naming the model, its `source_table` and that table's columns when a
+    column the model reads is not one of them (nothing to check without a source_table)."""
+    if spec.source_table is None:
+        return
+    have = warehouse.query_arrow(f"select * from {spec.source_table} limit 0").schema.names
+    roles = [("key column", spec.key_columns), ("time column", (spec.time_column,)),
+             ("feature", spec.features), ("target", (spec.label_column,)),
+             ("baseline column", (spec.baseline_column,) if spec.baseline_column else ())]
+    missing = [f"{role} {name!r}" for role, names in roles for name in dict.fromkeys(names) if name not in have]
+    if missing:
+        raise ConfigError(f"model {spec.name} (pipeline {spec.pipeline}): {', '.join(missing)} missing from "
+                          f"{spec.source_table}, whose columns are: {', '.join(have)}; name one of those in the "
+                          f"model, or add the column to {spec.source_table}'s SQL")
 
 
 def labelled(table: pa.Table, spec: MLModelSpec) -> pa.Table:
@@ -67,7 +84,13 @@ def fingerprint(table: pa.Table) -> str:
 
 def to_frame(table: pa.Table, columns: tuple[str, ...] | list[str]) -> Any:
     """A pandas DataFrame of `columns` with NumPy dtypes (what scikit-learn expects)."""
-    frame = table.select(list(columns)).to_pandas()
+    import pyarrow as pa
+
+    chosen = table.select(list(columns))
+    decimals = [i for i, f in enumerate(chosen.schema) if pa.types.is_decimal(f.type)]
+    for i in decimals:  # PostgreSQL's numeric: floats, not Python Decimal objects scikit-learn takes for text
+        chosen = chosen.set_column(i, chosen.schema.field(i).name, chosen.column(i).cast(pa.float64()))
+    frame = chosen.to_pandas()
     for name in frame.columns:
         if frame[name].dtype == object or str(frame[name].dtype).startswith("str"):
             frame[name] = frame[name].fillna("").astype(object)

@@ -27,16 +27,22 @@ def score(spec: MLModelSpec, y_true: Any, y_pred: Any) -> dict[str, float]:
 
 
 def baseline(spec: MLModelSpec, train: Any, holdout: Any) -> dict[str, float]:
-    """What a model must beat: the majority class of the training rows (classifiers) or
-    the last observed value (regressors, `spec.baseline_column`)."""
+    """What a model must beat: the majority class of the training rows (classifiers); the
+    last observed value (regressors): `spec.baseline_column`, and where it is null (or
+    there is none) the label of the row before in time order."""
+    import numpy as np
+
     y_true = holdout[spec.label_column]
+    predicted: Any
     if spec.task == "classification":
         majority = train[spec.label_column].mode().iloc[0]
         predicted = [majority] * len(holdout)
-    elif spec.baseline_column:
-        predicted = holdout[spec.baseline_column].to_numpy()
     else:
-        return {}
+        held = y_true.to_numpy(dtype=float)
+        predicted = np.concatenate([train[spec.label_column].to_numpy(dtype=float)[-1:], held[:-1]])
+        if spec.baseline_column:
+            column = holdout[spec.baseline_column].to_numpy(dtype=float)
+            predicted = np.where(np.isnan(column), predicted, column)
     return {f"baseline_{k}": v for k, v in score(spec, y_true, predicted).items()}
 
 

@@ -3,7 +3,9 @@ same holdout by a margin.
 
 The current champion is scored on the NEW holdout (the rows the new version was judged
 on), so the two numbers compare like with like. A new version that wins becomes alias
-`champion`; otherwise `challenger`. The first version is champion. A champion trained on
+`champion`; otherwise `challenger`. The first version is champion. A model that must beat
+its naive baseline (`beat_baseline`, declared models) and does not, by the margin on the
+same holdout, gets no alias at all: decision `rejected`. A champion trained on
 another feature set is replaced without comparison; one that cannot be loaded or scored
 for any other reason is kept (the new version is `challenger`) and an alert says so:
 never promote blind. Every decision lands in `ml.model_decisions` and as tags on the
@@ -13,6 +15,7 @@ model version and its run.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from lakebox.warehouse import Warehouse
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+REJECTED = "rejected"  # a decision, not an alias: the version did not beat its naive baseline
 RULE = "rule"  # ml.model_decisions.decided_by of the champion rule's rows
 _ALLOW = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
@@ -34,7 +38,7 @@ _ALLOW = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 class Decision:
     model_name: str
     version: str
-    decision: str  # champion | challenger
+    decision: str  # champion | challenger | rejected
     metric: str
     value: float
     champion_value: float | None
@@ -82,9 +86,10 @@ def load_version(name: str, version: str, label: str | None = None, store: str =
 
 def register(
     settings: Settings, warehouse: Warehouse, spec: MLModelSpec, best: CandidateRun, holdout: Any,
-    client: Any | None = None,
+    client: Any | None = None, baseline: Mapping[str, float] | None = None,
 ) -> Decision:
-    """Register `best` as a new version of `spec.name` and decide its alias."""
+    """Register `best` as a new version of `spec.name` and decide its alias; `baseline`
+    holds the naive baseline's holdout metrics (`baseline_<metric>`, metrics.baseline)."""
     from mlflow.exceptions import MlflowException
 
     client = client or tracking.connect(settings)
@@ -100,8 +105,13 @@ def register(
         version = str(client.create_model_version(spec.name, source=best.model_uri, run_id=best.run_id,
                                                   model_id=best.model_id).version)
         value = best.metrics[spec.metric]
-        decision, champion_value, reason, fault = _decide(settings, client, spec, past, previous, value, holdout)
-        client.set_registered_model_alias(spec.name, decision, version)
+        beats, versus = _versus_baseline(spec, value, baseline or {}, len(holdout))
+        if beats:
+            decision, champion_value, reason, fault = _decide(settings, client, spec, past, previous, value, holdout)
+            reason += versus
+            client.set_registered_model_alias(spec.name, decision, version)
+        else:
+            decision, champion_value, reason, fault = REJECTED, None, versus, None
         made = Decision(spec.name, past.label(version), decision, spec.metric, value, champion_value, reason,
                         best.run_id, None if previous is None else past.label(previous), fault)
         _record(warehouse, client, made)
@@ -143,6 +153,24 @@ def _decide(
         return CHAMPION, champion_value, f"{comparison}: better by {gain:.4f} >= margin {spec.margin}", None
     return (CHALLENGER, champion_value, f"{comparison}: better by {gain:.4f} < margin {spec.margin}; champion kept",
             None)
+
+
+def _versus_baseline(spec: MLModelSpec, value: float, baseline: Mapping[str, float], rows: int) -> tuple[bool, str]:
+    """(whether `value` may be promoted, what the decision's reason says of the baseline):
+    with `spec.beat_baseline`, it must beat the naive baseline by the margin."""
+    if not spec.beat_baseline:
+        return True, ""
+    naive = "the majority class" if spec.task == "classification" else (
+        f"the last value ({spec.baseline_column})" if spec.baseline_column else "the last value (the previous row's)")
+    base = baseline.get(f"baseline_{spec.metric}")
+    if base is None:
+        raise ValueError(f"model {spec.name}: no baseline {spec.metric} to compare with (metrics.baseline)")
+    gain = value - base if spec.greater_is_better else base - value
+    comparison = f"{spec.metric} {value:.4f} vs {naive} baseline {base:.4f} on the same holdout ({rows} rows)"
+    if gain >= spec.margin - 1e-12:
+        return True, f"; beats {naive} baseline ({spec.metric} {base:.4f}) by {gain:.4f} >= margin {spec.margin}"
+    return False, (f"{comparison}: better by {gain:.4f} < margin {spec.margin}; not promoted (registered with no "
+                   "alias): its features do not predict the target better than the naive baseline")
 
 
 def _features_of(client: Any, name: str, version: str) -> list[str] | None:

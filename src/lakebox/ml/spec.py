@@ -45,7 +45,12 @@ class MLModelSpec:
     experiment: str = ""  # MLflow experiment; default: the model's name
     predicted_column: str = "predicted"
     text_features: tuple[str, ...] = ()  # drift bins them by token, not by value
-    baseline_column: str | None = None  # regression: the last observed value (last-value baseline)
+    # the naive baseline (metrics.baseline): classifiers, the training rows' majority class;
+    # regressors, this column (e.g. the last observed value), else the previous row's label
+    baseline_column: str | None = None
+    # a version that does not beat that baseline by `margin` on the holdout gets no alias
+    # (decision `rejected`, the reason in ml.model_decisions): on for declared models
+    beat_baseline: bool = False
     min_labelled: int = 200  # fewer labelled rows: training is skipped, not failed
     holdout_fraction: float = 0.2  # the newest labelled rows, by time
     cv_folds: int = 0  # time-series cross-validation folds on the training part (0: none)
@@ -64,6 +69,9 @@ class MLModelSpec:
     serialization: Literal["skops", "cloudpickle"] = "skops"
     skops_trusted_types: tuple[str, ...] = ()
     required_tables: tuple[str, ...] = ()  # "schema.table" that source_sql reads
+    # the one table source_sql takes every column from: a column missing from it is a
+    # ConfigError naming the table's columns before any query runs (declared models)
+    source_table: str | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:

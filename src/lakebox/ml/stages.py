@@ -89,6 +89,7 @@ def training_due(settings: Any, warehouse: Any, spec: MLModelSpec, force: bool =
         run_id = client.get_model_version(spec.name, champion).run_id
         trained_on = int(client.get_run(run_id).data.params.get("data_rows", 0)) if run_id else 0
     version = past.label(champion)
+    data.check_columns(warehouse, spec)
     labelled = warehouse.query(
         f"select count(*) from ({spec.source_sql}) as src where {spec.label_column} is not null")[0][0]
     new = int(labelled) - trained_on

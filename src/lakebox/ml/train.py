@@ -117,7 +117,7 @@ def _train(
     if register:
         from lakebox.ml.registry import register as register_best
 
-        result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client)
+        result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client, baseline=base)
         if spec.drift_population == "unlabelled":  # what this version's drift is measured against
             from lakebox.ml.drift import record_reference
 
