@@ -18,7 +18,7 @@ from tests.conftest import run_cli
 
 DOC = Path(__file__).parents[2] / "docs" / "pipelines.md"
 _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
-_FILE_LINE = re.compile(r"^(?:#|--) (pipelines/\S+)$")
+_FILE_LINE = re.compile(r"^(?:#|--) ((?:pipelines/)?[\w./]+\.(?:toml|sql|yml))$")
 
 
 def tutorial() -> str:
