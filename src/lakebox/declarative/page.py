@@ -1,0 +1,153 @@
+"""Every declarative pipeline's page: its marts (a chart along each one's date or time column,
+and its newest rows), its models (champion, metrics, latest predictions), its runs, quality
+checks and open quarantine items. One file serves them all: the pipeline is the page's url
+path (see lakebox.dashboard.layout.shown_page)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lakebox.dashboard import data
+from lakebox.dashboard.formats import compact, exact, human, human_names
+from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, shown_page, table
+from lakebox.declarative import page_data
+
+RUNS = {"run_id": "Run", "status": "Status", "started_at": "Started", "duration_s": "Seconds",
+        "rows_in": "Rows in", "rows_out": "Rows out", "error": "Error"}
+CHECKS = {"source": "Source", "check_name": "Check", "column_name": "Column", "failed": "Times failed",
+          "checks": "Times run", "failing_rows": "Failing rows", "last_checked": "Last checked"}
+OPEN_ITEMS = {"id": "ID", "item": "Item", "failed_rules": "Failed rules", "opened_at": "Opened", "source": "Source",
+              "batch_id": "Batch", "quarantine_path": "Kept at"}
+METRIC_NAMES = {"mae": "MAE", "mse": "MSE", "r2": "R²", "f1_macro": "F1 (macro)", "accuracy": "Accuracy",
+                "precision_macro": "Precision (macro)", "recall_macro": "Recall (macro)"}
+STAMP = "YYYY-MM-DD HH:mm:ss"
+
+
+def _time_columns(df: pd.DataFrame, dates: tuple[str, ...], timestamps: tuple[str, ...]) -> dict[str, object]:
+    """Dates as days, timestamps to the second, under their human names."""
+    names = human_names(list(df.columns))
+    config: dict[str, object] = {names[c]: st.column_config.DateColumn(format="YYYY-MM-DD") for c in dates if c in names}
+    config.update({names[c]: st.column_config.DatetimeColumn(format=STAMP) for c in timestamps if c in names})
+    return config
+
+
+def _metric(name: str) -> str:
+    """`mae` -> `MAE`, `baseline_mae` -> `Baseline MAE`."""
+    if name.startswith("baseline_"):
+        return f"Baseline {_metric(name.removeprefix('baseline_'))}"
+    return METRIC_NAMES.get(name, human(name))
+
+
+wh = data.configured_warehouse()
+pipeline = page_data.declared(page_data.check_page(shown_page()))
+st.title(human(pipeline.name))
+if pipeline.description:
+    st.caption(pipeline.description)
+
+built = page_data.built_marts(wh, pipeline.marts)
+runs = page_data.pipeline_runs(wh, pipeline.name)
+checks = page_data.quality_checks(wh, pipeline.sources)
+waiting = page_data.open_items(wh, pipeline.name)
+
+if runs.empty and not built:
+    st.info(f"No data yet — run `lakebox run {pipeline.name}`, then press 'Refresh data'.", icon=":material/info:")
+    st.stop()
+
+kpis = []
+if not runs.empty:
+    latest = runs.iloc[0]
+    kpis.append(Kpi("Latest run", str(latest["status"]),
+                    f"Run {latest['run_id']}, started {latest['started_at']:%Y-%m-%d %H:%M} UTC."))
+kpis += [Kpi("Marts built", f"{len(built)} of {len(pipeline.marts)}",
+             "Its models/marts, as tables in analytics."),
+         Kpi("Failing checks", compact(int((checks["failed"] > 0).sum())), "Quality checks of its sources that "
+             "failed at least once."),
+         Kpi("Open quarantine items", compact(len(waiting)))]
+kpi_row(kpis)
+
+if not waiting.empty:
+    st.warning(f"{len(waiting)} quarantined item(s) are open, so its runs end `partial`: send a corrected version, "
+               "or `lakebox quarantine dismiss ID --reason ...` (see the list below).", icon=":material/warning:")
+
+for mart in pipeline.marts:
+    st.subheader(human(mart.split(".", 1)[1]))
+    if mart not in built:
+        st.info(f"`{mart}` is not built yet: it is built by the next successful run.", icon=":material/info:")
+        continue
+    shape = page_data.mart_shape(wh, mart)
+    count = page_data.mart_count(wh, mart)
+    time = shape.time
+    measures = [c for c in shape.numbers if c != time]
+    if time and measures and count:
+        measure = measures[0] if len(measures) == 1 else st.selectbox(
+            "Measure", measures, format_func=human, key=f"measure_{mart}")
+        series = page_data.series_column(wh, mart, shape)
+        trend = page_data.mart_trend(wh, mart, time, measure, series)
+        x_type = "T"
+        encoding = {"x": alt.X(f"{time}:{x_type}", title=human(time)),
+                    "y": alt.Y(f"{measure}:Q", title=human(measure)),
+                    "tooltip": [alt.Tooltip(f"{time}:{x_type}", title=human(time)),
+                                *([alt.Tooltip(f"{series}:N", title=human(series))] if series else []),
+                                alt.Tooltip(f"{measure}:Q", title=human(measure), format=",.4~f")]}
+        if series:
+            encoding["color"] = alt.Color(f"{series}:N", legend=full_legend(human(series)))
+        st.altair_chart(alt.Chart(trend).mark_line(point=len(trend) <= 60).encode(**encoding), width="stretch")
+    rows = page_data.mart_rows(wh, mart, shape)
+    st.caption(f"{count:,} rows" + (f"; the newest {len(rows):,} by {human(time).lower()}" if time and count > len(rows)
+                                    else f"; the first {len(rows):,}" if count > len(rows) else ""))
+    table(rows, human_names(list(rows.columns)), column_config=_time_columns(rows, shape.dates, shape.timestamps),
+          key=f"rows_{mart}")
+
+for model in pipeline.models:
+    st.subheader(f"Model {model.name}")
+    st.caption(f"{'Classifier' if model.task == 'classify' else 'Regression'} of {human(model.target).lower()} "
+               f"from {model.from_}, ranked by {_metric(model.metric)}; predictions in {model.predictions_table}.")
+    found = page_data.champion(wh, model.name)
+    if found is None:
+        st.info(f"No champion yet: `lakebox run {pipeline.name}` trains one once {model.from_} holds enough "
+                "labelled rows.", icon=":material/info:")
+    else:
+        score = found.metrics.get(model.metric)
+        others = [k for k in sorted(found.metrics) if k != model.metric]
+        kpi_row([
+            Kpi("Champion version", found.version,
+                f"Registered {found.registered_at:%Y-%m-%d %H:%M} UTC." if found.registered_at else None),
+            Kpi(f"Champion {_metric(model.metric)}", "–" if score is None else f"{score:,.4g}",
+                f"On the newest labelled rows, held out from training: {exact(score, 6)}."),
+            *(Kpi(_metric(k), f"{found.metrics[k]:,.4g}") for k in others),
+        ])
+    predictions = page_data.latest_predictions(wh, model)
+    if predictions is None:
+        st.caption("No predictions yet: rows are scored once a champion exists.")
+    else:
+        st.caption(f"The newest {len(predictions):,} predictions.")
+        table(predictions, human_names(list(predictions.columns)),
+              column_config={"Scored at": st.column_config.DatetimeColumn(format=STAMP),
+                             **({"Probability": st.column_config.NumberColumn(format="%.3f")}
+                                if "probability" in predictions.columns else {})},
+              key=f"predictions_{model.name}")
+
+st.subheader("Runs")
+if runs.empty:
+    st.info(f"No runs yet: `lakebox run {pipeline.name}`.")
+else:
+    table(runs, RUNS, column_config={"Seconds": st.column_config.NumberColumn(format="%.2f"),
+                                     "Started": st.column_config.DatetimeColumn(format=STAMP),
+                                     "Error": st.column_config.TextColumn(width="large")}, key="runs")
+
+st.subheader("Quality checks")
+if checks.empty:
+    st.info("No quality results yet for " + ", ".join(pipeline.sources) + ".")
+else:
+    failing = checks[checks["failed"] > 0]
+    st.caption(f"{len(checks)} checks on {', '.join(pipeline.sources)}; {len(failing)} with failures")
+    table(checks, CHECKS, column_config={"Last checked": st.column_config.DatetimeColumn(format=STAMP)}, key="checks")
+
+st.subheader("Open quarantine items")
+if waiting.empty:
+    st.success("No open quarantined items: all its input is in the marts.", icon=":material/check_circle:")
+else:
+    table(waiting, OPEN_ITEMS, column_config={"Failed rules": st.column_config.TextColumn(width="large")},
+          key="open_items")
