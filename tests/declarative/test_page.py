@@ -88,7 +88,7 @@ def test_marts_their_time_column_and_trend(wh: WarehouseRef) -> None:
     air = page_data.declared(AIR)
     assert page_data.built_marts(wh, air.marts) == ["analytics.city_summary", "analytics.pm25_daily"]
 
-    daily = page_data.mart_shape(wh, "analytics.pm25_daily")
+    daily = page_data.table_shape(wh, "analytics.pm25_daily")
     assert daily.time == "day" and daily.dates == ("day",)
     assert daily.numbers == ("pm25", "readings") and daily.texts == ("city",)
     assert page_data.mart_count(wh, "analytics.pm25_daily") == DAYS * 2
@@ -104,11 +104,11 @@ def test_marts_their_time_column_and_trend(wh: WarehouseRef) -> None:
     rows = page_data.mart_rows(wh, "analytics.pm25_daily", daily, limit=4)
     assert list(rows["day"].dt.day) == [30, 30, 29, 29] and rows["pm25"].dtype == "float64"
 
-    summary = page_data.mart_shape(wh, "analytics.city_summary")
+    summary = page_data.table_shape(wh, "analytics.city_summary")
     assert summary.time is None and summary.numbers == ("mean_pm25",)
     assert page_data.series_column(wh, "analytics.city_summary", summary) == "city"
 
-    hourly = page_data.mart_shape(wh, "analytics.level_hourly")
+    hourly = page_data.table_shape(wh, "analytics.level_hourly")
     assert hourly.time == "measured_at" and hourly.timestamps == ("measured_at",)
     assert page_data.series_column(wh, "analytics.level_hourly", hourly) is None
 
@@ -117,10 +117,11 @@ def test_runs_checks_and_quarantine_are_the_pipelines_own(wh: WarehouseRef) -> N
     air = page_data.declared(AIR)
     runs = page_data.pipeline_runs(wh, AIR)
     assert list(runs["run_id"]) == ["run-air-2", "run-air-1"] and list(runs["status"]) == ["partial", "success"]
-    checks = page_data.quality_checks(wh, air.sources)
+    checks = page_data.quality_checks(wh, AIR, air.sources)
     assert list(zip(checks["source"], checks["check_name"], checks["failed"], strict=True)) == [
         ("air_quality_readings", "min", 1), ("air_quality_readings", "required", 0),
         ("air_quality_stations", "unique", 0)]  # failing first; orders' checks are not here
+    assert list(checks["resource"]) == ["readings", "readings", "stations"]
     items = page_data.open_items(wh, AIR)
     assert list(items["item"]) == ["GET /v1/readings page 3"]
     assert items["failed_rules"].iloc[0] == "min(pm25): 2 rows — pm25 < 0"
@@ -187,13 +188,18 @@ def test_the_app_renders_the_page_of_the_pipeline_its_url_names(home: Path) -> N
     daily = tables[("Day", "City", "Pm25", "Readings")]
     assert len(daily) == DAYS * 2 and daily["Day"].iloc[0] == pd.Timestamp("2026-01-30")
     assert ("City", "Mean pm25", "Measurement note") in tables
-    predictions = tables[("Day", "City", "Predicted", "Model name", "Model version", "Scored at")]
+    predictions = tables[("Day", "City", "Predicted", "Scored at")]  # the model and version are in the caption
     assert len(predictions) == 40
-    runs = tables[("Run", "Status", "Started", "Seconds", "Rows in", "Rows out", "Error")]
+    assert any(c.value == "The newest 40 predictions, by version 2." for c in at.caption)
+    runs = tables[("Run", "Status", "Started", "Seconds", "Rows in", "Rows out")]
     assert list(runs["Run"]) == ["run-air-2", "run-air-1"]
-    assert ("Source", "Check", "Column", "Times failed", "Times run", "Failing rows", "Last checked") in tables
-    assert list(tables[("ID", "Item", "Failed rules", "Opened", "Source", "Batch", "Kept at")]["Item"]) == [
-        "GET /v1/readings page 3"]
+    assert any(m.value == "**run\\-air\\-2** (partial): air\\_quality: 1 input item\\(s\\) failed the quality gate "
+               "and were quarantined" for m in at.markdown), [m.value for m in at.markdown]
+    checks = tables[("Resource", "Rule", "Failed", "Runs", "Failing rows", "Last checked")]
+    assert list(zip(checks["Resource"], checks["Rule"], checks["Failed"], strict=True)) == [
+        ("readings", "min(pm25)", 1), ("readings", "required(city)", 0), ("stations", "unique(station_id)", 0)]
+    item = next(m.value for m in at.markdown if "readings page 3" in m.value)
+    assert item.startswith("**GET /v1/readings page 3**, opened ") and item.endswith("min\\(pm25\\): 2 rows — pm25 \\< 0")
     assert all("_" not in "".join(columns) for columns in tables)  # human column names
     assert all(d.proto.placeholder == "" for d in at.dataframe)
 

@@ -5,6 +5,8 @@ path (see lakebox.dashboard.layout.shown_page)."""
 
 from __future__ import annotations
 
+import re
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -15,22 +17,27 @@ from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, shown_page, tabl
 from lakebox.declarative import page_data
 
 RUNS = {"run_id": "Run", "status": "Status", "started_at": "Started", "duration_s": "Seconds",
-        "rows_in": "Rows in", "rows_out": "Rows out", "error": "Error"}
-CHECKS = {"source": "Source", "check_name": "Check", "column_name": "Column", "failed": "Times failed",
-          "checks": "Times run", "failing_rows": "Failing rows", "last_checked": "Last checked"}
-OPEN_ITEMS = {"id": "ID", "item": "Item", "failed_rules": "Failed rules", "opened_at": "Opened", "source": "Source",
-              "batch_id": "Batch", "quarantine_path": "Kept at"}
+        "rows_in": "Rows in", "rows_out": "Rows out"}
+CHECKS = {"resource": "Resource", "rule": "Rule", "failed": "Failed", "checks": "Runs", "failing_rows": "Failing rows",
+          "last_checked": "Last checked"}
+ITEMS_LISTED = 20  # open quarantine items written out (each wraps whole); more: `lakebox quarantine list`
 METRIC_NAMES = {"mae": "MAE", "mse": "MSE", "r2": "R²", "f1_macro": "F1 (macro)", "accuracy": "Accuracy",
                 "precision_macro": "Precision (macro)", "recall_macro": "Recall (macro)"}
-STAMP = "YYYY-MM-DD HH:mm:ss"
+STAMP = "YYYY-MM-DD HH:mm"
 
 
-def _time_columns(df: pd.DataFrame, dates: tuple[str, ...], timestamps: tuple[str, ...]) -> dict[str, object]:
-    """Dates as days, timestamps to the second, under their human names."""
+def _rows(df: pd.DataFrame, shape: page_data.TableShape, key: str) -> None:
+    """A table of any of its rows: human column names, dates as days, timestamps to the minute."""
     names = human_names(list(df.columns))
-    config: dict[str, object] = {names[c]: st.column_config.DateColumn(format="YYYY-MM-DD") for c in dates if c in names}
-    config.update({names[c]: st.column_config.DatetimeColumn(format=STAMP) for c in timestamps if c in names})
-    return config
+    config: dict[str, object] = {names[c]: st.column_config.DateColumn(format="YYYY-MM-DD")
+                                 for c in shape.dates if c in names}
+    config.update({names[c]: st.column_config.DatetimeColumn(format=STAMP) for c in shape.timestamps if c in names})
+    table(df, names, column_config=config, key=key)
+
+
+def _plain(text: str) -> str:
+    """`text` shown as written by st.markdown (an error's `*` or `_` is no emphasis)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def _metric(name: str) -> str:
@@ -48,7 +55,7 @@ if pipeline.description:
 
 built = page_data.built_marts(wh, pipeline.marts)
 runs = page_data.pipeline_runs(wh, pipeline.name)
-checks = page_data.quality_checks(wh, pipeline.sources)
+checks = page_data.quality_checks(wh, pipeline.name, pipeline.sources)
 waiting = page_data.open_items(wh, pipeline.name)
 
 if runs.empty and not built:
@@ -76,7 +83,7 @@ for mart in pipeline.marts:
     if mart not in built:
         st.info(f"`{mart}` is not built yet: it is built by the next successful run.", icon=":material/info:")
         continue
-    shape = page_data.mart_shape(wh, mart)
+    shape = page_data.table_shape(wh, mart)
     count = page_data.mart_count(wh, mart)
     time = shape.time
     measures = [c for c in shape.numbers if c != time]
@@ -85,20 +92,19 @@ for mart in pipeline.marts:
             "Measure", measures, format_func=human, key=f"measure_{mart}")
         series = page_data.series_column(wh, mart, shape)
         trend = page_data.mart_trend(wh, mart, time, measure, series)
-        x_type = "T"
-        encoding = {"x": alt.X(f"{time}:{x_type}", title=human(time)),
-                    "y": alt.Y(f"{measure}:Q", title=human(measure)),
-                    "tooltip": [alt.Tooltip(f"{time}:{x_type}", title=human(time)),
+        days = time in shape.dates
+        encoding = {"x": alt.X(f"{time}:T", title=human(time), axis=alt.Axis(format="%d %b") if days else alt.Axis()),
+                    "y": alt.Y(f"{measure}:Q", title=human(measure), scale=alt.Scale(zero=False)),
+                    "tooltip": [alt.Tooltip(f"{time}:T", title=human(time), format="%Y-%m-%d" if days else "%Y-%m-%d %H:%M"),
                                 *([alt.Tooltip(f"{series}:N", title=human(series))] if series else []),
                                 alt.Tooltip(f"{measure}:Q", title=human(measure), format=",.4~f")]}
         if series:
             encoding["color"] = alt.Color(f"{series}:N", legend=full_legend(human(series)))
         st.altair_chart(alt.Chart(trend).mark_line(point=len(trend) <= 60).encode(**encoding), width="stretch")
     rows = page_data.mart_rows(wh, mart, shape)
-    st.caption(f"{count:,} rows" + (f"; the newest {len(rows):,} by {human(time).lower()}" if time and count > len(rows)
+    st.caption(f"`{mart}`: {count:,} rows" + (f"; the newest {len(rows):,} by {human(time).lower()}" if time and count > len(rows)
                                     else f"; the first {len(rows):,}" if count > len(rows) else ""))
-    table(rows, human_names(list(rows.columns)), column_config=_time_columns(rows, shape.dates, shape.timestamps),
-          key=f"rows_{mart}")
+    _rows(rows, shape, f"rows_{mart}")
 
 for model in pipeline.models:
     st.subheader(f"Model {model.name}")
@@ -122,20 +128,19 @@ for model in pipeline.models:
     if predictions is None:
         st.caption("No predictions yet: rows are scored once a champion exists.")
     else:
-        st.caption(f"The newest {len(predictions):,} predictions.")
-        table(predictions, human_names(list(predictions.columns)),
-              column_config={"Scored at": st.column_config.DatetimeColumn(format=STAMP),
-                             **({"Probability": st.column_config.NumberColumn(format="%.3f")}
-                                if "probability" in predictions.columns else {})},
-              key=f"predictions_{model.name}")
+        versions = sorted(predictions["model_version"].astype(str).unique())
+        st.caption(f"The newest {len(predictions):,} predictions, by version {', '.join(versions)}.")
+        _rows(predictions.drop(columns=["model_name", "model_version"]),
+              page_data.table_shape(wh, model.predictions_table), f"predictions_{model.name}")
 
 st.subheader("Runs")
 if runs.empty:
     st.info(f"No runs yet: `lakebox run {pipeline.name}`.")
 else:
     table(runs, RUNS, column_config={"Seconds": st.column_config.NumberColumn(format="%.2f"),
-                                     "Started": st.column_config.DatetimeColumn(format=STAMP),
-                                     "Error": st.column_config.TextColumn(width="large")}, key="runs")
+                                     "Started": st.column_config.DatetimeColumn(format=STAMP)}, key="runs")
+    for run in runs[runs["error"].fillna("") != ""].itertuples():  # the newest runs only: words wrap, a cell cuts
+        st.markdown(f"**{_plain(str(run.run_id))}** ({_plain(str(run.status))}): {_plain(str(run.error))}")
 
 st.subheader("Quality checks")
 if checks.empty:
@@ -143,11 +148,18 @@ if checks.empty:
 else:
     failing = checks[checks["failed"] > 0]
     st.caption(f"{len(checks)} checks on {', '.join(pipeline.sources)}; {len(failing)} with failures")
-    table(checks, CHECKS, column_config={"Last checked": st.column_config.DatetimeColumn(format=STAMP)}, key="checks")
+    rules = [f"{c}({col})" if col else str(c) for c, col in zip(checks["check_name"], checks["column_name"], strict=True)]
+    table(checks.assign(rule=rules), CHECKS, key="checks", column_config={
+        "Failed": st.column_config.NumberColumn(help="Times the check failed"),
+        "Runs": st.column_config.NumberColumn(help="Times the check ran"),
+        "Last checked": st.column_config.DatetimeColumn(format=STAMP)})
 
 st.subheader("Open quarantine items")
 if waiting.empty:
     st.success("No open quarantined items: all its input is in the marts.", icon=":material/check_circle:")
 else:
-    table(waiting, OPEN_ITEMS, column_config={"Failed rules": st.column_config.TextColumn(width="large")},
-          key="open_items")
+    for item in waiting.head(ITEMS_LISTED).itertuples():
+        st.markdown(f"**{_plain(str(item.item))}**, opened {item.opened_at:%Y-%m-%d %H:%M} UTC (ID `{item.id}`): "
+                    f"{_plain(str(item.failed_rules))}")
+    more = f"{len(waiting) - ITEMS_LISTED:,} more: `lakebox quarantine list`; " if len(waiting) > ITEMS_LISTED else ""
+    st.caption(f"{more}`lakebox quarantine show ID` shows where an item is kept and its sample rows.")

@@ -13,8 +13,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from lakebox.dashboard.data import CACHE_SECONDS, WarehouseRef, dq_summary, fetch, has_rows, open_quarantine, \
-    reader, runs_page
+from lakebox.dashboard.data import (
+    CACHE_SECONDS,
+    WarehouseRef,
+    dq_summary,
+    fetch,
+    has_rows,
+    open_quarantine,
+    reader,
+    runs_page,
+)
 from lakebox.declarative.config import ModelConfig, load_config
 from lakebox.errors import ConfigError
 from lakebox.settings import Settings
@@ -52,8 +60,8 @@ def declared(name: str) -> DeclaredPipeline:
 
 # ------------------------------------------------------------------ marts
 @dataclass(frozen=True)
-class MartShape:
-    """A mart's columns as the page uses them."""
+class TableShape:
+    """A table's columns by kind, as the page shows them."""
 
     columns: tuple[str, ...]
     dates: tuple[str, ...]  # date columns (shown as days)
@@ -82,12 +90,12 @@ def built_marts(wh: WarehouseRef, marts: tuple[str, ...]) -> list[str]:
     return [m for m, n in zip(marts, names, strict=True) if n in present]
 
 
-def mart_shape(wh: WarehouseRef, mart: str) -> MartShape:
-    schema, table = mart.split(".", 1)
+def table_shape(wh: WarehouseRef, table_name: str) -> TableShape:
+    schema, table = table_name.split(".", 1)
     found = fetch(wh, "select column_name, data_type from information_schema.columns where table_schema = ? and "
                   "table_name = ? order by ordinal_position", (schema, table))
     kinds = dict(zip(found["column_name"], (str(t).lower() for t in found["data_type"]), strict=True))
-    return MartShape(
+    return TableShape(
         columns=tuple(kinds),
         dates=tuple(c for c, t in kinds.items() if t == "date"),
         timestamps=tuple(c for c, t in kinds.items() if t.startswith("timestamp")),
@@ -101,13 +109,13 @@ def mart_count(wh: WarehouseRef, mart: str) -> int:
     return int(fetch(wh, f"select count(*) as n from {mart}")["n"].iloc[0])
 
 
-def mart_rows(wh: WarehouseRef, mart: str, shape: MartShape, limit: int = ROWS_SHOWN) -> pd.DataFrame:
+def mart_rows(wh: WarehouseRef, mart: str, shape: TableShape, limit: int = ROWS_SHOWN) -> pd.DataFrame:
     """The mart's newest rows (by its time column, when it has one), decimals as floats."""
     order = f" order by {shape.time} desc" if shape.time else ""
     return fetch(wh, f"select * from {mart}{order} limit ?", (limit,))
 
 
-def series_column(wh: WarehouseRef, mart: str, shape: MartShape) -> str | None:
+def series_column(wh: WarehouseRef, mart: str, shape: TableShape) -> str | None:
     """The first text column holding 2 to SERIES_MAX values: the chart draws a line for each."""
     if not shape.texts:
         return None
@@ -137,13 +145,15 @@ def pipeline_runs(wh: WarehouseRef, name: str, limit: int = RUNS_SHOWN) -> pd.Da
     return runs_page(wh, (name,), per_page=limit)
 
 
-def quality_checks(wh: WarehouseRef, sources: tuple[str, ...]) -> pd.DataFrame:
-    """Per check of its sources: how often it ran and failed, failing ones first."""
+def quality_checks(wh: WarehouseRef, name: str, sources: tuple[str, ...]) -> pd.DataFrame:
+    """Per check of its sources: how often it ran and failed, failing ones first; `resource`
+    is the source's resource (`air_quality_readings` -> `readings`)."""
     if not has_rows(wh, "ops.dq_results"):
-        return pd.DataFrame(columns=["source", "check_name", "column_name", "checks", "failed", "failing_rows",
-                                     "last_checked"])
+        return pd.DataFrame(columns=["source", "resource", "check_name", "column_name", "checks", "failed",
+                                     "failing_rows", "last_checked"])
     checks = dq_summary(wh)
     checks = checks[checks["source"].isin(sources)]
+    checks = checks.assign(resource=checks["source"].str.removeprefix(f"{name}_"))
     return checks.sort_values(["failed", "source", "check_name"], ascending=[False, True, True]).reset_index(drop=True)
 
 
