@@ -2,9 +2,10 @@
 and SQL models, read by lakebox.declarative.config.load_config), a DuckDB warehouse written
 with SQL (marts, ops rows, predictions) and a real MLflow registry with a champion.
 
-Until the spec builder (lakebox.declarative.spec) is on main, each folder also holds an
-`__init__.py` declaring the SPEC the builder will make for it: the folder, and
-`DashboardPage("lakebox.declarative.page", title=<name>)`.
+river_levels is a declarative pipeline as a user writes one (pipeline.toml and models/, found
+by discovery, its spec built by lakebox.declarative.spec). air_quality declares a model, and
+the builder's ML part (lakebox.declarative.models) is not on main yet: until it is, its folder
+also holds an `__init__.py` whose SPEC is the builder's spec of it without the models' stages.
 
 The figures follow rules simple enough to check by hand:
 - air_quality: analytics.pm25_daily has, for Lisbon and Porto on each of 1-30 Jan 2026,
@@ -29,10 +30,14 @@ CITIES = {"Lisbon": 1, "Porto": 2}  # pm25 = factor * day of January
 CHAMPION_MAE, BASELINE_MAE = 1.25, 2.5
 
 _SPEC = '''
-from lakebox.pipelines.spec import DashboardPage, PipelineSpec, StageSpec
+import dataclasses
+from pathlib import Path
 
-SPEC = PipelineSpec(name="{name}", description="stand-in for the spec builder", stages=(StageSpec("fetch", ".x:y"),),
-                    dashboard_page=DashboardPage("lakebox.declarative.page", title="{name}"))
+from lakebox.declarative.config import load_config
+from lakebox.declarative.spec import build_spec
+
+_CONFIG = load_config(Path(__file__).parent)
+SPEC = dataclasses.replace(build_spec(dataclasses.replace(_CONFIG, models=())), declared=_CONFIG)
 '''
 
 AIR_TOML = '''
@@ -86,7 +91,8 @@ def write_pipelines(root: Path) -> Path:
         pipeline = folder / name
         (pipeline / "models" / "marts").mkdir(parents=True)
         (pipeline / "models" / "staging").mkdir()
-        (pipeline / "__init__.py").write_text(_SPEC.format(name=name))
+        if name == AIR:
+            (pipeline / "__init__.py").write_text(_SPEC)
         (pipeline / "pipeline.toml").write_text(toml)
         (pipeline / "models" / "staging" / f"stg_{name}.sql").write_text("select 1 as one\n")
         for mart in marts:

@@ -66,7 +66,7 @@ def test_the_page_reads_what_the_folder_declares(home: Path) -> None:
     assert air.marts == ("analytics.city_summary", "analytics.pm25_daily", "analytics.pm25_weekly")
     assert air.sources == ("air_quality_readings", "air_quality_stations")
     assert [m.name for m in air.models] == [MODEL]
-    assert air.description == "Daily PM2.5 readings per city"
+    assert air.description == "Daily PM2.5 readings per city" and air.title == "Air Quality"
     assert air.models == load_config(_folder(AIR)).models
     river = page_data.declared(RIVER)
     assert (river.marts, river.sources, river.models) == (("analytics.level_hourly",), ("river_levels_levels",), ())
@@ -79,8 +79,11 @@ def _folder(name: str) -> Path:
 
 
 def test_every_declarative_pipeline_gets_a_page_at_its_name_from_one_file(home: Path) -> None:
+    river = _folder(RIVER)
+    assert (river / "pipeline.toml").is_file() and not (river / "__init__.py").exists()  # found as a user writes it
     pages = {p.url_path: p for p in dashboard_pages()}
     assert pages[AIR].path == pages[RIVER].path == PAGE
+    assert (pages[AIR].title, pages[RIVER].title) == ("Air Quality", "River Levels")
     assert pages["retail"].path != PAGE and pages["retail"].default  # the bundled pages as they were
 
 
@@ -167,7 +170,7 @@ def _render(page: Path = PAGE) -> AppTest:
 
 def test_the_app_renders_the_page_of_the_pipeline_its_url_names(home: Path) -> None:
     at = _render()  # the first page registered from this file: /air_quality
-    assert at.title[0].value == "Air quality"
+    assert at.title[0].value == "Air Quality"  # the spec's page title, as in the menu
     assert at.caption[0].value == "Daily PM2.5 readings per city"
     shown = {m.label: m.value for m in at.metric}
     assert shown == {"Latest run": "partial", "Marts built": "2 of 3", "Failing checks": "1",

@@ -22,8 +22,8 @@ from tests.declarative.page_setup import AIR, RIVER, record_ops, register_champi
 
 HEIGHT = 3600  # tall, so a screenshot holds the whole page
 # (url path, heading, KPIs, charts, a text the page must show)
-PAGES = [(AIR, "Air quality", 8, 1, "Daily PM2.5 readings per city"),
-         (RIVER, "River levels", 4, 1, "Hourly river levels")]
+PAGES = [(AIR, "Air Quality", 8, 1, "Daily PM2.5 readings per city"),
+         (RIVER, "River Levels", 4, 1, "Hourly river levels")]
 # Column headers of every table as the grid draws them (its header cells are in the DOM).
 _HEADERS = """[...document.querySelectorAll('.stDataFrame [role="columnheader"]')].map(e => e.innerText.trim())"""
 

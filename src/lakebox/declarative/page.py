@@ -49,7 +49,7 @@ def _metric(name: str) -> str:
 
 wh = data.configured_warehouse()
 pipeline = page_data.declared(page_data.check_page(shown_page()))
-st.title(human(pipeline.name))
+st.title(pipeline.title)
 if pipeline.description:
     st.caption(pipeline.description)
 

@@ -23,7 +23,7 @@ from lakebox.dashboard.data import (
     reader,
     runs_page,
 )
-from lakebox.declarative.config import ModelConfig, load_config
+from lakebox.declarative.config import ModelConfig, PipelineConfig, load_config
 from lakebox.errors import ConfigError
 from lakebox.settings import Settings
 
@@ -37,24 +37,26 @@ PREDICTIONS_SHOWN = 50
 
 @dataclass(frozen=True)
 class DeclaredPipeline:
-    """What a declarative pipeline's folder says its page shows."""
+    """What a declarative pipeline's spec and pipeline.toml say its page shows."""
 
     name: str
+    title: str
     description: str
-    marts: tuple[str, ...]  # analytics.<model> for each models/marts/**/*.sql, by name
+    marts: tuple[str, ...]  # analytics.<model> for each of its models/marts/*.sql
     sources: tuple[str, ...]  # its ledger sources, <pipeline>_<resource>
     models: tuple[ModelConfig, ...] = field(default=())
 
 
 def declared(name: str) -> DeclaredPipeline:
-    """The pipeline `name` as its folder declares it; a ConfigError names what is wrong."""
+    """The pipeline `name` as its spec (lakebox.declarative.spec) and pipeline.toml declare it;
+    a ConfigError names what is wrong."""
     from lakebox.pipelines import get_spec
 
     spec = get_spec(name)
-    folder = Path(spec.folder)
-    config = load_config(folder)
-    marts = sorted({p.stem for p in (folder / "models" / "marts").rglob("*.sql")})
-    return DeclaredPipeline(name, config.description, tuple(f"{MARTS_SCHEMA}.{m}" for m in marts),
+    config = spec.declared if isinstance(spec.declared, PipelineConfig) else load_config(Path(spec.folder))
+    title = spec.dashboard_page.title if spec.dashboard_page else name
+    return DeclaredPipeline(name, title, config.description,
+                            tuple(m for m in spec.marts if m.startswith(f"{MARTS_SCHEMA}.")),
                             tuple(config.ledger_source(r) for r in config.source.resources), config.models)
 
 
