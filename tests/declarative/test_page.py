@@ -215,3 +215,30 @@ def test_the_bundled_pages_still_open_as_before(home: Path) -> None:
     assert not at.exception
     assert at.title[0].value == "Retail"  # the default page; its warehouse has no retail marts
     assert any("No retail data yet" in i.value for i in at.info)
+
+
+@pytest.mark.postgres
+def test_the_data_functions_read_a_postgresql_warehouse_alike(home: Path, pg_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakebox.dashboard.data import configured_warehouse
+    from tests.dashboard.conftest import copy_to_postgres
+
+    copy_to_postgres(home / "warehouse.duckdb", pg_url)  # analytics.* and ops.*, by COPY
+    monkeypatch.setenv("LAKEBOX_WAREHOUSE", pg_url)
+    st.cache_data.clear()
+    wh = configured_warehouse()
+    assert wh.kind == "postgres"
+    air = page_data.declared(AIR)
+    assert page_data.built_marts(wh, air.marts) == ["analytics.city_summary", "analytics.pm25_daily"]
+    daily = page_data.table_shape(wh, "analytics.pm25_daily")
+    assert (daily.time, daily.dates, daily.numbers, daily.texts) == ("day", ("day",), ("pm25", "readings"), ("city",))
+    hourly = page_data.table_shape(wh, "analytics.level_hourly")
+    assert (hourly.time, hourly.timestamps, hourly.numbers) == ("measured_at", ("measured_at",), ("level_cm",))
+    trend = page_data.mart_trend(wh, "analytics.pm25_daily", "day", "pm25",
+                                 page_data.series_column(wh, "analytics.pm25_daily", daily))
+    third = trend[trend["day"] == pd.Timestamp("2026-01-03")].set_index("city")["pm25"].to_dict()
+    assert third == {"Lisbon": 3.0, "Porto": 6.0}
+    assert list(page_data.mart_rows(wh, "analytics.pm25_daily", daily, limit=2)["day"].dt.day) == [30, 30]
+    assert list(page_data.pipeline_runs(wh, AIR)["run_id"]) == ["run-air-2", "run-air-1"]
+    assert list(page_data.quality_checks(wh, AIR, air.sources)["resource"]) == ["readings", "readings", "stations"]
+    assert list(page_data.open_items(wh, AIR)["item"]) == ["GET /v1/readings page 3"]

@@ -93,7 +93,7 @@ for mart in pipeline.marts:
         series = page_data.series_column(wh, mart, shape)
         trend = page_data.mart_trend(wh, mart, time, measure, series)
         days = time in shape.dates
-        encoding = {"x": alt.X(f"{time}:T", title=human(time), axis=alt.Axis(format="%d %b") if days else alt.Axis()),
+        encoding = {"x": alt.X(f"{time}:T", title=human(time), axis=alt.Axis(format="%d %b" if days else "%d %b %H:%M")),
                     "y": alt.Y(f"{measure}:Q", title=human(measure), scale=alt.Scale(zero=False)),
                     "tooltip": [alt.Tooltip(f"{time}:T", title=human(time), format="%Y-%m-%d" if days else "%Y-%m-%d %H:%M"),
                                 *([alt.Tooltip(f"{series}:N", title=human(series))] if series else []),
