@@ -238,10 +238,19 @@ def test_check_lists_every_problem_at_once(tmp_path: Path) -> None:
     result = run_cli("check", env=project_env(good))
     assert result.returncode == 2 and "nope" in result.stderr
     assert str(good / "pipelines" / "mine" / "models") in result.stderr, result.stderr[-2000:]
-    (good / "pipelines" / "mine" / "models" / "marts" / "weekly_orders.sql").write_text(WEEKLY)
+    weekly = good / "pipelines" / "mine" / "models" / "marts" / "weekly_orders.sql"
+    weekly.write_text(WEEKLY.replace("select", "selec", 1))  # compiles (dbt never reads the SQL), cannot run
+    result = run_cli("check", env=project_env(good))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"{weekly}: the SQL does not parse (duckdb)" in result.stderr, result.stderr[-2000:]
+    weekly.write_text(WEEKLY)
     result = run_cli("check", env=project_env(good))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok:" in result.stdout
+    assert (good / ".lakebox" / "dbt" / "checked.signature").is_file()  # the next check, with nothing changed, skips dbt
+    weekly.write_text(WEEKLY.replace("select", "selec", 1))
+    result = run_cli("check", env=project_env(good))
+    assert result.returncode == 2 and "does not parse" in result.stderr  # a changed model is checked again
 
 
 def test_help_imports_nothing_heavy_with_a_project_of_20_pipelines(tmp_path: Path) -> None:

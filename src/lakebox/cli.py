@@ -429,6 +429,19 @@ def check() -> None:
     typer.echo("ok: pipelines, settings and the dbt project check out")
 
 
+schema_app = typer.Typer(help="Print the JSON Schema of a lakebox file, for editors (e.g. taplo, VS Code's "
+                          "Even Better TOML).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("pipeline")
+def schema_pipeline() -> None:
+    """The JSON Schema (draft 2020-12) of pipeline.toml: every key, what it takes and does."""
+    from importlib.resources import files
+
+    typer.echo(files("lakebox.declarative").joinpath("pipeline.schema.json").read_text(encoding="utf-8"), nl=False)
+
+
 def _refuse_broken_models(settings: Settings) -> None:
     """In a project, a dbt project that does not parse is refused before anything runs."""
     from lakebox.pipelines import discover

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
+from lakebox.ingest import files
+from lakebox.ingest.files import SEEN_STATE, landing_files, stamp
 from lakebox.lake import batch_id_for
 from lakebox.pipelines.retail.contract import SOURCE, kind_of
 from lakebox.runner import StageResult
@@ -25,41 +27,15 @@ if TYPE_CHECKING:
     from lakebox.runner import RunContext
     from lakebox.settings import Settings
 
-SEEN_STATE = "landing_seen"  # file name -> size:mtime when last read, so unchanged files are not re-read
-
-
-def _stamp(entry: dict[str, object]) -> str:
-    """Size and modification time (or ETag) of a listed file; empty when the listing has neither."""
-    changed = entry.get("mtime") or entry.get("LastModified") or entry.get("ETag")
-    return f"{entry.get('size')}:{changed}" if changed else ""
-
 
 def landing_url(ctx: RunContext) -> str:
     return f"{ctx.settings.landing.rstrip('/')}/{SOURCE}"
 
 
-def _landing_files(fs: Any, root: str) -> list[dict[str, Any]] | None:
-    """The files waiting in the landing folder (None: no folder), listed afresh: fsspec keeps
-    S3 listings per filesystem object, and a long-lived watcher must see each new drop.
-    Dot-files are files still being written (write aside, then rename into place)."""
-    fs.invalidate_cache(root)
-    try:
-        entries = fs.ls(root, detail=True)
-    except FileNotFoundError:
-        return None
-    return sorted(
-        (e for e in entries if e.get("type") == "file" and not posixpath.basename(e["name"]).startswith(".")),
-        key=lambda e: e["name"],
-    )
-
-
 def landing_fingerprint(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """Name, size and modification time of every file waiting in the landing folder: what
-    `lakebox watch` compares to notice a new or corrected drop without reading any file."""
-    from lakebox.lake.remote import fs_for_url
-
-    fs, root = fs_for_url(f"{settings.landing.rstrip('/')}/{SOURCE}", settings.env)
-    return tuple((posixpath.basename(e["name"]), _stamp(e)) for e in _landing_files(fs, root) or [])
+    """Name, size and modification time of every file waiting in retail's landing folder:
+    what `lakebox watch` compares to notice a new or corrected drop without reading any file."""
+    return files.landing_fingerprint(f"{settings.landing.rstrip('/')}/{SOURCE}", settings.env)
 
 
 def land_drops(ctx: RunContext) -> StageResult:
@@ -68,7 +44,7 @@ def land_drops(ctx: RunContext) -> StageResult:
 
     url = landing_url(ctx)
     fs, root = fs_for_url(url, ctx.settings.env)
-    entries = _landing_files(fs, root)
+    entries = landing_files(fs, root)
     if entries is None:
         ctx.log.info("no retail landing folder yet", landing=url)
         return StageResult()
@@ -81,15 +57,15 @@ def land_drops(ctx: RunContext) -> StageResult:
     # a scheduler's day partitions (first, last): those days' files, and undated ones, only
     days: tuple[str, str] | None = ctx.extras.get("days")
     for entry in entries:
-        name, stamp = posixpath.basename(entry["name"]), _stamp(entry)
+        name, stamped = posixpath.basename(entry["name"]), stamp(entry)
         found = kind_of(name)
         if days and found and found[1] and not days[0] <= found[1] <= days[1]:
             continue
-        if stamp and seen.get(name) == stamp:  # listed before, unchanged: not even read
+        if stamped and seen.get(name) == stamped:  # listed before, unchanged: not even read
             skipped += 1
             continue
         data = bytes(fs.cat_file(entry["name"]))
-        seen[name] = stamp
+        seen[name] = stamped
         if batch_id_for(SOURCE, data) in known:
             skipped += 1
             continue

@@ -172,6 +172,20 @@ def mark_loaded(wh: Warehouse, rows_by_batch: Mapping[str, int]) -> None:
         )
 
 
+def reopen(wh: Warehouse, batch_id: str, meta: Mapping[str, Any]) -> bool:
+    """A quarantined batch back to landed (pending) with new meta: for input refused for
+    something other than its bytes (a file's name), which the same bytes under a better name
+    put right. Its open item stays open until the gate loads it. False when not quarantined."""
+    rows = wh.query("select count(*) from ops.batches where batch_id = ? and status = ?", [batch_id, QUARANTINED])
+    if not rows[0][0]:
+        return False
+    wh.execute(
+        "update ops.batches set status = ?, loaded_at = null, error = null, meta = ? where batch_id = ?",
+        [LANDED, orjson.dumps(dict(meta)).decode(), batch_id],
+    )
+    return True
+
+
 def quarantined_batches(wh: Warehouse) -> list[tuple[Any, ...]]:
     """(batch_id, source, error, rows, quarantined_at, landed_at, lake_path, run_id), newest first."""
     return wh.query(
