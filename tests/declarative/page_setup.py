@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-AIR, RIVER = "air_quality", "river_levels"
+AIR, RIVER, EMPTY = "air_quality", "river_levels", "new_feed"  # new_feed: declared, never run
 MODEL = "pm25-forecast"
 DAYS = 30
 CITIES = {"Lisbon": 1, "Porto": 2}  # pm25 = factor * day of January
@@ -87,7 +87,7 @@ def write_pipelines(root: Path) -> Path:
     """Both pipeline folders under `root/pipelines`; returns that folder."""
     folder = root / "pipelines"
     for name, toml, marts in ((AIR, AIR_TOML, ("pm25_daily", "city_summary", "pm25_weekly")),
-                              (RIVER, RIVER_TOML, ("level_hourly",))):
+                              (RIVER, RIVER_TOML, ("level_hourly",)), (EMPTY, RIVER_TOML, ("feed_daily",))):
         pipeline = folder / name
         (pipeline / "models" / "marts").mkdir(parents=True)
         (pipeline / "models" / "staging").mkdir()

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from lakebox.dashboard import APP
 from lakebox.dashboard.data import WarehouseRef
+from lakebox.dashboard.layout import SHOWN_PAGE
 from lakebox.declarative import page_data
 from lakebox.declarative.config import load_config
 from lakebox.errors import ConfigError
@@ -25,6 +26,7 @@ from tests.declarative.page_setup import (
     BASELINE_MAE,
     CHAMPION_MAE,
     DAYS,
+    EMPTY,
     MODEL,
     RIVER,
     record_ops,
@@ -208,6 +210,31 @@ def test_the_app_renders_the_page_of_the_pipeline_its_url_names(home: Path) -> N
 
     measure.set_value("readings").run()
     assert json.loads(at.get("vega_lite_chart")[0].proto.spec)["encoding"]["y"]["field"] == "readings"
+
+
+def _page_of(pipeline: str) -> AppTest:
+    """The page file on its own, run as the app runs it for /<pipeline>."""
+    st.cache_data.clear()
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state[SHOWN_PAGE] = pipeline
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_one_file_renders_each_pipeline_it_is_opened_for(home: Path) -> None:
+    river = _page_of(RIVER)
+    assert river.title[0].value == "River Levels"
+    assert {m.label: m.value for m in river.metric} == {"Latest run": "success", "Marts built": "1 of 1",
+                                                         "Failing checks": "0", "Open quarantine items": "0"}
+    spec = json.loads(river.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["x"]["field"] == "measured_at" and "color" not in spec["encoding"]
+    assert any("No quality results yet for river_levels_levels" in i.value for i in river.info)
+
+    new = _page_of(EMPTY)
+    assert new.title[0].value == "New Feed"
+    assert [i.value for i in new.info] == ["No data yet — run `lakebox run new_feed`, then press 'Refresh data'."]
+    assert not new.metric and not new.dataframe
 
 
 def test_the_bundled_pages_still_open_as_before(home: Path) -> None:
