@@ -237,6 +237,19 @@ def test_one_file_renders_each_pipeline_it_is_opened_for(home: Path) -> None:
     assert not new.metric and not new.dataframe
 
 
+def test_a_broken_mlflow_store_is_a_warning_in_its_model_and_the_rest_still_reads(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "mlflow.db"
+    broken.write_bytes(b"not a database at all " * 100)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{broken}")
+    at = _page_of(AIR)
+    assert [w.value for w in at.warning if "MLflow store" in w.value], [w.value for w in at.warning]
+    shown = {m.label: m.value for m in at.metric}
+    assert "Champion version" not in shown and shown["Latest run"] == "partial"
+    assert any(tuple(d.value.columns) == ("Day", "City", "Predicted", "Scored at") for d in at.dataframe)
+    assert at.subheader[-1].value == "Open quarantine items"
+
+
 def test_the_bundled_pages_still_open_as_before(home: Path) -> None:
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception

@@ -15,6 +15,9 @@ from lakebox.dashboard import data
 from lakebox.dashboard.formats import compact, exact, human, human_names
 from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, shown_page, table
 from lakebox.declarative import page_data
+from lakebox.declarative.config import ModelConfig
+from lakebox.ml.tracking import StoreError
+from lakebox.settings import redact
 
 RUNS = {"run_id": "Run", "status": "Status", "started_at": "Started", "duration_s": "Seconds",
         "rows_in": "Rows in", "rows_out": "Rows out"}
@@ -45,6 +48,22 @@ def _metric(name: str) -> str:
     if name.startswith("baseline_"):
         return f"Baseline {_metric(name.removeprefix('baseline_'))}"
     return METRIC_NAMES.get(name, human(name))
+
+
+def _champion(pipeline: str, model: ModelConfig, found: page_data.Champion | None) -> None:
+    """The champion's version and its holdout metrics, or what brings one."""
+    if found is None:
+        st.info(f"No champion yet: `lakebox run {pipeline}` trains one once {model.from_} holds enough "
+                "labelled rows.", icon=":material/info:")
+        return
+    score = found.metrics.get(model.metric)
+    kpi_row([
+        Kpi("Champion version", found.version,
+            f"Registered {found.registered_at:%Y-%m-%d %H:%M} UTC." if found.registered_at else None),
+        Kpi(f"Champion {_metric(model.metric)}", "–" if score is None else f"{score:,.4g}",
+            f"On the newest labelled rows, held out from training: {exact(score, 6)}."),
+        *(Kpi(_metric(k), f"{v:,.4g}") for k, v in sorted(found.metrics.items()) if k != model.metric),
+    ])
 
 
 wh = data.configured_warehouse()
@@ -102,28 +121,21 @@ for mart in pipeline.marts:
             encoding["color"] = alt.Color(f"{series}:N", legend=full_legend(human(series)))
         st.altair_chart(alt.Chart(trend).mark_line(point=len(trend) <= 60).encode(**encoding), width="stretch")
     rows = page_data.mart_rows(wh, mart, shape)
-    st.caption(f"`{mart}`: {count:,} rows" + (f"; the newest {len(rows):,} by {human(time).lower()}" if time and count > len(rows)
-                                    else f"; the first {len(rows):,}" if count > len(rows) else ""))
+    shown = "" if count <= len(rows) else (f"; the newest {len(rows):,} by {human(time).lower()}" if time
+                                           else f"; the first {len(rows):,}")
+    st.caption(f"`{mart}`: {count:,} rows{shown}")
     _rows(rows, shape, f"rows_{mart}")
 
 for model in pipeline.models:
     st.subheader(f"Model {model.name}")
     st.caption(f"{'Classifier' if model.task == 'classify' else 'Regression'} of {human(model.target).lower()} "
                f"from {model.from_}, ranked by {_metric(model.metric)}; predictions in {model.predictions_table}.")
-    found = page_data.champion(wh, model.name)
-    if found is None:
-        st.info(f"No champion yet: `lakebox run {pipeline.name}` trains one once {model.from_} holds enough "
-                "labelled rows.", icon=":material/info:")
+    try:
+        found = page_data.champion(wh, model.name)
+    except StoreError as exc:  # the registry's trouble is this section's, the rest of the page still reads
+        st.warning(redact(str(exc)), icon=":material/warning:")
     else:
-        score = found.metrics.get(model.metric)
-        others = [k for k in sorted(found.metrics) if k != model.metric]
-        kpi_row([
-            Kpi("Champion version", found.version,
-                f"Registered {found.registered_at:%Y-%m-%d %H:%M} UTC." if found.registered_at else None),
-            Kpi(f"Champion {_metric(model.metric)}", "–" if score is None else f"{score:,.4g}",
-                f"On the newest labelled rows, held out from training: {exact(score, 6)}."),
-            *(Kpi(_metric(k), f"{found.metrics[k]:,.4g}") for k in others),
-        ])
+        _champion(pipeline.name, model, found)
     predictions = page_data.latest_predictions(wh, model)
     if predictions is None:
         st.caption("No predictions yet: rows are scored once a champion exists.")
