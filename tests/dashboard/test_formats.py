@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from lakebox.dashboard.formats import compact, exact, money, month_label, p_value, readable
+from lakebox.dashboard.formats import compact, exact, human, human_names, money, month_label, p_value, readable
 
 
 @pytest.mark.parametrize(("value", "shown"), [
@@ -60,3 +60,16 @@ def test_readable_picks_orders_and_renames_columns() -> None:
     shown = readable(df, {"total_orders": "Orders", "order_date": "Date"})
     assert list(shown.columns) == ["Orders", "Date"]
     assert shown.iloc[0].tolist() == [3, 2]
+
+
+@pytest.mark.parametrize(("column", "shown"), [
+    ("order_date", "Order date"), ("store_id", "Store ID"), ("pm25", "Pm25"), ("_last_ingested_at", "Last ingested at"),
+    ("api_url", "API URL"), ("Already Human", "Already Human"), ("_", "_"),
+])
+def test_a_column_name_reads_as_words(column: str, shown: str) -> None:
+    assert human(column) == shown
+
+
+def test_two_columns_never_show_under_one_name() -> None:
+    assert human_names(["store_id", "store__id", "day"]) == {"store_id": "Store ID", "store__id": "store__id",
+                                                            "day": "Day"}

@@ -1,6 +1,8 @@
 """The dashboard's entry point, run by `lakebox dashboard` (streamlit run app.py).
 
-Pages are files beside this one, so each renders on its own in tests (AppTest.switch_page).
+Pages are files (beside this one, or in the pipelines' folders), so each renders on its own in
+tests (AppTest.switch_page). A page's url path is its pipeline's name; it is recorded in the
+session before the page runs, so one file can serve several pipelines (the declarative page).
 A warehouse that is busy or unreachable shows as an error box, never a stack trace.
 """
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from lakebox.dashboard.data import configured_warehouse
+from lakebox.dashboard.layout import SHOWN_PAGE
 from lakebox.errors import LakeboxError
 from lakebox.pipelines import dashboard_pages
 from lakebox.settings import redact
@@ -40,6 +43,7 @@ try:
         st.caption(f"Warehouse: `{configured_warehouse().describe()}`")
         if st.button("Refresh data", icon=":material/refresh:"):
             st.cache_data.clear()
+    st.session_state[SHOWN_PAGE] = navigation.url_path
     navigation.run()
 except LakeboxError as exc:
     st.error(redact(str(exc)), icon=":material/error:")

@@ -62,3 +62,23 @@ def month_label(month: dt.date, first_day: dt.date, last_day: dt.date) -> str:
 def readable(df: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     """The columns named in `names`, in that order, under the names people read."""
     return df[list(names)].rename(columns=dict(names))
+
+
+_ACRONYMS = {"id": "ID", "url": "URL", "utc": "UTC", "api": "API", "ml": "ML"}
+
+
+def human(column: str) -> str:
+    """A column name as people read it: `order_date` -> `Order date`, `store_id` -> `Store ID`."""
+    words = [_ACRONYMS.get(w, w) for w in column.strip("_").split("_") if w] or [column]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def human_names(columns: list[str]) -> dict[str, str]:
+    """Each column's human name, for `readable`; a column whose human name another already has
+    keeps its own, so no two columns show under one name."""
+    names: dict[str, str] = {}
+    for column in columns:
+        shown = human(column)
+        names[column] = column if shown in names.values() else shown
+    return names

@@ -46,3 +46,13 @@ def full_legend(title: str | None = None) -> alt.Legend:
     """Every entry, one a line beside the chart: Vega cuts a legend laid out in a row under a
     narrow chart at the chart's edge (the commit-type legend stopped after 8 of 14)."""
     return alt.Legend(title=title, orient="right", columns=1, symbolLimit=0, labelLimit=0)
+
+
+SHOWN_PAGE = "lakebox.shown_page"  # session state: the url path of the page being run (set by app.py)
+
+
+def shown_page() -> str:
+    """The url path of the page running now ("" outside the app): a page file several pipelines
+    share (every declarative pipeline's page is lakebox.declarative.page) renders the pipeline
+    it is served for, and a page's url path is its pipeline's name."""
+    return str(st.session_state.get(SHOWN_PAGE, ""))
