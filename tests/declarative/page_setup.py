@@ -2,10 +2,8 @@
 and SQL models, read by lakebox.declarative.config.load_config), a DuckDB warehouse written
 with SQL (marts, ops rows, predictions) and a real MLflow registry with a champion.
 
-river_levels is a declarative pipeline as a user writes one (pipeline.toml and models/, found
-by discovery, its spec built by lakebox.declarative.spec). air_quality declares a model, and
-the builder's ML part (lakebox.declarative.models) is not on main yet: until it is, its folder
-also holds an `__init__.py` whose SPEC is the builder's spec of it without the models' stages.
+Each is a declarative pipeline as a user writes one (pipeline.toml and models/, found by
+discovery, its spec built by lakebox.declarative.spec); air_quality declares a model.
 
 The figures follow rules simple enough to check by hand:
 - air_quality: analytics.pm25_daily has, for Lisbon and Porto on each of 1-30 Jan 2026,
@@ -28,17 +26,6 @@ MODEL = "pm25-forecast"
 DAYS = 30
 CITIES = {"Lisbon": 1, "Porto": 2}  # pm25 = factor * day of January
 CHAMPION_MAE, BASELINE_MAE = 1.25, 2.5
-
-_SPEC = '''
-import dataclasses
-from pathlib import Path
-
-from lakebox.declarative.config import load_config
-from lakebox.declarative.spec import build_spec
-
-_CONFIG = load_config(Path(__file__).parent)
-SPEC = dataclasses.replace(build_spec(dataclasses.replace(_CONFIG, models=())), declared=_CONFIG)
-'''
 
 AIR_TOML = '''
 description = "Daily PM2.5 readings per city"
@@ -91,8 +78,6 @@ def write_pipelines(root: Path) -> Path:
         pipeline = folder / name
         (pipeline / "models" / "marts").mkdir(parents=True)
         (pipeline / "models" / "staging").mkdir()
-        if name == AIR:
-            (pipeline / "__init__.py").write_text(_SPEC)
         (pipeline / "pipeline.toml").write_text(toml)
         (pipeline / "models" / "staging" / f"stg_{name}.sql").write_text("select 1 as one\n")
         for mart in marts:
