@@ -184,12 +184,34 @@ def _tags(run: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t["value"] for t in run["tags"]}
 
 
+_EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { message } ... on StepEvent { stepKey }
+  ... on ErrorEvent { error { message stack causes { message stack } } } } } ... on PythonError { message } } }"""
+
+
+def _why(served: Served, run: dict[str, Any]) -> str:
+    """A run that did not succeed, said in full: its tags, and each error event's step,
+    message, error (with its causes) and where it was raised."""
+    logs = served.gql(_EVENTS, runId=run["runId"])["logsForRun"]
+    lines, seen = [f"Dagster run {run['runId']} {run['status']}, tags {_tags(run)}"], set()
+    for event in logs.get("events", []):
+        error = event.get("error")
+        if not error and event["__typename"] not in ("ExecutionStepFailureEvent", "RunFailureEvent"):
+            continue
+        lines.append(f"{event['__typename']} {event.get('stepKey') or ''}: {event.get('message')}")
+        for part in [error, *error["causes"]] if error else []:
+            if part["message"] not in seen:  # the run's failure repeats its step's error
+                seen.add(part["message"])
+                lines.append(f"  {part['message'].strip()}\n    at {''.join(part['stack'][-2:]).strip()}")
+    return "\n".join(lines if len(lines) > 1 else [*lines, f"no error event: {logs}"])
+
+
 def test_a_run_launched_through_graphql_runs_lakebox_stages(served: Served) -> None:
     launched = served.gql(_LAUNCH, params={"selector": {**REPO, "jobName": "orders_job"}, "runConfigData": {}})
     assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["launchRun"]["run"]["runId"]
     [run] = _wait_for_runs(served, {"runIds": [run_id]}, 1, 240)
-    assert run["status"] == "SUCCESS"
+    assert run["status"] == "SUCCESS", _why(served, run)
     tags = _tags(run)
     assert tags["lakebox/pipeline"] == "orders" and tags["lakebox/status"] == "success"
     rows = query(served.home, "select pipeline, status, rows_in, duration_s from ops.pipeline_runs where run_id = ?",
@@ -220,7 +242,7 @@ def test_a_backfill_of_three_retail_days(served: Served, generated_drop: Path) -
     assert launched["launchPartitionBackfill"]["__typename"] == "LaunchBackfillSuccess", launched
     backfill = launched["launchPartitionBackfill"]["backfillId"]
     [run] = _wait_for_runs(served, {"tags": [{"key": "dagster/backfill", "value": backfill}]}, 1, 300)
-    assert run["status"] == "SUCCESS"  # the days in one run: one dbt build, not one per day
+    assert run["status"] == "SUCCESS", _why(served, run)  # the days in one run: one dbt build, not one per day
     tags = _tags(run)
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (days[0], days[-1])
     assert query(served.home, "select status from ops.pipeline_runs where run_id = ?", [tags["lakebox/run_id"]]) == [

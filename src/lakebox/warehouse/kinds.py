@@ -110,12 +110,16 @@ class DuckDBKind(WarehouseKind):
         return DuckDBWarehouse(str(self.file(settings)))
 
     def dbt_profile(self, settings: Settings) -> str:
+        """dbt's own connection waits out a reader holding the file for a moment (`lakebox
+        serve`'s sensors, the dashboard), as lakebox's does (LOCK_WAIT_S): dbt-duckdb tries
+        again after 1, 2 and 4 s, where a first refusal would fail the run's transform stage."""
         from lakebox.warehouse.duckdb import MEMORY_LIMIT
 
         return (
             "lakebox:\n  target: lakebox\n  outputs:\n    lakebox:\n      type: duckdb\n"
             f"      path: '{self.file(settings).name}'\n      schema: main\n      threads: 1\n"
             f"      settings:\n        memory_limit: '{MEMORY_LIMIT}'\n        preserve_insertion_order: false\n"
+            "      retries:\n        connect_attempts: 4\n"
         )
 
     @contextmanager
