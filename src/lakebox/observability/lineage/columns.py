@@ -31,8 +31,32 @@ class ColumnGraph:
         self.downstream[source].append((target, subtype))
 
 
-def column_graph(settings: Settings, wh: Warehouse) -> ColumnGraph:
-    """From dbt's compiled SQL of every model built in this home, and the warehouse's columns."""
+def warehouse_columns(wh: Warehouse) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of every table in the catalog's schemas, in column order. Spark has no
+    information_schema: there each table's columns are read off an empty select."""
+    known: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if wh.kind == "spark":
+        for schema in ("raw", "staging", "analytics", "ml"):
+            try:
+                names = [str(row[1]) for row in wh.query(f"show tables in {schema}")]
+            except Exception:  # noqa: BLE001 - a schema not created yet holds no table
+                continue
+            for name in names:
+                fields = wh.query_arrow(f"select * from {schema}.{name} limit 0").schema
+                known[f"{schema}.{name}"] = [(f.name, str(f.type)) for f in fields]
+        return known
+    for schema, table, column, kind in wh.query(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns where "
+            "table_schema in ('raw', 'staging', 'analytics', 'ml') order by table_schema, table_name, "
+            "ordinal_position"):
+        known[f"{schema}.{table}"].append((column, str(kind)))
+    return known
+
+
+def column_graph(settings: Settings, wh: Warehouse,
+                 known: dict[str, list[tuple[str, str]]] | None = None) -> ColumnGraph:
+    """From dbt's compiled SQL of every model built in this home, and the warehouse's columns
+    (`known`, when the caller read them already)."""
     from lakebox.log import get_logger
     from lakebox.observability.lineage.datasets import compiled_in
     from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable, cache_file
@@ -40,12 +64,7 @@ def column_graph(settings: Settings, wh: Warehouse) -> ColumnGraph:
     cache = SqlCache(cache_file(settings))
     models = compiled_in(settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models", None, cache,
                          get_logger())
-    known: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for schema, table, column, kind in wh.query(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns where "
-            "table_schema in ('raw', 'staging', 'analytics', 'ml') order by table_schema, table_name, "
-            "ordinal_position"):
-        known[f"{schema}.{table}"].append((column, str(kind)))
+    known = warehouse_columns(wh) if known is None else known
     graph = ColumnGraph(columns={t: [c for c, _ in cols] for t, cols in known.items()})
     for model in models:
         try:
