@@ -239,3 +239,23 @@ def test_the_catalog_page_renders_in_chromium_at_1400_and_1000_px(
                 nodes = page.evaluate("[...document.querySelectorAll('[data-testid=\"stGraphVizChart\"] svg "
                                       "g.node title')].map(t => t.textContent)")
                 assert {STG, MART, "raw.orders"} <= set(nodes), nodes
+
+
+def test_the_lineage_bench_times_cold_then_cached_and_reports_the_targets(
+        orders_home: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    from lakebox.bench.lineage import section, targets
+
+    _, env = orders_home
+    env = {**env, "LAKEBOX_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-m", "lakebox.bench.lineage", "measure"], env=env, capture_output=True,
+                           text=True, check=True, cwd=env["PWD"]).stdout for _ in range(2)]
+    cold, cached = (json.loads(r.splitlines()[-1]) for r in runs)
+    assert cold["models"] == cached["models"] == 2 and cold["edges"] == cached["edges"] > 10
+    assert cold["first"] > cached["first"], "the first process parsed; the second read the cache"
+    result = {"models": 2, "unknown_columns": cold["unknown_columns"], "edges": cold["edges"], "cold": cold["first"],
+              "cached": cached["best"], "cached_first": cached["first"], "cached_calls": cached["calls"]}
+    rows = targets(result)
+    assert [r[0] for r in rows] == ["column lineage of every bundled model (2) ≤ 2 s cold",
+                                    "column lineage of every bundled model (2) ≤ 0.1 s cached"]
+    assert rows[1][2] == "yes", rows
+    assert section(result)[0] == "## Column lineage of every bundled model"

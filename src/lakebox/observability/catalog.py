@@ -8,7 +8,6 @@ links, no script) both show what it found."""
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +120,8 @@ def read_catalog(settings: Settings, wh: Warehouse, read_only: bool = False) -> 
         if dataset in datasets:
             datasets[dataset].pipeline = datasets[dataset].pipeline or pipeline
             datasets[dataset].history.append(Count(run_id, int(count), str(day), f"{at:%Y-%m-%d %H:%M:%S}"))
-    for dataset, run_id, detail in rows("ops.anomalies", "select dataset, run_id, detail from ops.anomalies order by detected_at desc"):
+    for dataset, run_id, detail in rows(
+            "ops.anomalies", "select dataset, run_id, detail from ops.anomalies order by detected_at desc"):
         if dataset in datasets:
             datasets[dataset].anomalies.append((run_id, detail))
     for source, check, column, passed, failing in rows(
@@ -173,7 +173,7 @@ def _dbt_docs(project: Path) -> dict[str, dict[str, Any]]:
 
 def _described(node: dict[str, Any], pipeline: str | None) -> dict[str, Any]:
     columns = [c for c in node.get("columns") or [] if isinstance(c, dict) and c.get("name")]
-    tests = [(kind, None) for kind in _test_kinds(node)]
+    tests: list[tuple[str, str | None]] = [(kind, None) for kind in _test_kinds(node)]
     tests += [(kind, str(c["name"])) for c in columns for kind in _test_kinds(c)]
     return {"pipeline": pipeline, "description": " ".join(str(node.get("description", "")).split()),
             "columns": {str(c["name"]): " ".join(str(c.get("description", "")).split()) for c in columns},
