@@ -4,7 +4,7 @@ where a column comes from (down to the raw table) and where it goes."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,26 +31,45 @@ class ColumnGraph:
         self.downstream[source].append((target, subtype))
 
 
-def warehouse_columns(wh: Warehouse) -> dict[str, list[tuple[str, str]]]:
-    """(column, type) of every table in the catalog's schemas, in column order. Spark has no
-    information_schema: there each table's columns are read off an empty select."""
+SCHEMAS = ("raw", "staging", "analytics", "ml")
+
+
+def warehouse_columns(wh: Warehouse, tables: Sequence[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of each of `tables` (`schema.table`; every table of the catalog's
+    schemas when None), in column order, in one query. Spark has no information_schema:
+    there each table's columns are read off an empty select."""
     known: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if wh.kind == "spark":
-        for schema in ("raw", "staging", "analytics", "ml"):
+        for table in _spark_tables(wh) if tables is None else tables:
             try:
-                names = [str(row[1]) for row in wh.query(f"show tables in {schema}")]
-            except Exception:  # noqa: BLE001 - a schema not created yet holds no table
+                fields = wh.query_arrow(f"select * from {table} limit 0").schema
+            except Exception:  # noqa: BLE001 - a table not built (yet) has no columns to show
                 continue
-            for name in names:
-                fields = wh.query_arrow(f"select * from {schema}.{name} limit 0").schema
-                known[f"{schema}.{name}"] = [(f.name, str(f.type)) for f in fields]
+            known[table] = [(f.name, str(f.type)) for f in fields]
         return known
+    if tables is None:
+        where, params = f"table_schema in ({', '.join('?' * len(SCHEMAS))})", list(SCHEMAS)
+    elif not tables:
+        return known
+    else:
+        pairs = [t.split(".", 1) for t in tables]
+        where, params = " or ".join("(table_schema = ? and table_name = ?)" for _ in pairs), [v for p in pairs for v in p]
     for schema, table, column, kind in wh.query(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns where "
-            "table_schema in ('raw', 'staging', 'analytics', 'ml') order by table_schema, table_name, "
-            "ordinal_position"):
+            f"select table_schema, table_name, column_name, data_type from information_schema.columns where {where} "
+            "order by table_schema, table_name, ordinal_position", params):
         known[f"{schema}.{table}"].append((column, str(kind)))
     return known
+
+
+def _spark_tables(wh: Warehouse) -> list[str]:
+    found = []
+    for schema in SCHEMAS:
+        try:
+            rows = wh.query(f"show tables in {schema}")
+        except Exception:  # noqa: BLE001 - a schema not created yet holds no table
+            continue
+        found += [f"{schema}.{row[1]}" for row in rows if not (len(row) > 2 and row[2])]  # not a temporary view
+    return found
 
 
 def column_graph(settings: Settings, wh: Warehouse,
