@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lakebox.dashboard import data
-from lakebox.dashboard.formats import readable
-from lakebox.dashboard.layout import Kpi, kpi_row, table
 from lakebox.observability.catalog import Catalog, read_catalog
 from lakebox.observability.lineage.columns import Column
 from lakebox.settings import Settings
+from lakebox.warehouse import open_warehouse
 
 DATASETS = {"name": "Dataset", "layer": "Layer", "pipeline": "Pipeline", "rows": "Rows (last run)",
             "refreshed": "Last refreshed", "anomalies": "Anomalies", "description": "Description"}
@@ -31,13 +30,31 @@ TESTS = {"name": "Test", "column": "Column", "result": "Latest result", "detail"
 CHECKS = {"name": "Check", "column": "Column", "result": "Result"}
 HISTORY = {"run_id": "Run", "day": "Day", "recorded_at": "Recorded", "rows": "Rows"}
 PICKED = "catalog_dataset"
+CACHE_SECONDS = 30  # as the dashboard's other pages: reloads do not read the warehouse again
 
 
-@st.cache_data(ttl=data.CACHE_SECONDS, show_spinner="Reading the catalog…")
-def load_catalog(wh: data.WarehouseRef) -> Catalog:
-    settings = dataclasses.replace(Settings.load(), warehouse=wh.location)
-    with data.reader(wh) as warehouse:
-        return read_catalog(settings, warehouse, read_only=True)
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the catalog…")
+def load_catalog(home: str, warehouse: str) -> Catalog:
+    """Read-only and let go at once (the dashboard's rule): a held DuckDB file would block the next run."""
+    settings = Settings.load()
+    with open_warehouse(settings, read_only=True) as wh:
+        return read_catalog(settings, wh, read_only=True)
+
+
+def readable(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    return df[list(names)].rename(columns=names)
+
+
+def table(df: pd.DataFrame, names: dict[str, str], column_config: dict[str, Any] | None = None) -> None:
+    """A table with the column names people read, no index, missing values blank."""
+    st.dataframe(readable(df, names), hide_index=True, placeholder="", column_config=column_config or {})
+
+
+def kpi_row(kpis: list[tuple[str, str, str | None]]) -> None:
+    """(label, value, help) side by side, wrapping on a narrow page instead of cutting values short."""
+    with st.container(horizontal=True, gap="medium"):
+        for label, value, tip in kpis:
+            st.metric(label, value, help=tip, width="stretch")
 
 
 def pick(name: str) -> None:
@@ -110,9 +127,9 @@ def overview(catalog: Catalog) -> pd.DataFrame:
     } for d in catalog.datasets.values()], columns=list(DATASETS))
 
 
-wh = data.configured_warehouse()
+settings = Settings.load()
 st.title("Catalog")
-catalog = load_catalog(wh)
+catalog = load_catalog(str(settings.home), settings.warehouse)
 if not catalog.datasets:
     st.info("No datasets yet — run `lakebox run` (or `lakebox demo`), then press 'Refresh data'.",
             icon=":material/info:")
@@ -141,11 +158,11 @@ if ds.description:
 latest = ds.history[0] if ds.history else None
 failed = sum(t.result == "failed" for t in ds.tests) + sum(not c.passed for c in ds.checks)
 kpi_row([
-    Kpi("Layer", ds.layer), Kpi("Pipeline", ds.pipeline or "–"),
-    Kpi("Rows (last run)", f"{latest.rows:,}" if latest else "–", f"Run {latest.run_id}" if latest else None),
-    Kpi("Last refreshed", latest.recorded_at[:16] if latest else "–", "UTC, when the run recorded its row counts"),
-    Kpi("Failing tests and checks", str(failed)),
-    Kpi("Anomalies", str(len(ds.anomalies))),
+    ("Layer", ds.layer, None), ("Pipeline", ds.pipeline or "–", None),
+    ("Rows (last run)", f"{latest.rows:,}" if latest else "–", f"Run {latest.run_id}" if latest else None),
+    ("Last refreshed", latest.recorded_at[:16] if latest else "–", "UTC, when the run recorded its row counts"),
+    ("Failing tests and checks", str(failed), None),
+    ("Anomalies", str(len(ds.anomalies)), None),
 ])
 
 st.subheader("Lineage")
