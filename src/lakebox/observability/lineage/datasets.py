@@ -125,9 +125,16 @@ def rows_loaded(ctx: RunContext, sources: Sequence[str], started: dt.datetime, e
     tables = raw_tables(ctx, sources)
     if not tables:
         return {}
-    loaded = "select batch_id from ops.batches where loaded_at >= ? and loaded_at <= ? and status = 'loaded'"
-    union = " union all ".join(f"select '{t}', count(*) from {t} where batch_id in ({loaded})" for t in tables)
-    return {t: int(n) for t, n in ctx.warehouse.query(union, [v for _ in tables for v in (started, ended)]) if n}
+    # the batch ids first: on Spark the ops tables live apart from the warehouse's, so one
+    # query cannot join them
+    loaded = [b for (b,) in ctx.warehouse.query(
+        "select batch_id from ops.batches where loaded_at >= ? and loaded_at <= ? and status = 'loaded'",
+        [started, ended])]
+    if not loaded:
+        return {}
+    marks = ", ".join("?" * len(loaded))
+    union = " union all ".join(f"select '{t}', count(*) from {t} where batch_id in ({marks})" for t in tables)
+    return {t: int(n) for t, n in ctx.warehouse.query(union, [b for _ in tables for b in loaded]) if n}
 
 
 def _origin(ctx: RunContext, source: str, meta: str | None) -> tuple[str, str]:
