@@ -160,8 +160,10 @@ def test_the_catalog_page_opens_a_dataset_and_clicks_through_its_lineage(
     assert app.header[0].value == STG
     assert "Typed orders, the latest version of each." in [m.value for m in app.markdown]
     assert {m.label: m.value for m in app.metric}["Pipeline"] == "orders"
-    tests = app.table[1].value if len(app.table) > 1 else None
-    assert tests is not None and set(tests["Latest result"]) == {"passed"}
+    [tests] = [t.value for t in app.table if "Latest result" in t.value.columns]
+    assert set(tests["Latest result"]) == {"passed"}
+    [listed] = [t.value for t in app.table if "Dataset" in t.value.columns]
+    assert list(listed["Dataset"]) == ["analytics.daily_order_metrics", "raw.orders", STG]
     assert ("not_null", "amount") in set(zip(tests["Test"], tests["Column"], strict=True))
     [upstream] = [b for b in app.button if b.label == "raw.orders" and b.key.startswith("up:")]
     upstream.click().run()

@@ -121,10 +121,10 @@ def _fan_out(edges: list[tuple[Column, str]]) -> str:
 def overview(catalog: Catalog) -> pd.DataFrame:
     return pd.DataFrame([{
         "name": d.name, "layer": d.layer, "pipeline": d.pipeline,
-        "rows": d.history[0].rows if d.history else None,
-        "refreshed": d.history[0].recorded_at if d.history else None,
-        "anomalies": len(d.anomalies) or None, "description": d.description,
-    } for d in catalog.datasets.values()], columns=list(DATASETS))
+        "rows": f"{d.history[0].rows:,}" if d.history else "",
+        "refreshed": d.history[0].recorded_at[:16] if d.history else "",
+        "anomalies": str(len(d.anomalies) or ""), "description": d.description,
+    } for d in catalog.datasets.values()], columns=list(DATASETS)).fillna("")
 
 
 settings = Settings.load()
@@ -143,9 +143,7 @@ layers = sorted({d.layer for d in catalog.datasets.values()}, key=["raw", "stagi
 st.caption(f"{len(names)} datasets: " + ", ".join(
     f"{sum(d.layer == layer for d in catalog.datasets.values())} {layer}" for layer in layers))
 with st.expander("All datasets", expanded=False):
-    table(overview(catalog), DATASETS, column_config={
-        "Rows (last run)": st.column_config.NumberColumn(format="localized"),
-        "Description": st.column_config.TextColumn(width="large")})
+    st.table(readable(overview(catalog), DATASETS), hide_index=True, border="horizontal")
 
 name = st.selectbox("Dataset", names, key=PICKED,
                     format_func=lambda n: f"{n}  ({catalog.datasets[n].pipeline or 'no pipeline'})")
