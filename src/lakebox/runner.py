@@ -27,7 +27,7 @@ from lakebox.interrupts import SignalGuard, stop_on_signals
 from lakebox.lake import Lake
 from lakebox.log import log_context
 from lakebox.observability.anomalies import note_row_counts
-from lakebox.observability.lineage import run_started
+from lakebox.observability.lineage import NoLineage, RunLineage, run_started
 from lakebox.settings import Settings, redact
 from lakebox.stage import RunContext, Stage, StageResult
 from lakebox.warehouse import Warehouse, ops
@@ -99,6 +99,7 @@ def _run(
     with log_context(run_id=run_id, pipeline=pipeline.name), stop_on_signals() as guard:
         current: tuple[str, dt.datetime] | None = None  # the stage under way, not yet recorded
         ended = False
+        lineage: RunLineage | NoLineage = NoLineage()
         try:
             ops.start_run(warehouse, run_id, pipeline.name)
             lineage = run_started(ctx)  # OpenLineage events (lakebox.observability.lineage)
@@ -158,6 +159,7 @@ def _run(
             if not ended:
                 _close_stopped(warehouse, run_id, pipeline.name, current, started, rows_in, rows_out,
                                _stop_reason(exc, guard))
+                lineage.stopped(current, _stop_reason(exc, guard))
             if guard.received is not None and ended:
                 raise guard.interrupted(f"{pipeline.name}: {guard.interrupted()} after run {run_id} ended "
                                         f"{status}") from exc

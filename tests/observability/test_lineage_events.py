@@ -247,3 +247,41 @@ def test_a_real_retail_run_emits_valid_events_for_every_file_kind_and_model(lake
     for name in models:
         [out] = jobs[name, "COMPLETE"]["outputs"]
         assert out["facets"]["columnLineage"]["fields"], f"{name} has no column lineage"
+
+
+@pytest.mark.timeout(180)
+def test_a_run_stopped_by_sigterm_emits_fail_for_the_run_and_the_stage_under_way(
+        lakebox_env: dict[str, str]) -> None:
+    """A real `lakebox run orders` sent SIGTERM once dbt's transform stage has started."""
+    import signal
+    import subprocess
+    import sys
+
+    home = Path(lakebox_env["LAKEBOX_HOME"])
+    env = orders_env(lakebox_env)
+    child = subprocess.Popen([sys.executable, "-m", "lakebox.cli", "run", "orders"], env=env, cwd=env.get("PWD"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if '"stage started"' in line and '"stage": "transform"' in line.replace('":"', '": "'):
+            break
+    else:
+        raise AssertionError("the run ended before its transform stage started:\n" + "".join(seen))
+    child.send_signal(signal.SIGTERM)
+    _, rest = child.communicate(timeout=120)
+    assert child.returncode == 143, "".join(seen) + rest
+
+    events = file_events(home)
+    for event in events:
+        validate(event)
+    jobs = by_job(events)
+    assert ("orders", "COMPLETE") not in jobs and ("orders.transform", "COMPLETE") not in jobs
+    run_fail, stage_fail = jobs["orders", "FAIL"], jobs["orders.transform", "FAIL"]
+    assert run_fail["run"]["facets"]["errorMessage"]["message"] == "interrupted by SIGTERM"
+    assert stage_fail["run"]["facets"]["errorMessage"]["message"] == "interrupted by SIGTERM"
+    assert stage_fail["run"]["runId"] == jobs["orders.transform", "START"]["run"]["runId"]
+    assert stage_fail["run"]["facets"]["parent"]["run"]["runId"] == run_fail["run"]["runId"]
+    assert [e["eventType"] for e in events if e["job"]["name"] == "orders"] == ["START", "FAIL"]
+    assert jobs["orders.load", "COMPLETE"]["run"]["facets"]["parent"]["run"]["runId"] == run_fail["run"]["runId"]

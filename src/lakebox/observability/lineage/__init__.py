@@ -8,6 +8,8 @@ The runner calls three things, none of which can fail a run:
                                                 START and COMPLETE/FAIL of the stage, and of
                                                 each dbt model it built (children of the stage)
     lineage.run_ended(status, error)            COMPLETE/FAIL of the run; waits ≤ 1 s for the endpoint
+    lineage.stopped(stage, why)                 a run a signal (SIGTERM, Ctrl-C) stopped: FAIL for
+                                                the stage under way and for the run
 
 With LAKEBOX_LINEAGE=off, run_started returns a stand-in that does nothing and this package
 imports nothing beyond the standard library.
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from lakebox.observability.lineage.delivery import Delivery
     from lakebox.stage import RunContext
 
-__all__ = ["RunLineage", "run_started"]
+__all__ = ["NoLineage", "RunLineage", "run_started"]
 
 
 class NoLineage:
@@ -32,6 +34,9 @@ class NoLineage:
         pass
 
     def run_ended(self, status: str, error: str | None) -> None:
+        pass
+
+    def stopped(self, stage: tuple[str, dt.datetime] | None, why: str) -> None:
         pass
 
 
@@ -63,6 +68,7 @@ class RunLineage:
         self.delivery: Delivery = Delivery(ctx.settings.home, core.OPENLINEAGE_URL.optional(env),
                                            core.OPENLINEAGE_API_KEY.optional(env))
         self._warned = False
+        self._ended = False
         self.delivery.emit([run_event("START", None, self.namespace, self.job, self.run_id, job_type="JOB")])
 
     def stage_ended(self, name: str, status: str, started: dt.datetime, error: str | None) -> None:
@@ -102,6 +108,7 @@ class RunLineage:
     def run_ended(self, status: str, error: str | None) -> None:
         from lakebox.observability.lineage.events import run_event
 
+        self._ended = True
         try:
             end_type = "FAIL" if status == "failed" else "COMPLETE"
             self.delivery.emit([run_event(end_type, None, self.namespace, self.job, self.run_id, job_type="JOB",
@@ -109,6 +116,27 @@ class RunLineage:
         except Exception as exc:  # noqa: BLE001 - lineage never fails a run
             self._warn("run end", exc)
         self._deliver()
+
+    def stopped(self, stage: tuple[str, dt.datetime] | None, why: str) -> None:
+        """The run was stopped (a signal, or the audit trail failing): START and FAIL for the
+        stage under way (`stage`: its name and start), and FAIL for the run unless its end went
+        out already. No dataset is looked up: the stage's work was rolled back, and the
+        process is on its way out."""
+        from lakebox.observability.lineage.events import run_event, run_uuid
+        from lakebox.warehouse.ops import utcnow
+
+        if self._ended:
+            return
+        if stage is not None:
+            try:
+                name, started = stage
+                job, run_id, parent = f"{self.job}.{name}", run_uuid(self.ctx.run_id, name), (self.job, self.run_id)
+                self.delivery.emit([
+                    run_event("START", started, self.namespace, job, run_id, parent=parent, root=parent),
+                    run_event("FAIL", utcnow(), self.namespace, job, run_id, parent=parent, root=parent, error=why)])
+            except Exception as exc:  # noqa: BLE001 - lineage never fails a run
+                self._warn(f"stage {stage[0]}", exc)
+        self.run_ended("failed", why)
 
     def _deliver(self) -> None:
         from lakebox.settings import redact

@@ -4,7 +4,7 @@ where a column comes from (down to the raw table) and where it goes."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,51 @@ class ColumnGraph:
         self.downstream[source].append((target, subtype))
 
 
-def column_graph(settings: Settings, wh: Warehouse) -> ColumnGraph:
-    """From dbt's compiled SQL of every model built in this home, and the warehouse's columns."""
+SCHEMAS = ("raw", "staging", "analytics", "ml")
+
+
+def warehouse_columns(wh: Warehouse, tables: Sequence[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of each of `tables` (`schema.table`; every table of the catalog's
+    schemas when None), in column order, in one query. Spark has no information_schema:
+    there each table's columns are read off an empty select."""
+    known: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if wh.kind == "spark":
+        for table in _spark_tables(wh) if tables is None else tables:
+            try:
+                fields = wh.query_arrow(f"select * from {table} limit 0").schema
+            except Exception:  # noqa: BLE001 - a table not built (yet) has no columns to show
+                continue
+            known[table] = [(f.name, str(f.type)) for f in fields]
+        return known
+    if tables is None:
+        where, params = f"table_schema in ({', '.join('?' * len(SCHEMAS))})", list(SCHEMAS)
+    elif not tables:
+        return known
+    else:
+        pairs = [t.split(".", 1) for t in tables]
+        where, params = " or ".join("(table_schema = ? and table_name = ?)" for _ in pairs), [v for p in pairs for v in p]
+    for schema, table, column, kind in wh.query(
+            f"select table_schema, table_name, column_name, data_type from information_schema.columns where {where} "
+            "order by table_schema, table_name, ordinal_position", params):
+        known[f"{schema}.{table}"].append((column, str(kind)))
+    return known
+
+
+def _spark_tables(wh: Warehouse) -> list[str]:
+    found = []
+    for schema in SCHEMAS:
+        try:
+            rows = wh.query(f"show tables in {schema}")
+        except Exception:  # noqa: BLE001 - a schema not created yet holds no table
+            continue
+        found += [f"{schema}.{row[1]}" for row in rows if not (len(row) > 2 and row[2])]  # not a temporary view
+    return found
+
+
+def column_graph(settings: Settings, wh: Warehouse,
+                 known: dict[str, list[tuple[str, str]]] | None = None) -> ColumnGraph:
+    """From dbt's compiled SQL of every model built in this home, and the warehouse's columns
+    (`known`, when the caller read them already)."""
     from lakebox.log import get_logger
     from lakebox.observability.lineage.datasets import compiled_in
     from lakebox.observability.lineage.sql_cache import SqlCache, Unparsable, cache_file
@@ -40,12 +83,7 @@ def column_graph(settings: Settings, wh: Warehouse) -> ColumnGraph:
     cache = SqlCache(cache_file(settings))
     models = compiled_in(settings.home / "dbt" / "target" / "compiled" / "lakebox" / "models", None, cache,
                          get_logger())
-    known: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for schema, table, column, kind in wh.query(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns where "
-            "table_schema in ('raw', 'staging', 'analytics', 'ml') order by table_schema, table_name, "
-            "ordinal_position"):
-        known[f"{schema}.{table}"].append((column, str(kind)))
+    known = warehouse_columns(wh) if known is None else known
     graph = ColumnGraph(columns={t: [c for c, _ in cols] for t, cols in known.items()})
     for model in models:
         try:

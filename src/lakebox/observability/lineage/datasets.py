@@ -107,9 +107,16 @@ def column_facet(ctx: RunContext, cache: SqlCache, model: DbtModel, columns: dic
 
 def raw_tables(ctx: RunContext, sources: Sequence[str]) -> list[str]:
     """The raw tables of `sources`: `raw.<source>`, or `raw.<source>_<resource>` (one per file kind)."""
-    names = [t for (t,) in ctx.warehouse.query(
-        "select distinct table_name from information_schema.columns where table_schema = 'raw' "
-        "and column_name = 'batch_id' order by table_name")]
+    from lakebox.observability.lineage.columns import warehouse_columns
+
+    if ctx.warehouse.kind == "spark":  # no information_schema: the raw tables named for the sources
+        candidates = [f"raw.{row[1]}" for row in ctx.warehouse.query("show tables in raw")]
+        names = sorted(t.split(".", 1)[1] for t, cols in warehouse_columns(ctx.warehouse, candidates).items()
+                       if any(c == "batch_id" for c, _ in cols))
+    else:
+        names = [t for (t,) in ctx.warehouse.query(
+            "select distinct table_name from information_schema.columns where table_schema = 'raw' "
+            "and column_name = 'batch_id' order by table_name")]
     return [f"raw.{t}" for t in names if any(t == s or t.startswith(f"{s}_") for s in sources)]
 
 
@@ -118,9 +125,16 @@ def rows_loaded(ctx: RunContext, sources: Sequence[str], started: dt.datetime, e
     tables = raw_tables(ctx, sources)
     if not tables:
         return {}
-    loaded = "select batch_id from ops.batches where loaded_at >= ? and loaded_at <= ? and status = 'loaded'"
-    union = " union all ".join(f"select '{t}', count(*) from {t} where batch_id in ({loaded})" for t in tables)
-    return {t: int(n) for t, n in ctx.warehouse.query(union, [v for _ in tables for v in (started, ended)]) if n}
+    # the batch ids first: on Spark the ops tables live apart from the warehouse's, so one
+    # query cannot join them
+    loaded = [b for (b,) in ctx.warehouse.query(
+        "select batch_id from ops.batches where loaded_at >= ? and loaded_at <= ? and status = 'loaded'",
+        [started, ended])]
+    if not loaded:
+        return {}
+    marks = ", ".join("?" * len(loaded))
+    union = " union all ".join(f"select '{t}', count(*) from {t} where batch_id in ({marks})" for t in tables)
+    return {t: int(n) for t, n in ctx.warehouse.query(union, [b for _ in tables for b in loaded]) if n}
 
 
 def _origin(ctx: RunContext, source: str, meta: str | None) -> tuple[str, str]:
@@ -151,18 +165,10 @@ def _assertions(ctx: RunContext, batch_ids: Sequence[str]) -> dict[str, list[dic
 
 
 def table_columns(ctx: RunContext, tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """(column, type) of each `schema.table`, in one query."""
-    if not tables:
-        return {}
-    pairs = [t.split(".", 1) for t in tables]
-    where = " or ".join("(table_schema = ? and table_name = ?)" for _ in pairs)
-    rows = ctx.warehouse.query(
-        f"select table_schema, table_name, column_name, data_type from information_schema.columns where {where} "
-        "order by table_schema, table_name, ordinal_position", [v for p in pairs for v in p])
-    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for schema, table, column, kind in rows:
-        found[f"{schema}.{table}"].append((column, str(kind)))
-    return found
+    """(column, type) of each `schema.table`, in one query (Spark: one empty select each)."""
+    from lakebox.observability.lineage.columns import warehouse_columns
+
+    return warehouse_columns(ctx.warehouse, tables)
 
 
 def row_counts(ctx: RunContext, tables: Sequence[str]) -> dict[str, int]:

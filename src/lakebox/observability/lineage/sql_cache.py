@@ -80,19 +80,34 @@ class SqlCache:
             self.grew = False
 
 
+# A model's SQL parsed for its tables, kept for the column analysis that follows in the same
+# process (it qualifies the tree in place): each model is parsed once.
+_PARSED: dict[str, Any] = {}
+
+
+def _parse(sql: str) -> Any:
+    import sqlglot
+
+    tree = _PARSED.pop(checksum(sql), None)
+    return tree if tree is not None else sqlglot.parse_one(sql, read="duckdb")
+
+
 def _tables(sql: str) -> list[str] | None:
     import sqlglot
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
+        tree = _parse(sql)
     except sqlglot.errors.SqlglotError:
         return None
+    _PARSED[checksum(sql)] = tree
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     return sorted({f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db and t.name not in ctes})
 
 
 def _columns(sql: str, schema: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, Any] | None:
+    """Every output column's lineage from one walk of one qualified tree: `lineage(None, ...)`
+    shares its work across columns, and untrimmed selects spare sqlglot a deep copy per step."""
     import sqlglot
     from sqlglot.lineage import lineage
     from sqlglot.optimizer.qualify import qualify
@@ -100,19 +115,18 @@ def _columns(sql: str, schema: Mapping[str, Sequence[tuple[str, str]]]) -> dict[
 
     tables: dict[str, object] = {}
     for table, cols in schema.items():
-        db, name = table.split(".", 1)
-        tables.setdefault(db, {})[name] = dict(cols)  # type: ignore[index]
+        if cols:  # a table not built here: its columns are resolved as the SQL names them
+            db, name = table.split(".", 1)
+            tables.setdefault(db, {})[name] = dict(cols)  # type: ignore[index]
     try:
-        tree: Any = qualify(sqlglot.parse_one(sql, read="duckdb"), schema=tables, dialect="duckdb",
-                       validate_qualify_columns=False, catalog=None)
+        tree: Any = qualify(_parse(sql), schema=tables, dialect="duckdb", validate_qualify_columns=False,
+                            catalog=None)
         scope = build_scope(tree)
         if scope is None:
             return None
-        fields: dict[str, list[list[str]]] = {}
-        for projection in tree.selects:
-            out = projection.alias_or_name
-            node = lineage(out, tree, schema=tables, dialect="duckdb", scope=scope, copy=False)
-            fields[out] = [list(leaf) for leaf in sorted(set(_leaves(node, "IDENTITY")))]
+        nodes = lineage(None, tree, schema=tables, dialect="duckdb", scope=scope, copy=False, trim_selects=False)
+        assert isinstance(nodes, dict)
+        fields = {out: [list(leaf) for leaf in sorted(set(_leaves(node, "IDENTITY")))] for out, node in nodes.items()}
         dataset = sorted(set(_indirect(scope)))
     except sqlglot.errors.SqlglotError:
         return None
@@ -126,7 +140,9 @@ def _leaves(node: Any, kind: str) -> Iterator[tuple[str, str, str]]:
 
     expression = node.expression
     if isinstance(expression, exp.Table):
-        yield f"{expression.db}.{expression.name}", node.name.split(".")[-1].strip('"'), kind
+        column = node.name.split(".")[-1].strip('"')
+        if column != "*":  # a star over a table whose columns are unknown names no column
+            yield f"{expression.db}.{expression.name}", column, kind
         return
     inner = expression.this if isinstance(expression, exp.Alias) else expression
     here = ("AGGREGATION" if inner.find(exp.AggFunc) else
