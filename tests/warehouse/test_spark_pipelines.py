@@ -225,3 +225,38 @@ def test_a_worker_killed_during_a_dbt_build_is_survived(
     assert outcome.models == 2 and outcome.tests > 0
     assert len(alive_workers(cluster.wait_for(lambda s: len(alive_workers(s)) == 2, "the master to drop the worker"))) == 2
     assert_same_marts(homes.spark, homes.duckdb, ORDER_MARTS)
+
+
+# ------------------------------------------------------------------ lineage and the catalog on Spark (issue 22)
+# Spark has no information_schema: columns are read off an empty select. These read the home
+# the pipelines ran in above (one cluster for the whole file).
+MART = "analytics.daily_order_metrics"
+
+
+def test_on_spark_models_carry_their_columns_and_column_lineage(homes: Homes) -> None:
+    import json
+
+    events = [json.loads(line) for line in (homes.spark / "lineage" / "events.jsonl").read_text().splitlines()]
+    done = [e for e in events if e["job"]["name"] == f"orders.transform.{MART}" and e["eventType"] == "COMPLETE"]
+    assert done, "no COMPLETE event of the orders mart's build"
+    [out] = done[0]["outputs"]
+    assert "total_amount" in {f["name"] for f in out["facets"]["schema"]["fields"]}
+    assert [f["field"] for f in out["facets"]["columnLineage"]["fields"]["total_amount"]["inputFields"]] == ["amount"]
+    load = [e for e in events if e["job"]["name"] == "orders.load" and e["eventType"] == "COMPLETE"]
+    assert [d["name"] for d in load[0]["outputs"]] == ["raw.orders"], "the raw table found without information_schema"
+
+    up = run_cli("lineage", f"{MART}.total_amount", env=homes.spark_env(), timeout=300)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "    <- raw.orders.amount  [TRANSFORMATION]" in up.stdout.splitlines()
+
+
+def test_on_spark_the_catalog_lists_every_table_with_its_types(homes: Homes, tmp_path: Path) -> None:
+    import re
+
+    site = tmp_path / "site"
+    result = run_cli("catalog", "--export", str(site), env=homes.spark_env(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pages: dict[str, Any] = {p.name: p.read_text() for p in site.glob("*.html")}
+    assert {"index.html", "raw.orders.html", "staging.stg_orders.html", f"{MART}.html"} <= set(pages)
+    typed = re.search(r"<tr id='total_amount'><td>total_amount</td><td>([^<]*)</td>", pages[f"{MART}.html"])
+    assert typed is not None and typed.group(1).startswith("decimal"), "the column's type, read off an empty select"
