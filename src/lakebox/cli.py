@@ -342,6 +342,9 @@ def bench(
     observability: Annotated[bool, typer.Option(help="the HTTP run with Pushgateway and Loki beside it plain, "
                                                 "and /metrics with 50 pipelines' series")] = True,
     who: Annotated[bool, typer.Option(help="who_gho: 190 countries × 20 years, `lakebox run who_gho` in a new home")] = True,
+    project: Annotated[bool, typer.Option(help="a project of 20 pipelines: `lakebox --help` and `lakebox check`; "
+                                          "`lakebox check` on 50 declarative pipelines")] = True,
+    lineage: Annotated[bool, typer.Option(help="column lineage of every bundled model, cold and cached")] = True,
     postgres_dsn: Annotated[str, typer.Option(help="admin DSN to create a scratch database")] = "postgresql://postgres@127.0.0.1:5432/test",
     record: Annotated[str | None, typer.Option(help="write the report here, e.g. docs/benchmarks.md")] = None,
 ) -> None:
@@ -355,7 +358,7 @@ def bench(
         http_size=parse_size(http_size), cli_size=parse_size(cli_size),
         postgres_size=parse_size(postgres_size), s3_size=parse_size(s3_size), retail=retail,
         postgres_dsn=postgres_dsn, record=Path(record) if record else None,
-        serve=serve, observability=observability,
+        serve=serve, observability=observability, project=project, lineage=lineage,
         pipeline_sizes={"github_commits": parse_size(github_size), "who_gho": int(who)},
     )
     typer.echo(report)

@@ -265,6 +265,8 @@ def run_bench(
     serve: bool = False,
     observability: bool = False,
     pipeline_sizes: dict[str, int] | None = None,
+    project: bool = False,
+    lineage: bool = False,
 ) -> str:
     """Run every scenario; return the report as markdown (and write it to `record`).
     `pipeline_sizes`: the size for each pipeline's own scenario (named in its spec; 0 or
@@ -301,6 +303,16 @@ def run_bench(
             from lakebox.bench.serve import bench_issue11
 
             results["serve"] = bench_issue11(root)
+        if lineage:  # issue 22
+            from lakebox.bench.lineage import bench_lineage
+
+            results["lineage"] = bench_lineage(root)
+        if project:  # issues 19 and 20: a project of 20 coded, and one of 50 declared pipelines
+            from lakebox.bench.check import bench_check
+            from lakebox.bench.project import bench_project
+
+            results["project"] = bench_project(root)
+            results["check"] = bench_check(root)
     markdown = render(results)
     if record:
         record.write_text(markdown)

@@ -105,10 +105,15 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ratio = results["s3"]["seconds"] / results["s3_local"]["seconds"]
         rows.append((f"S3 lake (moto) vs local disk at {_human(results['s3']['size'])} ≤ 1.5×", f"{ratio:.2f}×",
                      "yes" if ratio <= 1.5 else "no"))
-    for key in ("observability", "serve"):  # issues 12 and 11, each in its own module
+    for key in MODULES:  # each in its own module
         if key in results:
             rows += _module(key).targets(results[key])
     return rows
+
+
+# bench modules whose results sit under their own name: observability (issue 12), serve (11),
+# lineage (22), project (19: a 20-pipeline project's --help and check), check (20: 50 declared)
+MODULES = ("observability", "serve", "lineage", "project", "check")
 
 
 def _module(key: str) -> Any:
@@ -177,7 +182,7 @@ def render(results: dict[str, Any]) -> str:
     for _, scenario in scenarios():
         if scenario.key in results:
             lines += scenario.section(results[scenario.key])
-    for key in ("observability", "serve"):
-        if key in results:
+    for key in MODULES:
+        if key in results and hasattr(_module(key), "section"):
             lines += _module(key).section(results[key])
     return "\n".join(lines).rstrip() + "\n"
