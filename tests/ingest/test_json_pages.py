@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from lakebox.errors import ConfigError
-from lakebox.ingest.json_pages import PageReader, records_at
+from lakebox.ingest.json_pages import PageReader, records_at, records_path
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 
@@ -66,14 +66,20 @@ def test_an_unreadable_page_is_named_alone(tmp_path: Path) -> None:
 
 
 def test_records_path_forms() -> None:
-    assert records_at({"value": [1]}, "$.value") == [1]
-    assert records_at([1, 2], "$") == [1, 2]
+    assert records_at({"value": [1]}, "$.value") == records_at({"value": [1]}, "value") == [1]
+    assert records_at([1, 2], "$") == records_at([1, 2], "") == [1, 2]
+    assert records_at({"result": {"items": [3]}}, "result.items") == [3]
+    assert records_at({"result": {"items": [3]}}, "$.result.items") == [3]
+    assert records_path("$.@odata.x") == ("@odata", "x") and records_path("$values") == ("$values",)
     with pytest.raises(KeyError):
         records_at({"data": []}, "$.records")
     with pytest.raises(TypeError):
         records_at({"records": {}}, "$.records")
-    with pytest.raises(ConfigError, match="records path"):
-        PageReader("$.data.items")
+    with pytest.raises(TypeError, match="inside a list"):
+        records_at({"result": [{"items": []}]}, "result.items")
+    for bad in ("data..items", "data.items[*]", "data items", "data."):
+        with pytest.raises(ConfigError, match="records path"):
+            PageReader(bad)
 
 
 def test_a_recorded_gho_indicator(tmp_path: Path) -> None:

@@ -131,10 +131,20 @@ def read_with_retry(
     passthrough: Collection[int] = (),
     secrets: Sequence[str] = (),
     clock: Callable[[], float] = time.time,
+    sign: Mapping[str, str] | None = None,
 ) -> tuple[httpx.Response, T]:
     """`get_with_retry`, and what `read` makes of the response; `read` raising
-    `UnreadableResponse` counts as one more transient fault."""
+    `UnreadableResponse` counts as one more transient fault. `sign` are query parameters
+    added to the request as it goes out (an API key): kept out of `url` and `params`, so
+    nothing the caller shows or keeps holds them."""
     import httpx
+
+    if sign and params:
+        target, params = httpx.URL(url), {**params, **sign}
+    elif sign:  # a next link carries its own query: the key joins it
+        target, params = httpx.URL(url).copy_merge_params(sign), {}
+    else:
+        target = httpx.URL(url)
 
     def hide(text: str) -> str:
         text = redact(text)
@@ -151,7 +161,8 @@ def read_with_retry(
         remaining = policy.max_elapsed_s - (time.monotonic() - started - waited_for_reset)
         try:
             # params=None, not {}: httpx drops the query a URL carries when given empty params
-            response = client.get(url, params=params or None, timeout=max(0.001, min(policy.timeout_s, remaining)))
+            response = client.get(target, params=params or None,
+                                  timeout=max(0.001, min(policy.timeout_s, remaining)))
             if response.status_code >= 400:  # below it nothing to judge, so no URL to redact (a scan of the environment)
                 _judge(response, source, hide(url), policy, passthrough, clock, hide)
             return response, read(response)

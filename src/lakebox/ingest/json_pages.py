@@ -1,14 +1,15 @@
 """Reads landed JSON API pages as rows, wherever in the page the records sit.
 
-A records path says where: `$.records` or `$.value` (a field of the page holding a list
-of objects) or `$` (the page is the list). Only these two forms are accepted, so the same
-path drives both the REST source (which counts a page's records) and this reader.
+A records path (dlt's `data_selector`) says where: a dotted path to the list of records
+(`data`, `result.items`; `$.records` and `$.value` are the same with a `$.` prefix), or
+`""`/`$` when the page is the list. The same path drives both the REST source (which
+counts a page's records) and this reader.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from lakebox.errors import ConfigError
@@ -17,24 +18,31 @@ from lakebox.warehouse.sql import literal, quote
 MAX_PAGE_BYTES = 64 << 20  # DuckDB buffers twice this; a 10k-record page is ~2 MB
 FILE_COLUMN = "lakebox_source_file"  # the column naming each row's page when pages are parsed together
 EMPTY = "EMPTY"  # what `records_structure` says of an empty records list
-_PATH = re.compile(r"\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?")
+_PART = re.compile(r"[^.\s\[\]*]+")  # one field of a dotted path: no dot, space, brackets or wildcard
 _WHOLE = "lakebox_record"  # the column a bare-array page's records are read into
 _STRUCTURE = "json_structure(content)"
 
-
-def records_field(path: str) -> str | None:
-    """The page field holding the records (`$.value` -> "value"), None for a bare array (`$`)."""
-    match = _PATH.fullmatch(path)
-    if not match:
-        raise ConfigError(f"records path {path!r} is not supported; use '$' for a bare JSON array "
-                          "or '$.<field>' (e.g. '$.records', '$.value') for a field holding the list")
-    return match.group("field")
+RecordsPath = tuple[str, ...]  # the fields leading to the records; () when the page is the list
 
 
-def records_at(doc: Any, path: str) -> list[Any]:
+def records_path(path: str) -> RecordsPath:
+    """The fields of a records path: `result.items` or `$.result.items` -> ("result", "items");
+    `""` or `$` (the page is the list) -> ()."""
+    dotted = path[2:] if path.startswith("$.") else "" if path == "$" else path
+    parts = tuple(dotted.split(".")) if dotted else ()
+    if not all(_PART.fullmatch(part) for part in parts):
+        raise ConfigError(f"records path {path!r} is not supported; use a dotted path to the list of records "
+                          "(e.g. 'data', 'result.items', or '$.value'), or '' when the page itself is the list")
+    return parts
+
+
+def records_at(doc: Any, path: str | RecordsPath) -> list[Any]:
     """The records of a parsed page; KeyError or TypeError when the page has none where expected."""
-    field = records_field(path)
-    records = doc if field is None else doc[field]
+    records = doc
+    for part in records_path(path) if isinstance(path, str) else path:
+        if not isinstance(records, dict):
+            raise TypeError(f"{path!r}: {part!r} is inside a {type(records).__name__}, not an object")
+        records = records[part]
     if not isinstance(records, list):
         raise TypeError(f"{path!r} is not a list")
     return records
@@ -68,10 +76,13 @@ def page_structures(con: Any, uris: list[str]) -> dict[str, Any]:
         return dict(row for part in pool.map(structures, [uris[i::workers] for i in range(workers)]) for row in part)
 
 
-def records_structure(page: Any, field: str | None) -> Any:
+def records_structure(page: Any, path: str | RecordsPath | None) -> Any:
     """The records' part of a page's structure: their merged fields (a dict of name -> type)
-    when they are a list of objects, EMPTY when the list is empty, else None."""
-    listed = page if field is None else page.get(field) if isinstance(page, dict) else None
+    when they are a list of objects, EMPTY when the list is empty, else None. `path` is a
+    records path's fields (a single field as a str; None or () for a bare array)."""
+    listed = page
+    for part in (path,) if isinstance(path, str) else path or ():
+        listed = listed.get(part) if isinstance(listed, dict) else None
     if isinstance(listed, list) and listed and isinstance(listed[0], dict):
         return listed[0]
     return EMPTY if listed in (["NULL"], []) else None
@@ -98,16 +109,21 @@ class PageReader:
     shape are parsed together with their fields declared (DuckDB spreads files over its
     threads), and `select_sql` picks one page's rows out of that table. A page of another
     shape, or one that cannot be read, is read on its own so it is named alone. Every
-    top-level field of a page is declared (the others as JSON): DuckDB reads a page with an
-    undeclared field ~15x slower. Nested objects stay JSON columns. `renames` maps a
-    record's field names to column names (the others keep theirs), so a source's own
-    spelling (`NumericValue`) reads as the contract's (`numeric_value`).
+    field of a page on the way to the records is declared (the others as JSON): DuckDB reads
+    a page with an undeclared field ~15x slower. Nested objects stay JSON columns. `renames`
+    maps a record's field names to column names, so a source's own spelling
+    (`NumericValue`) reads as the contract's (`numeric_value`); `name_columns` names the
+    other fields of each page's records (e.g. dlt's normalisation, `Country Name` ->
+    `country_name`; given every field name of the page, it returns name -> column), the
+    rest keep their names.
     """
 
-    def __init__(self, records: str = "$.records", renames: Mapping[str, str] | None = None) -> None:
+    def __init__(self, records: str = "$.records", renames: Mapping[str, str] | None = None,
+                 name_columns: Callable[[list[str]], Mapping[str, str]] | None = None) -> None:
         self.records = records
-        self._field = records_field(records)
+        self._path = records_path(records)
         self._renames = dict(renames or {})
+        self._name_columns = name_columns
         self._shapes: dict[str, _Shape] = {}
         self._parsed: dict[str, str] = {}  # uri -> scratch table holding its rows
         self._tables: list[str] = []
@@ -148,30 +164,49 @@ class PageReader:
     def _select(self, uris: list[str], shape: _Shape, filename: bool = False) -> str:
         fields = ", ".join(f"{quote(name)} {kind}" for name, kind in shape.fields)
         file_column = f", {FILE_COLUMN}" if filename else ""
-        if self._field is None:
+        if not self._path:
             source = read_json_sql(uris, {_WHOLE: f"STRUCT({fields})"}, array=True, records=False, filename=filename)
             rows = f"select unnest({_WHOLE}, recursive := true){file_column} from {source}"
         else:
-            declared = {self._field: f"STRUCT({fields})[]", **{name: "JSON" for name in shape.others}}
-            source = read_json_sql(uris, declared, filename=filename)
-            rows = f"select unnest({quote(self._field)}, recursive := true){file_column} from {source}"
-        if not self._renames:
+            # each field on the way down a STRUCT of the next one (and its siblings as JSON); the last a list
+            declared = f"STRUCT({fields})[]"
+            for part, others in zip(reversed(self._path[1:]), reversed(shape.others[1:]), strict=True):
+                declared = "STRUCT(" + ", ".join([f"{quote(part)} {declared}",
+                                                  *(f"{quote(name)} JSON" for name in others)]) + ")"
+            top = {self._path[0]: declared, **{name: "JSON" for name in shape.others[0]}}
+            listed = quote(self._path[0])
+            for part in self._path[1:]:
+                listed = f"struct_extract({listed}, {literal(part)})"
+            source = read_json_sql(uris, top, filename=filename)
+            rows = f"select unnest({listed}, recursive := true){file_column} from {source}"
+        names = self._columns([name for name, _ in shape.fields])
+        if all(name == column for name, column in names.items()):
             return rows
-        columns = ", ".join(f"{quote(name)} as {quote(self._renames.get(name, name))}" for name, _ in shape.fields)
+        columns = ", ".join(f"{quote(name)} as {quote(column)}" for name, column in names.items())
         return f"select {columns}{file_column} from ({rows})"
 
+    def _columns(self, names: list[str]) -> dict[str, str]:
+        """field -> column for one shape's record fields."""
+        named = dict(self._name_columns(names)) if self._name_columns else {}
+        return {name: self._renames.get(name) or named.get(name, name) for name in names}
+
     def _shape_of(self, page: Any) -> _Shape:
-        """The records' fields typed for read_json, and the page's other top-level fields."""
-        others = tuple(k for k in page if k != self._field) if self._field and isinstance(page, dict) else ()
-        records = records_structure(page, self._field)
+        """The records' fields typed for read_json, and the fields beside the records' path
+        at each level of it (the page's own first)."""
+        others: list[tuple[str, ...]] = []
+        level = page
+        for part in self._path:
+            others.append(tuple(k for k in level if k != part) if isinstance(level, dict) else ())
+            level = level.get(part) if isinstance(level, dict) else None
+        records = records_structure(page, self._path)
         if not isinstance(records, dict):
-            return _Shape((), others, records == EMPTY)
-        return _Shape(tuple((name, _duckdb_type(kind)) for name, kind in records.items()), others)
+            return _Shape((), tuple(others), records == EMPTY)
+        return _Shape(tuple((name, _duckdb_type(kind)) for name, kind in records.items()), tuple(others))
 
 
 class _Shape(NamedTuple):
     fields: tuple[tuple[str, str], ...]  # (name, DuckDB type) of the records' fields
-    others: tuple[str, ...]  # the page's other top-level fields
+    others: tuple[tuple[str, ...], ...]  # per field of the records path, the fields beside it
     empty: bool = False  # the records list is empty
 
 

@@ -16,9 +16,11 @@ loader's to drop: the window rides in each page's meta (`overlap`), which the or
 loader uses with its contract's `version_key`; a pipeline without one dedupes in staging
 on the record's key (e.g. a commit's sha).
 
-Pagination strategies are small classes (`CursorInBody`, `LinkHeader`, `PageNumber`,
-`Offset`, `ODataNextLink`). The auth token comes from the environment variable the
-config names and is never logged, written to the lake or put in an error. A response
+Pagination strategies are small classes (`CursorInBody`, `LinkHeader`, `JsonLink`,
+`PageNumber`, `Offset`, `ODataNextLink`; `UntilEmpty` ends any of them at an empty page).
+Credentials (`Auth` a header token, `QueryKey` an API key in the query, `BasicAuth`) come
+from the environment variables the config names and are never logged, written to the lake
+(a query key is left out of each landed page's request) or put in an error. A response
 that is not readable JSON with records where the config says is asked for again like any
 transient fault; only one still unreadable when the retries run out is quarantined, with
 the request that got it. The cursor moves on past it, so the next run asks each quarantined
@@ -44,19 +46,20 @@ before stays in the lake and loads next run. Progress is logged every
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urljoin, urlsplit
 
 import orjson
 
 from lakebox import core_settings as core
 from lakebox.errors import SourceFailedError
 from lakebox.ingest.http import RetriesExhaustedError, RetryPolicy, UnreadableResponse, read_with_retry
-from lakebox.ingest.json_pages import records_at, records_field
+from lakebox.ingest.json_pages import records_at, records_path
 from lakebox.log import progress
 from lakebox.settings import redact, secret_values
 from lakebox.stage import StageResult
@@ -70,6 +73,9 @@ if TYPE_CHECKING:
     from lakebox.stage import RunContext
 
 Params = dict[str, Any]
+FieldPath = str | tuple[str, ...]
+"""Where a value is in a page: a str is one field, dots and all (`@odata.count`); a tuple
+is a path of fields (`("meta", "total")`, from a dotted name by `dotted`)."""
 PROGRESS_EVERY_PAGES = 1000
 PROGRESS_EVERY_S = 5.0
 
@@ -99,7 +105,7 @@ class CursorInBody:
     """The page names the next one: `{"records": [...], "next_cursor": "abc"}` -> `?cursor=abc`.
     `resend_params=False` when the cursor alone resumes (the first request's filters dropped)."""
 
-    field: str = "next_cursor"
+    field: FieldPath = "next_cursor"
     param: str = "cursor"
     size_param: str | None = None
     size: int = 100
@@ -109,8 +115,8 @@ class CursorInBody:
         return {**params, self.size_param: self.size} if self.size_param else dict(params)
 
     def next(self, page: Page) -> tuple[str, Params] | None:
-        cursor = page.doc.get(self.field) if isinstance(page.doc, dict) else None
-        if not cursor:
+        cursor = _at(page.doc, self.field)
+        if not cursor or isinstance(cursor, (dict, list)):
             return None
         kept = dict(page.params) if self.resend_params else self.first({})
         return page.url, {**kept, self.param: cursor}
@@ -132,35 +138,59 @@ class LinkHeader:
 
 
 @dataclass(frozen=True)
-class PageNumber:
-    """`?page=1&per_page=100`, `?page=2...` until a page comes back short (or longer than asked)."""
+class JsonLink:
+    """The page holds the next page's URL (`{"next": "https://...?page=2"}`, dlt's
+    json_link): followed as it is, while it is on the API's host."""
 
-    param: str = "page"
-    size_param: str = "per_page"
-    size: int = 100
-    start: int = 1
+    path: FieldPath = "next"
 
     def first(self, params: Params) -> Params:
-        return {**params, self.param: self.start, self.size_param: self.size}
+        return dict(params)
 
     def next(self, page: Page) -> tuple[str, Params] | None:
-        if len(page.records) != self.size:
+        link = _at(page.doc, self.path)
+        return (_same_origin(page.url, link), {}) if isinstance(link, str) and link else None
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """`?page=1&per_page=100`, `?page=2...` until a page comes back short (or longer than asked);
+    or, with `total` (the page count's place in the page), until that many pages were asked.
+    Without a `size_param` no size is sent or judged: wrap it in `UntilEmpty`."""
+
+    param: str = "page"
+    size_param: str | None = "per_page"
+    size: int = 100
+    start: int = 1
+    total: FieldPath | None = None
+
+    def first(self, params: Params) -> Params:
+        return {**params, self.param: self.start, **({self.size_param: self.size} if self.size_param else {})}
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        number = int(page.params[self.param]) + 1
+        pages = _count(page.doc, self.total) if self.total is not None else None
+        if pages is not None:
+            return (page.url, {**page.params, self.param: number}) if number - self.start < pages else None
+        if self.size_param and len(page.records) != self.size:
             return None  # short: the last; longer than asked: the server ignored paging
-        return page.url, {**page.params, self.param: int(page.params[self.param]) + 1}
+        return page.url, {**page.params, self.param: number}
 
 
 @dataclass(frozen=True)
 class Offset:
     """`?$top=1000&$skip=0`, then `$skip=1000`, ... until the total the page announces
     (`count_field`, e.g. `@odata.count`) is reached (a server may cap pages below `size`),
-    or without a total until a page comes back short. A page longer than asked means the
-    server ignored paging and sent everything: it is the last."""
+    or without a total until a page comes back short (`short_ends=False`: until one comes
+    back empty, for a server that may cap pages and says no total). A page longer than
+    asked means the server ignored paging and sent everything: it is the last."""
 
     skip_param: str = "offset"
     size_param: str = "limit"
     size: int = 1000
-    count_field: str | None = None
+    count_field: FieldPath | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"$count": "true"}
+    short_ends: bool = True
 
     def first(self, params: Params) -> Params:
         return {**params, **self.extra, self.skip_param: 0, self.size_param: self.size}
@@ -170,10 +200,10 @@ class Offset:
         if self.skip_param not in page.params or got == 0 or got > self.size:
             return None  # nothing more, or the server ignored the page size and sent everything
         skip = int(page.params[self.skip_param]) + got
-        total = page.doc.get(self.count_field) if self.count_field and isinstance(page.doc, dict) else None
-        if isinstance(total, int) and not isinstance(total, bool):
+        total = _count(page.doc, self.count_field) if self.count_field is not None else None
+        if total is not None:
             return (page.url, {**page.params, self.skip_param: skip}) if skip < total else None
-        return (page.url, {**page.params, self.skip_param: skip}) if got == self.size else None
+        return (page.url, {**page.params, self.skip_param: skip}) if got == self.size or not self.short_ends else None
 
 
 @dataclass(frozen=True)
@@ -192,6 +222,39 @@ class ODataNextLink:
         if isinstance(link, str) and link:
             return _same_origin(page.url, link), {}
         return self.fallback.next(page) if self.fallback else None
+
+
+@dataclass(frozen=True)
+class UntilEmpty:
+    """`inner`, except that a page without records is the last (dlt's rule where the API
+    gives no total): a cursor, link or page number that keeps coming is not followed past
+    the end of the data."""
+
+    inner: Pagination
+
+    def first(self, params: Params) -> Params:
+        return self.inner.first(params)
+
+    def next(self, page: Page) -> tuple[str, Params] | None:
+        return self.inner.next(page) if page.records else None
+
+
+def dotted(path: str) -> tuple[str, ...]:
+    """A dotted name (`meta.total`, `cursors.next`) as the path of fields it names."""
+    return tuple(path.split("."))
+
+
+def _at(doc: Any, path: FieldPath) -> Any:
+    return _dig(doc, (path,) if isinstance(path, str) else path)
+
+
+def _count(doc: Any, path: FieldPath) -> int | None:
+    """A whole number at `path` (a total, a page count; digits in a string too), else None:
+    paging then ends by the page's size or an empty page, never by a guess."""
+    value = _at(doc, path)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _same_origin(current: str, link: str) -> str:
@@ -245,13 +308,84 @@ class Incremental:
 
 
 @dataclass(frozen=True)
+class Signed:
+    """What a source's credentials add to every request, and the values to hide wherever
+    text is shown or kept (each as sent and as a URL spells it)."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+
+class MissingCredentialError(SourceFailedError):
+    """A credential the source requires is not in the environment: nothing was asked."""
+
+
+def _required(env: Mapping[str, str], variable: str, source: str, what: str) -> str:
+    value = env.get(variable, "")
+    if not value:
+        raise MissingCredentialError(
+            f"source {source}: {what} comes from the environment variable {variable}, which is not set; "
+            f"set {variable} (in the environment, never in a config file) and run again")
+    return value
+
+
+def _spellings(*secrets: str) -> tuple[str, ...]:
+    """Each secret as sent and as a URL's query spells it (a key with `/`, `+` or `=`)."""
+    return tuple(sorted({form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))},
+                        key=len, reverse=True))
+
+
+@dataclass(frozen=True)
 class Auth:
-    """A token from the environment variable `env`, sent as `header: template`; no header
-    when the variable is unset or empty."""
+    """A token from the environment variable `env`, sent as `header: template` (a bearer
+    token, or an API key header with template "{token}"); no header when the variable is
+    unset or empty, unless `required` (then nothing is asked and the error names `env`)."""
 
     env: str
     header: str = "Authorization"
     template: str = "Bearer {token}"
+    required: bool = False
+
+    def sign(self, env: Mapping[str, str], source: str) -> Signed:
+        token = (_required(env, self.env, source, f"the {self.header} credential") if self.required
+                 else env.get(self.env, ""))
+        if not token:
+            return Signed()
+        return Signed(headers={self.header: self.template.format(token=token)}, secrets=_spellings(token))
+
+
+@dataclass(frozen=True)
+class QueryKey:
+    """An API key from the environment variable `env`, sent as query parameter `name` on
+    every request. It is added as each request goes out, so it is never in a landed page's
+    request, a log line or an error (a next link that echoes it has it hidden)."""
+
+    env: str
+    name: str
+
+    def sign(self, env: Mapping[str, str], source: str) -> Signed:
+        key = _required(env, self.env, source, f"the API key (query parameter {self.name!r})")
+        return Signed(params={self.name: key}, secrets=_spellings(key))
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP basic authentication from two environment variables."""
+
+    username_env: str
+    password_env: str
+
+    def sign(self, env: Mapping[str, str], source: str) -> Signed:
+        import base64
+
+        user = _required(env, self.username_env, source, "the basic-auth user name")
+        password = _required(env, self.password_env, source, "the basic-auth password")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return Signed(headers={"Authorization": f"Basic {token}"}, secrets=_spellings(password, token))
+
+
+Credentials = Auth | QueryKey | BasicAuth
 
 
 BaseUrl = str | Callable[["RunContext"], AbstractContextManager[str]]
@@ -291,7 +425,7 @@ class RestSource:
     params: Mapping[str, Any] = field(default_factory=dict)
     resources: Sequence[Resource] = (Resource(),)
     incremental: Incremental | None = None
-    auth: Auth | None = None
+    auth: Credentials | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     statuses: Mapping[int, str] = field(default_factory=dict)
     empty_statuses: frozenset[int] = frozenset()
@@ -302,7 +436,7 @@ class RestSource:
     listed: Callable[[RunContext, Resource, Sequence[BatchManifest]], None] | None = None
 
     def __post_init__(self) -> None:
-        records_field(self.records)  # a bad records path fails when the source is declared
+        records_path(self.records)  # a bad records path fails when the source is declared
 
     def state_key(self, resource: Resource) -> str:
         """Where `resource`'s cursor lives in ops.source_state (under `source`)."""
@@ -313,13 +447,11 @@ class RestSource:
         """Land every new page of every resource; rows counted are the records landed."""
         import httpx
 
-        token = ctx.settings.env.get(self.auth.env, "") if self.auth else ""
-        headers = dict(self.headers)
-        if self.auth and token:
-            headers[self.auth.header] = self.auth.template.format(token=token)
         env = ctx.settings.env
-        run = _Fetch(self, ctx, RetryPolicy.from_env(env), PagingBounds.from_env(env), (token,) if token else ())
-        failures: list[tuple[Resource, SourceFailedError]] = []
+        signed = self.auth.sign(env, self.source) if self.auth else Signed()
+        headers = {**self.headers, **signed.headers}
+        run = _Fetch(self, ctx, RetryPolicy.from_env(env), PagingBounds.from_env(env), signed)
+        failures: list[tuple[str, SourceFailedError]] = []
         with _resolve(self.base_url, ctx) as base, httpx.Client(headers=headers) as client, \
                 progress(f"fetching {self.source}") as bar:
             run.base = base.rstrip("/")
@@ -327,21 +459,23 @@ class RestSource:
                 try:
                     run.ask_quarantined_again(client, resource)
                     run.resource(client, resource, bar)
-                except PagingStoppedError:
-                    raise  # a runaway source: its other resources are not asked either
-                except SourceFailedError as exc:  # this resource's fault: the others are still fetched
-                    failures.append((resource, exc))
+                except SourceFailedError as exc:
+                    exc.args = (run.hide(str(exc)),)  # e.g. a foreign next link that echoes a query key
+                    if isinstance(exc, PagingStoppedError):
+                        raise  # a runaway source: its other resources are not asked either
+                    failures.append((resource.key or self.source, exc))  # the others are still fetched
                     ctx.log.error(f"{self.source}: a resource failed; the others are still fetched",
-                                  resource=resource.key or None, error=run.hide(str(exc)))
+                                  resource=resource.key or None, error=str(exc))
         ctx.log.info(f"{self.source} fetched", pages=run.pages, records=run.rows)
-        _raise_for(self.source, failures, len(self.resources))
+        raise_for_failures(self.source, failures, len(self.resources))
         return StageResult(rows_in=run.rows, rows_out=run.rows)
 
 
-def _raise_for(source: str, failures: Sequence[tuple[Resource, SourceFailedError]], resources: int) -> None:
-    """Fail the fetch for what failed, once every resource was asked. A resource whose only
-    fault was a quarantined page does not fail it (its open item makes the run `partial`
-    and the other resources load in this run), unless no resource was fetched at all."""
+def raise_for_failures(source: str, failures: Sequence[tuple[str, SourceFailedError]], resources: int) -> None:
+    """Fail a fetch for what failed (each failure named by its resource), once every
+    resource was asked. A resource whose only fault was a quarantined page does not fail it
+    (its open item makes the run `partial` and the other resources load in this run),
+    unless no resource was fetched at all."""
     if not failures:
         return
     if len(failures) < resources and all(isinstance(exc, UnreadableQuarantinedError) for _, exc in failures):
@@ -349,7 +483,7 @@ def _raise_for(source: str, failures: Sequence[tuple[Resource, SourceFailedError
     if len(failures) == 1 and resources == 1:
         raise failures[0][1]
     fetched = resources - len(failures)
-    names = "; ".join(f"{r.key or source}: {exc}" for r, exc in failures)
+    names = "; ".join(f"{name}: {exc}" for name, exc in failures)
     raise SourceFailedError(
         f"source {source}: {len(failures)} of {resources} resources failed ({names}); the other {fetched} were "
         "fetched and what they landed is recorded and loads with the next run; fix or remove the failing ones")
@@ -369,13 +503,14 @@ class _Fetch:
     """The state of one fetch: counts, the policy and bounds, the secrets to hide."""
 
     def __init__(self, config: RestSource, ctx: RunContext, policy: RetryPolicy, bounds: PagingBounds,
-                 secrets: tuple[str, ...]) -> None:
-        self.config, self.ctx, self.policy, self.bounds, self.secrets = config, ctx, policy, bounds, secrets
+                 signed: Signed) -> None:
+        self.config, self.ctx, self.policy, self.bounds = config, ctx, policy, bounds
+        self.secrets, self.sign = signed.secrets, signed.params
         self.pages = self.rows = 0
         self.base = ""  # the API's base URL, once resolved
         self.logged_at, self.logged_pages = time.monotonic(), 0
         # the environment's secrets, found once per fetch rather than per page and parameter
-        self._hidden = sorted({*secrets, *secret_values()}, key=len, reverse=True)
+        self._hidden = sorted({*signed.secrets, *secret_values()}, key=len, reverse=True)
 
     def hide(self, text: str) -> str:
         text = redact(text, {})  # passwords in URLs; the secrets found at the start follow
@@ -405,7 +540,7 @@ class _Fetch:
             try:
                 response, page = read_with_retry(client, url, params, config.source, self.policy,
                                                  self.read_page(passthrough), sleep=config.sleep or _sleep,
-                                                 passthrough=passthrough, secrets=self.secrets)
+                                                 passthrough=passthrough, secrets=self.secrets, sign=self.sign)
             except SourceFailedError as exc:
                 ctx.log.warning(f"{config.source}: a quarantined request is still unreadable; its item stays open",
                                 quarantine_id=item.id, url=self.hide(url), error=self.hide(str(exc)))
@@ -501,12 +636,13 @@ class _Fetch:
         config = self.config
         try:
             return read_with_retry(client, url, params, config.source, self.policy, self.read_page(passthrough),
-                                   sleep=config.sleep or _sleep, passthrough=passthrough, secrets=self.secrets)
+                                   sleep=config.sleep or _sleep, passthrough=passthrough, secrets=self.secrets,
+                                   sign=self.sign)
         except RetriesExhaustedError as exc:
             if not exc.unreadable:
                 raise
             asked = {"url": self.hide(url), "params": {k: self.hide(v) if isinstance(v, str) else v
-                                                       for k, v in params.items()}}
+                                                       for k, v in params.items() if k not in self.sign}}
             for body, reason in exc.unreadable.items():
                 landed = self.land(body, url, params, {**meta, UNREADABLE: True})
                 quarantine_unreadable(self.ctx, config.source, landed,
@@ -516,14 +652,14 @@ class _Fetch:
                                              f"quarantined in the lake ({config.unreadable_hint})") from exc
 
     def read_page(self, passthrough: set[int]) -> Callable[[httpx.Response], tuple[Any, list[Any]] | None]:
-        records_path, source = self.config.records, self.config.source
+        path, source = records_path(self.config.records), self.config.source
 
         def read(response: httpx.Response) -> tuple[Any, list[Any]] | None:
             if response.status_code in passthrough:
                 return None
             try:
                 doc = orjson.loads(response.content)
-                return doc, records_at(doc, records_path)
+                return doc, records_at(doc, path)
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise UnreadableResponse(f"response is not a valid {source} page: {exc}", response.content) from exc
 
@@ -532,8 +668,9 @@ class _Fetch:
     def land(self, body: bytes, url: str, params: Params, meta: Mapping[str, Any],
              durable: bool = True) -> BatchManifest:
         """`body` in the raw lake, with the request that got it (secrets hidden) in its meta;
-        `durable=False` leaves the fsync to the next `_LandedPages.flush`."""
-        request = {k: v for k, v in parse_qsl(urlsplit(url).query)} | params
+        `durable=False` leaves the fsync to the next `_LandedPages.flush`. A query key is left
+        out: it is added to each request as it goes out (a page asked again gets it then)."""
+        request = {k: v for k, v in (dict(parse_qsl(urlsplit(url).query)) | params).items() if k not in self.sign}
         where = urlsplit(url)._replace(query="", fragment="").geturl()
         path = {"path": where[len(self.base):]} if where.startswith(self.base) else {}  # the base may move
         return self.ctx.lake.land_batch(self.config.source, body, "json", durable=durable, meta={
@@ -629,21 +766,28 @@ def _dig(record: Any, path: Sequence[str]) -> Any:
 
 def _newest(records: list[Any], field_path: str) -> str | None:
     """The page's newest value: a feed writes its times in one format, so the text order is
-    the time order (values are parsed only to compare with the stored cursor)."""
+    the time order (values are parsed only to compare with the stored cursor). A numeric
+    cursor (an id, a version) is compared as a number and kept as its text."""
     path = field_path.split(".")
     if len(path) == 1:  # the common case, without a call per record
         values = [r.get(field_path) for r in records if isinstance(r, dict)]
     else:
         values = [_dig(r, path) for r in records]
     stamps = [v for v in values if isinstance(v, str)]
-    return max(stamps) if stamps else None
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return _later(max(stamps) if stamps else None, str(max(numbers)) if numbers else None)
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def _sortable(value: str) -> Any:
+    if _NUMBER.fullmatch(value):  # before ISO: 20240101 is a number here, not a date
+        return (0, float(value))
     try:
-        return (0, dt.datetime.fromisoformat(value).astimezone(dt.UTC))
+        return (1, dt.datetime.fromisoformat(value).astimezone(dt.UTC))
     except ValueError:
-        return (1, value)
+        return (2, value)
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -653,7 +797,7 @@ def _later(a: str | None, b: str | None) -> str | None:
 
 
 def _minus(cursor: str, overlap: dt.timedelta | None) -> str:
-    if overlap is None:
+    if overlap is None or _NUMBER.fullmatch(cursor):
         return cursor
     moment = dt.datetime.fromisoformat(cursor) - overlap
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
