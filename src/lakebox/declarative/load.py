@@ -74,14 +74,13 @@ def hint(config: PipelineConfig, resource: ResourceConfig) -> str:
 
 
 def reader_for(config: PipelineConfig, resource: ResourceConfig) -> BatchReader:
-    """The reader of the resource's landed batches: JSON pages (rest) or files (files)."""
-    if config.source.type == "rest":
-        from lakebox.declarative import rest
+    """The reader of the resource's landed batches: lakebox.declarative.rest's (JSON pages) or
+    lakebox.declarative.files' (csv, jsonl, parquet), as the source's type says."""
+    import importlib
 
-        return rest.reader_for(config, resource)
-    from lakebox.declarative import files
-
-    return files.reader_for(config, resource)
+    source = importlib.import_module(f"lakebox.declarative.{config.source.type}")
+    reader: BatchReader = source.reader_for(config, resource)
+    return reader
 
 
 def load(ctx: RunContext, config: PipelineConfig) -> StageResult:
