@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 import pytest
 
 from lakebox.declarative.load import load_resources
