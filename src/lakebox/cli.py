@@ -396,6 +396,23 @@ def init(folder: Annotated[str, typer.Argument(help="the project's folder (creat
                f"  cd {folder} && lakebox run && lakebox status   # then see README.md")
 
 
+@app.command("tutorial-api")
+def tutorial_api(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8765,
+    token: Annotated[str | None, typer.Option(envvar="LAKEBOX_TUTORIAL_API_TOKEN",
+                                              help="the bearer token callers must send (default: any)")] = None,
+) -> None:
+    """Serve the air-quality API of docs/pipelines.md's tutorial (GET /v3/measurements)."""
+    from lakebox.declarative.tutorial_api import create_app
+    from lakebox.ingest.standin import serve_forever
+
+    try:
+        serve_forever(create_app(token), host, port, "docs/pipelines.md's tutorial; Ctrl-C stops it")
+    except LakeboxError as exc:
+        _fail(exc)
+
+
 @app.command()
 def check() -> None:
     """Check the project before running it: every pipeline's folder and spec, the settings,

@@ -214,8 +214,9 @@ class PipelineConfig:
         return f"raw.{self.ledger_source(resource)}"
 
     def ledger_source(self, resource: ResourceConfig) -> str:
-        """The resource's name in the ledger, the lake (`raw/<it>/...`) and the raw schema."""
-        return f"{self.name}_{resource.name}"
+        """The resource's name in the ledger, the lake (`raw/<it>/...`) and the raw schema:
+        `<pipeline>_<resource>`, or just `<pipeline>` for a resource named after its pipeline."""
+        return self.name if resource.name == self.name else f"{self.name}_{resource.name}"
 
 
 def load_config(folder: Path) -> PipelineConfig:

@@ -87,6 +87,10 @@ def build_graph(spec: PipelineSpec) -> PipelineGraph:
     folder = _model_folder(spec)
     sources = [_source_node(spec, s) for s in spec.sources or (spec.name,)]
     raw, by_source = _raw_tables(folder, [s.key for s in sources], _load_stage(spec))
+    for name, table in spec.dbt_sources:  # a declarative pipeline's resources: sources lakebox declares
+        by_source[(spec.name, name)] = ("raw", table)
+        raw.append(Node(("raw", table), RAW, tuple(s.key for s in sources), stage=_load_stage(spec),
+                        description=f"the {name} resource as received, typed and batch-tagged"))
     tests = _dbt_tests(folder, Path(spec.folder) / "data_tests")
     models: list[Node] = []
     names: dict[str, tuple[str, str]] = {}

@@ -1,7 +1,8 @@
 """The pipelines, one folder each, found by scanning this package: no file lists them.
 
 Every sub-package here, in the project's `pipelines/` (lakebox.project) and in the folders
-of LAKEBOX_PIPELINES_PATH whose `__init__.py` declares `SPEC` is a pipeline named after its
+of LAKEBOX_PIPELINES_PATH whose `__init__.py` declares `SPEC`, and every folder there holding
+a `pipeline.toml` (a declarative pipeline, lakebox.declarative), is a pipeline named after its
 folder; a project's `pipelines = [...]` keeps only the pipelines it names. Only the specs
 are imported to find them, so discovery costs milliseconds; a pipeline's stages are
 imported when it runs (`get_pipeline`). Every broken pipeline is reported at once, each
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from lakebox.declarative.config import CONFIG_FILE
 from lakebox.errors import ConfigError
 from lakebox.pipelines.spec import PipelineSpec
 from lakebox.project import PIPELINES_KEY, find_project
@@ -47,7 +49,7 @@ def discover(env: Mapping[str, str] | None = None) -> dict[str, PipelineSpec]:
     if missing:
         raise ConfigError(f"{project.config}: {PIPELINES_KEY} names {', '.join(map(repr, missing))}, which no "
                           f"folder holds; pipelines found: {', '.join(found) or 'none'}; fix the list, or add "
-                          f"{project.pipelines_dir}/<name>/__init__.py declaring SPEC")
+                          f"{project.pipelines_dir}/<name>/pipeline.toml (or __init__.py declaring SPEC)")
     return {name: spec for name, spec in found.items() if name in project.enabled}
 
 
@@ -61,16 +63,16 @@ def _discover(extra: tuple[str, ...]) -> tuple[tuple[str, PipelineSpec], ...]:
     found: dict[str, str] = {}
     specs = []
     for folder in (*_BUNDLED, *extra):
-        for info in pkgutil.iter_modules([folder]):
-            if not info.ispkg:
-                continue
-            if info.name in found:
-                problems.append(f"pipeline folder {folder}/{info.name} has the name of {found[info.name]}/{info.name}; "
+        coded = {info.name for info in pkgutil.iter_modules([folder]) if info.ispkg}
+        declared = {p.parent.name for p in Path(folder).glob(f"*/{CONFIG_FILE}")} - coded
+        for name in sorted(coded | declared):
+            if name in found:
+                problems.append(f"pipeline folder {folder}/{name} has the name of {found[name]}/{name}; "
                                 "rename one of them (a pipeline's name is its folder's)")
                 continue
-            found[info.name] = folder
+            found[name] = folder
             try:
-                specs.append((info.name, _spec(folder, info.name)))
+                specs.append((name, _spec(folder, name) if name in coded else _declared(folder, name)))
             except ConfigError as exc:
                 problems.append(str(exc))
     if problems:
@@ -95,6 +97,15 @@ def _spec(folder: str, name: str) -> PipelineSpec:
     if spec.name != name:
         raise ConfigError(f"{where}: SPEC is named {spec.name!r}; a pipeline's name is its folder's ({name!r})")
     spec = dataclasses.replace(spec, package=module.__name__, folder=str(Path(folder) / name))
+    spec.check()
+    return spec
+
+
+def _declared(folder: str, name: str) -> PipelineSpec:
+    """A folder with pipeline.toml and no __init__.py: a declarative pipeline."""
+    from lakebox.declarative.spec import spec_from_folder
+
+    spec = spec_from_folder(Path(folder) / name)
     spec.check()
     return spec
 

@@ -109,6 +109,10 @@ class PipelineSpec:
                    the stages from `lakebox.ml.stages` (predict, train, drift) work on
     bench          Ref to its `lakebox.bench.scenario.BenchScenario`, kept in its folder
                    (e.g. "bench:SCENARIO"): what `lakebox bench` times of it
+    dbt_sources    (name, raw table) pairs the assembled dbt project declares as source
+                   `<pipeline>.<name>` in schema raw (a declarative pipeline's resources;
+                   a coded pipeline writes its own sources.yml)
+    declared       the parsed pipeline.toml of a declarative pipeline (lakebox.declarative)
     """
 
     name: str
@@ -126,6 +130,8 @@ class PipelineSpec:
     bench: Ref | None = None
     package: str = ""  # where relative references resolve; discovery sets it
     folder: str = ""  # the pipeline's folder (its models/, macros/, data_tests/); discovery sets it
+    dbt_sources: tuple[tuple[str, str], ...] = ()
+    declared: Any = field(default=None, compare=False, hash=False)  # a declarative.config.PipelineConfig
 
     def __post_init__(self) -> None:
         named = tuple(s if s.env else dataclasses.replace(s, env=f"LAKEBOX_{self.name}_{s.key}".upper())
@@ -139,8 +145,8 @@ class PipelineSpec:
         keys = [s.key for s in self.settings]
         problems += [f"setting key {k!r} is not lower_snake_case" for k in keys if not _KEY.match(k)]
         problems += [f"setting {k!r} is declared twice" for k in sorted({k for k in keys if keys.count(k) > 1})]
-        problems += [f"setting {k!r} is one the core reads for every pipeline; rename it" for k in keys
-                     if k in EVERY_PIPELINE]
+        problems += [f"setting {s.key!r} is one the core reads for every pipeline; rename it" for s in self.settings
+                     if s.key in EVERY_PIPELINE and s.kind is not EVERY_PIPELINE[s.key].kind]  # same kind: a new default
         names = [s.name for s in self.stages]
         problems += [f"stage {n!r} is declared twice" for n in sorted({n for n in names if names.count(n) > 1})]
         for stage in self.stages:

@@ -72,7 +72,7 @@ def project_dir(settings: Settings) -> Path:
     from lakebox.settings import discovered_pipelines
 
     specs = cast("Mapping[str, PipelineSpec]", discovered_pipelines(settings.env))  # set to pipelines.discover
-    return assembly.assemble(settings.home / "dbt" / "project", specs.values())
+    return assembly.assemble(settings.home / "dbt" / "project", list(specs.values()))
 
 
 def project_signature(settings: Settings) -> str:
