@@ -15,6 +15,7 @@ import pytest
 from lakebox.declarative.load import load_resources
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse
+from lakebox.warehouse.ops import quarantine as items
 from tests.conftest import fresh_database
 from tests.declarative.loading import (
     config,
@@ -199,3 +200,20 @@ def test_quarantine_show_names_each_set_aside_row(tmp_path: Path, lakebox_env: d
         3, "accepted_values", "flag", "z")
     listed = run_cli("quarantine", "list", env=lakebox_env)
     assert item.id in listed.stdout and "min(pm25)" in listed.stdout
+
+
+def test_a_corrected_page_settles_the_set_aside_rows_and_merge_keeps_one_row_per_key(
+        store: tuple[Settings, Warehouse], tmp_path: Path) -> None:
+    cfg = config(tmp_path, schema="discard_row", write="merge")
+    ctx = context(*store, cfg, "run-1")
+    land(ctx, cfg, RULES, 1)
+    load_resources(ctx, cfg, pages)
+    (item,) = open_items(ctx, cfg)
+    assert run_status(ctx) == "partial"
+    ctx2 = context(*store, cfg, "run-2")
+    fixed = land(ctx2, cfg, [dict(r, pm25=1.0, flag="a") for r in RULES], 1)  # the same request, sent again
+    load_resources(ctx2, cfg, pages)
+    assert not open_items(ctx2, cfg) and run_status(ctx2) == "success"
+    settled = [i for i in items.items(ctx2.warehouse, pipeline=cfg.name, include_closed=True) if i.id == item.id]
+    assert [(i.status, i.superseded_by_batch) for i in settled] == [("resolved", fixed)]
+    assert raw(ctx2, cfg, "id, pm25") == [(9, 1.0), (10, 1.0), (11, 1.0)]
