@@ -217,3 +217,16 @@ def test_a_corrected_page_settles_the_set_aside_rows_and_merge_keeps_one_row_per
     settled = [i for i in items.items(ctx2.warehouse, pipeline=cfg.name, include_closed=True) if i.id == item.id]
     assert [(i.status, i.superseded_by_batch) for i in settled] == [("resolved", fixed)]
     assert raw(ctx2, cfg, "id, pm25") == [(9, 1.0), (10, 1.0), (11, 1.0)]
+
+
+def test_evolve_checks_a_later_page_against_the_type_an_earlier_page_gave_its_new_column(
+        store: tuple[Settings, Warehouse], tmp_path: Path) -> None:
+    cfg = config(tmp_path, schema="evolve")
+    ctx = context(*store, cfg, "run-1")
+    first = land(ctx, cfg, [dict(GOOD[0], station=5)], 1)
+    same = land(ctx, cfg, [dict(GOOD[1], station=6)], 2)
+    other = land(ctx, cfg, [dict(GOOD[0], id=3, station="north")], 3)
+    load_resources(ctx, cfg, pages)
+    assert statuses(ctx, cfg) == {first: "loaded", same: "loaded", other: "quarantined"}
+    assert raw(ctx, cfg, "id, station") == [(1, 5), (2, 6)]
+    assert dq(ctx, cfg, other)[("type", "station")] == (False, 1)

@@ -208,6 +208,8 @@ class ContractBatches:
         if not done.ok or done.schema is None or not done.schema.new:
             return False
         if any(name in self.contract.names for name in done.schema.new):
+            if done.owns and not done.owns.startswith(f"{BATCH_RELATION}_group_"):  # a group's: its others need it
+                self.ctx.warehouse.scratch().execute(f"drop table if exists {done.owns}")
             self._rechecked += 1
             _check_alone(self.ctx, self.contract, self.reader, done, f"again_{self._rechecked}", None, self.extra)
             if not done.ok or done.schema is None or not done.schema.new:
