@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 LogicalType = Literal["string", "decimal", "double", "integer", "boolean", "date", "timestamp"]
+SchemaMode = Literal["freeze", "evolve", "discard_row", "discard_value"]
+FREEZE, EVOLVE, DISCARD_ROW, DISCARD_VALUE = "freeze", "evolve", "discard_row", "discard_value"
 
 WAREHOUSE_TYPES: dict[str, str] = {
     "string": "varchar",
@@ -49,8 +51,8 @@ class Column:
     name: str
     type: LogicalType
     nullable: bool = True
-    min: float | None = None
-    max: float | None = None
+    min: float | str | None = None  # a number; an ISO date/time for date and timestamp columns
+    max: float | str | None = None
     accepted: tuple[str, ...] | None = None
     pattern: str | None = None
     description: str = ""
@@ -62,11 +64,17 @@ class Contract:
     table: str
     columns: tuple[Column, ...]
     unique_key: tuple[str, ...] = ()
+    # further keys unique within a batch (a column declared `unique`), checked as unique_key is
+    unique_keys: tuple[tuple[str, ...], ...] = ()
     # (key, version) of one row version, e.g. (order_id, updated_at): a version already in
     # the raw table is not loaded twice when an incremental fetch overlaps the last one.
     version_key: tuple[str, ...] = ()
     min_rows: int = 1
     description: str = ""
+    # what a batch that breaks the contract does (dlt's names; nothing is dropped unseen):
+    # freeze: quarantined whole; evolve: new columns join the raw table, rules as freeze;
+    # discard_row / discard_value: its bad rows / values go to a quarantine item, the rest loads
+    schema_mode: SchemaMode = "freeze"
     # Columns the platform adds to every raw row; the source never sends them.
     lineage: tuple[tuple[str, str], ...] = field(
         default=(("batch_id", "varchar"), ("ingested_at", "timestamp"), ("lake_path", "varchar"))
@@ -79,6 +87,11 @@ class Contract:
     @property
     def raw_columns(self) -> tuple[str, ...]:
         return self.names + tuple(name for name, _ in self.lineage)
+
+    @property
+    def keys(self) -> tuple[tuple[str, ...], ...]:
+        """Every key unique within a batch: `unique_key`, then `unique_keys`."""
+        return tuple(dict.fromkeys(k for k in (self.unique_key, *self.unique_keys) if k))
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -101,14 +114,19 @@ class Contract:
         for c in self.columns:
             rules = []
             if c.min is not None:
-                rules.append(f">= {c.min:g}")
+                rules.append(f">= {bound(c.min)}")
             if c.max is not None:
-                rules.append(f"<= {c.max:g}")
+                rules.append(f"<= {bound(c.max)}")
             if c.accepted:
                 rules.append("in " + ", ".join(c.accepted))
             if c.pattern:
                 rules.append(f"matches `{c.pattern}`")
-            if c.name in self.unique_key:
+            if any(c.name in key for key in self.keys):
                 rules.append("unique in batch")
             lines.append(f"| {c.name} | {c.type} | {'yes' if c.nullable else 'no'} | {'; '.join(rules)} |")
         return "\n".join(lines)
+
+
+def bound(value: float | str) -> str:
+    """A min/max as people write it: 10, 0.5, 2024-01-01."""
+    return f"{value:g}" if isinstance(value, (int, float)) else value

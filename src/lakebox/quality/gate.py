@@ -15,6 +15,12 @@ opened in ops.quarantine, and the run notes it, so the run ends `partial` (exit 
 good input still loads and builds the marts. Under the `fail-fast` policy the source stops
 at the first bad input and the run fails before its marts.
 
+Under the discard schema modes (discard_row, discard_value) an input whose only failures are
+rows or values it set aside (`Checked.set_aside`, results marked with the mode as their
+`action`) loads the rest; the set-aside rows and values go to quarantine as their own item
+(`quarantine_rows`: each with its rule, column, value and record number; the input itself
+stays in the raw lake and is marked loaded), so the run ends `partial` while it is open.
+
 An open item is settled by a corrected version of the same input (`settle_superseded`:
 the same file name for file drops, the same request for API pages) or by a person
 (`lakebox quarantine dismiss ID --reason ...`).
@@ -54,10 +60,17 @@ class CheckResult:
     sample: list[Any]
     detail: str = ""
     rows: tuple[int, ...] = ()
+    # "" when a failure fails its input; a discard mode's name when its rows or values were set aside
+    action: str = ""
 
 
 def failed(results: Iterable[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.passed]
+
+
+def blocking(results: Iterable[CheckResult]) -> list[CheckResult]:
+    """The failures that keep an input out of the warehouse (not those set aside row by row)."""
+    return [r for r in results if not r.passed and not r.action]
 
 
 def policy_for(settings: Settings, pipeline: str) -> str:
@@ -146,6 +159,53 @@ def quarantine(
     return qkey
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """The rows or values a discard mode took out of an input that otherwise loads: `body`
+    (JSON lines, one per value: record, rule, column, value, the whole row where the row was
+    set aside) is what quarantine keeps; `shown` the first of them, for errors.json."""
+
+    mode: str
+    rows: int
+    values: int
+    body: bytes
+    shown: list[dict[str, Any]]
+
+
+def quarantine_rows(ctx: RunContext, *, source: str, checked: Checked, hint: str) -> str:
+    """Quarantine the rows and values a discard mode set aside of an input that loads (its
+    original stays in the raw lake, marked loaded): their file and errors.json go to
+    `quarantine/`, an item opens, the run notes it. Call inside the input's load transaction.
+    Returns the quarantine key."""
+    aside = checked.set_aside
+    assert aside is not None, "quarantine_rows needs the rows set aside"
+    name = checked.item or checked.key.rsplit("/", 1)[-1]
+    stored = f"{checked.batch_id}/{name}.{aside.mode}.jsonl" if checked.item else f"{name}.{aside.mode}.jsonl"
+    where = f"quarantine/{source}/ingest_date={dt.date.today().isoformat()}/{stored}"
+    doc = errors_document(source=source, batch_id=checked.batch_id, item=name, lake_path=checked.key,
+                          quarantine_path=where, results=checked.results, hint=hint)
+    loaded = "every other row loaded" if aside.mode == "discard_row" else "the bad values loaded as NULL"
+    doc |= {
+        "schema_mode": aside.mode,
+        "rows_set_aside": aside.rows,
+        "values_set_aside": aside.values,
+        "set_aside": aside.shown,
+        "what_to_do": f"{aside.rows} row(s) and {aside.values} value(s) broke the contract and were set aside "
+                      f"({aside.mode}; {loaded}); each is in {where}, with its rule, column, value and record "
+                      f"number. {hint}",
+    }
+    qkey = ctx.lake.quarantine(source, stored, aside.body, doc)
+    rules = orjson.dumps(rules_document(checked.results, samples=False), default=str).decode()
+    opened = items.open_item(ctx.warehouse, source=source, pipeline=ctx.pipeline, batch_id=checked.batch_id,
+                             item=name, lake_path=checked.key, quarantine_path=qkey, rules=rules, run_id=ctx.run_id)
+    for r in failed(checked.results):
+        ctx.log.warning("rows set aside", source=source, batch_id=checked.batch_id, item=name, mode=aside.mode,
+                        rule=r.check_name, column=r.column_name, failing_rows=r.failing_rows, quarantine=qkey,
+                        quarantine_id=opened.id)
+    ctx.note_quarantined(opened)
+    return qkey
+
+
 def quarantine_unreadable(
     ctx: RunContext, *, source: str, batch_id: str, lake_key: str, result: CheckResult, hint: str,
 ) -> str:
@@ -168,6 +228,8 @@ def settle_superseded(ctx: RunContext, source: str, loaded: Sequence[str]) -> in
     by_input = {key: batch_id for batch_id in loaded if (key := quarantine_key(metas.get(batch_id, {})))}
     settled = 0
     for item in waiting:
+        if item.batch_id in by_input.values():  # an item of the loaded batch itself (its rows set aside)
+            continue
         key = quarantine_key(metas.get(item.batch_id, {}))
         if key and key in by_input:
             items.resolve(wh, [item.id], by_batch=by_input[key], run_id=ctx.run_id)
@@ -191,14 +253,15 @@ def quarantine_key(meta: dict[str, Any]) -> str | None:
 def whole_source_drifted(results: Sequence[Sequence[CheckResult]]) -> bool:
     """True when every batch checked in a run broke the schema: the source changed shape,
     which is a failure of the run, not a partial one."""
-    return bool(results) and all(any(r.check_name == "schema_drift" for r in failed(batch)) for batch in results)
+    return bool(results) and all(any(r.check_name == "schema_drift" for r in blocking(batch)) for batch in results)
 
 
 @dataclass
 class Checked:
     """One pending input after its checks. `item` is the source's name for it (a file name;
     by default the lake object's); inputs of one `unit` (a day's drop) stand or fall together
-    under fail-fast; `load` is what the source needs to load it (a scratch relation)."""
+    under fail-fast; `load` is what the source needs to load it (a scratch relation);
+    `set_aside` what a discard mode took out of it (quarantined as rows when it loads)."""
 
     batch_id: str
     key: str
@@ -207,10 +270,11 @@ class Checked:
     item: str | None = None
     unit: str | None = None
     load: Any = field(default=None, repr=False)
+    set_aside: SetAside | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
-        return not failed(self.results)
+        return not blocking(self.results)
 
 
 class GateSource(Protocol):
@@ -267,7 +331,7 @@ def _stopped_message(source: GateSource, bad: Checked, waiting: int) -> str:
     plural = f"{source.noun}(es)" if source.noun.endswith(("s", "x", "ch", "sh")) else f"{source.noun}(s)"
     return (f"fail-fast policy: stopped at {name} of source {source.source}{unit}; {waiting} later "
             f"{plural} stay pending until it is fixed: "
-            + "; ".join(describe_failure(source.source, name, r) for r in failed(bad.results)))
+            + "; ".join(describe_failure(source.source, name, r) for r in blocking(bad.results)))
 
 
 def _decide(ctx: RunContext, source: GateSource, group: list[Checked], result: StageResult) -> None:
@@ -291,5 +355,8 @@ def _decide(ctx: RunContext, source: GateSource, group: list[Checked], result: S
             else:
                 ops.mark_batches(wh, [c.batch_id for c in good], ops.LOADED)
             settle_superseded(ctx, source.source, [c.batch_id for c in good])
+            for c in good:
+                if c.set_aside is not None:
+                    quarantine_rows(ctx, source=source.source, checked=c, hint=source.hint)
     result.rows_in += sum(c.rows for c in group)
     result.rows_out += sum(loaded.values())
