@@ -62,6 +62,7 @@ def api_port() -> Iterator[int]:
     yield port
     served.terminate()
     served.wait(timeout=30)
+    served.stderr.close()
 
 
 def test_the_tutorial_runs_as_written(tmp_path: Path, api_port: int) -> None:
@@ -88,9 +89,9 @@ def test_the_tutorial_runs_as_written(tmp_path: Path, api_port: int) -> None:
     assert first.returncode == 0, first.stderr[-3000:]
     warehouse = project / ".lakebox" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        raw = con.sql("select count(*), count(distinct city), min(wind_speed) >= 0 from raw.air_readings").fetchone()
-        daily = con.sql("select count(*), sum(readings) from analytics.air_daily").fetchone()
-        scored = con.sql("select count(*), min(model_name), count(distinct model_version) "
+        raw = con.execute("select count(*), count(distinct city), min(wind_speed) >= 0 from raw.air_readings").fetchone()
+        daily = con.execute("select count(*), sum(readings) from analytics.air_daily").fetchone()
+        scored = con.execute("select count(*), min(model_name), count(distinct model_version) "
                          "from ml.air_pm25_forecast_predictions").fetchone()
     assert raw == (4320, 3, True)  # 60 days x 24 hours x 3 cities, "Wind Speed" as wind_speed
     assert daily == (180, 4320)
@@ -99,8 +100,8 @@ def test_the_tutorial_runs_as_written(tmp_path: Path, api_port: int) -> None:
     again = lakebox("run", "air")  # incremental: nothing newer than the last reading
     assert again.returncode == 0, again.stderr[-3000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.sql("select count(*) from raw.air_readings").fetchone() == (4320,)
-        runs = con.sql("select status, rows_in from ops.pipeline_runs where pipeline = 'air' order by started_at"
+        assert con.execute("select count(*) from raw.air_readings").fetchone() == (4320,)
+        runs = con.execute("select status, rows_in from ops.pipeline_runs where pipeline = 'air' order by started_at"
                        ).fetchall()
     assert [r[0] for r in runs] == ["success", "success"]
 

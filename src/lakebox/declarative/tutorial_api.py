@@ -2,7 +2,7 @@
 
 `lakebox tutorial-api` serves it on 127.0.0.1 so the tutorial runs offline:
 `GET /v3/measurements?page=1&limit=100&since=2024-01-01T00:00:00Z` answers
-`{"meta": {"found": N, "pages": P, "page": 1}, "results": [...]}`, newest last, behind a
+`{"meta": {"found": N, "pages": P, "page": 1}, "results": [...]}` (readings at or after `since`), newest last, behind a
 bearer token when one is given. The readings are synthetic with real signal (a daily cycle,
 weekdays dirtier than weekends, each hour close to the last), so the tutorial's forecast can
 beat its last-value baseline. Field names are as public APIs send them (`Wind Speed`).
@@ -53,7 +53,7 @@ def create_app(token: str | None = None, days: int = DAYS) -> Any:
                      since: str | None = None, authorization: str | None = Header(None)) -> dict[str, Any]:
         if token and authorization != f"Bearer {token}":
             raise HTTPException(401, "a bearer token is required")
-        chosen = [r for r in data if since is None or r["measured_at"] > _iso(since)]
+        chosen = [r for r in data if since is None or r["measured_at"] >= _iso(since)]  # inclusive, as OpenAQ's date_from
         pages = max(1, math.ceil(len(chosen) / limit))
         return {"meta": {"found": len(chosen), "pages": pages, "page": page, "limit": limit},
                 "results": chosen[(page - 1) * limit: page * limit]}

@@ -194,7 +194,8 @@ class ContractBatches:
         """The chunk for the gate to decide; then its scratch tables dropped and the chunk emptied."""
         if not chunk:
             return
-        yield [Checked(c.batch_id, c.key, c.results, c.rows, load=c, set_aside=c.set_aside) for c in chunk]
+        yield [Checked(c.batch_id, c.key, c.results, c.rows, item=c.meta.get("file"), load=c, set_aside=c.set_aside)
+               for c in chunk]  # a landed file is named by its own name (meta `file`), a page by its lake object
         con = self.ctx.warehouse.scratch()
         for c in chunk:
             if c.owns:
@@ -277,7 +278,8 @@ def _check_window(
         parsed = orjson.loads(meta or "{}")
         out[number] = _Checked(batch_id, key, parsed, [], None, 0)
         if (parsed.get("overlap") and contract.version_key) or landed_rows.get(batch_id, GROUP_ROWS + 1) > GROUP_ROWS \
-                or contract.schema_mode in (DISCARD_ROW, DISCARD_VALUE):  # discards need each batch's records
+                or contract.schema_mode in (DISCARD_ROW, DISCARD_VALUE) \
+                or getattr(reader, "row_id", None):  # discards need each batch's records; a numbered one its own
             continue
         try:
             select = reader.select_sql(con, ctx.lake.uri(key))
@@ -329,9 +331,13 @@ def _check_alone(
     con = ctx.warehouse.scratch()
     table = f"{BATCH_RELATION}_{number}"
     discarding = contract.schema_mode in (DISCARD_ROW, DISCARD_VALUE)
+    row_id: str | None = getattr(reader, "row_id", None)  # a reader that numbers its rows (a file's lines) names the column
+    numbered = RECORD if discarding else row_id
     try:
         select = select or reader.select_sql(con, ctx.lake.uri(done.key))
-        if discarding:
+        if discarding and row_id:
+            select = f"select * rename ({quote(row_id)} as {RECORD}) from ({select})"
+        elif discarding:
             select = f"select *, row_number() over () as {RECORD} from ({select})"
         con.execute(f"create or replace temp table {table} as {select}")
     except duckdb.Error as exc:
@@ -339,10 +345,10 @@ def _check_alone(
         done.results = [CheckResult("parse", None, False, 0, [], f"could not be parsed: {str(exc).splitlines()[0]}")]
         done.table = done.owns = None
         return
-    done.columns = {k: v for k, v in relation_columns(con, table).items() if k != RECORD}
+    done.columns = {k: v for k, v in relation_columns(con, table).items() if k != numbered}
     done.schema = schema_of(done.columns, contract)
-    rows = f"(select * exclude ({RECORD}) from {table})" if discarding else table
-    done.results = check_relation(con, table, contract, RECORD if discarding else None) + \
+    rows = f"(select * exclude ({quote(numbered)}) from {table})" if numbered else table
+    done.results = check_relation(con, table, contract, numbered) + \
         (extra(con, rows) if extra else [])
     done.rows = _count(con, table)
     if discarding and failed(done.results) and all(r.check_name in DISCARDABLE for r in blocking(done.results)):
