@@ -313,6 +313,10 @@ def run_bench(
 
             results["project"] = bench_project(root)
             results["check"] = bench_check(root)
+        if http_size and project:  # issue 20: a declared REST pipeline beside orders, the same API
+            from lakebox.bench.declarative import bench_declarative
+
+            results["declarative"] = bench_declarative(root, http_size)
     markdown = render(results)
     if record:
         record.write_text(markdown)

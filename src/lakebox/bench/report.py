@@ -112,8 +112,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 # bench modules whose results sit under their own name: observability (issue 12), serve (11),
-# lineage (22), project (19: a 20-pipeline project's --help and check), check (20: 50 declared)
-MODULES = ("observability", "serve", "lineage", "project", "check")
+# lineage (22), project (19: a 20-pipeline project's --help and check), check (20: 50 declared),
+# declarative (20: a declared REST pipeline beside orders)
+MODULES = ("observability", "serve", "lineage", "project", "check", "declarative")
 
 
 def _module(key: str) -> Any:
