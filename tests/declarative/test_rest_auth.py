@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.declarative.standin_api import Credentials, StandInApi, pipeline, run_fetch, settings_for, stand_in_api
+from tests.declarative.standin_api import Credentials, StandInApi, pipeline, run_fetch, settings_for
 
 # kind -> (auth table, the environment holding the right credentials, the variables it names)
 KINDS = {
@@ -22,18 +22,6 @@ KINDS = {
     "basic": ('{ type = "basic", username_env = "STAND_USER", password_env = "STAND_PASS" }',
               lambda c: {"STAND_USER": c.user, "STAND_PASS": c.password}),
 }
-
-
-@pytest.fixture(scope="module")
-def shared_api() -> Iterator[StandInApi]:
-    with stand_in_api() as api:
-        yield api
-
-
-@pytest.fixture
-def api(shared_api: StandInApi) -> StandInApi:
-    shared_api.reset()
-    return shared_api
 
 
 @pytest.fixture

@@ -4,24 +4,9 @@ other resources load, and one failing resource not stopping the others."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.declarative.standin_api import StandInApi, pipeline, run_fetch, stand_in_api
-
-
-@pytest.fixture(scope="module")
-def shared_api() -> Iterator[StandInApi]:
-    with stand_in_api() as api:
-        yield api
-
-
-@pytest.fixture
-def api(shared_api: StandInApi) -> StandInApi:
-    shared_api.reset()
-    return shared_api
+from tests.declarative.standin_api import StandInApi, pipeline, run_fetch
 
 
 def resources(api: StandInApi, *tables: str) -> str:

@@ -6,7 +6,6 @@ the cursor."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,7 @@ from tests.declarative.standin_api import (
     record,
     run_fetch,
     settings_for,
-    stand_in_api,
 )
-
-
-@pytest.fixture(scope="module")
-def shared_api() -> Iterator[StandInApi]:
-    with stand_in_api() as api:
-        yield api
-
-
-@pytest.fixture
-def api(shared_api: StandInApi) -> StandInApi:
-    shared_api.reset()
-    return shared_api
 
 
 def toml(api: StandInApi, resources: str, source: str = "") -> str:
@@ -147,12 +133,11 @@ def test_the_base_url_setting_overrides_the_file(tmp_path: Path, api: StandInApi
     assert out.pages("stand_items") == [23]
 
 
-def test_without_a_base_url_the_error_names_the_setting_and_the_key(tmp_path: Path) -> None:
-    config = pipeline(tmp_path, '[source]\ntype = "rest"\n[[source.resources]]\nname = "items"\npath = "/x"\n')
-    out = run_fetch(tmp_path / "home", config)
-    assert out.run.status == "failed" and out.ledger == []
-    assert out.run.error == (f"{config.path}: source.base_url is not set and neither is LAKEBOX_STAND_BASE_URL; "
-                             "set one to the API's base URL (e.g. https://api.example.org)")
+def test_without_a_base_url_the_error_names_the_key_and_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:  # refused when the file is read, before anything runs
+        pipeline(tmp_path, '[source]\ntype = "rest"\n[[source.resources]]\nname = "items"\npath = "/x"\n')
+    assert "pipeline.toml:1: source.base_url: missing" in str(refused.value)
+    assert "LAKEBOX_<PIPELINE>_BASE_URL" in str(refused.value)
 
 
 def test_offset_paging_without_a_page_size_is_refused() -> None:

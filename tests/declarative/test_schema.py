@@ -85,7 +85,7 @@ def test_the_schema_accepts_every_valid_config(case: str) -> None:
     (REST.replace('description = "Readings"', 'descripton = "Readings"'), ""),
     (REST.replace('"page_number"', '"pages"'), "source/resources/0/paginator"),
     (REST.replace('paginator = { type = "page_number", page_param = "page", total_path = "total_pages" }',
-                  'paginator = { type = "json_link" }'), "source/resources/0/paginator"),
+                  'paginator = { type = "json_link", cursor_path = "next" }'), "source/resources/0/paginator"),
     (REST.replace('base_url = "https://api.example.org"\n', ""), "source"),
     (REST.replace('"bearer", token_env = "EXAMPLE_TOKEN"', '"bearer", token = "x"'), "source/auth"),
     (REST.replace('columns.flag = { type = "text", accepted = ["a", "b"] }', 'columns.flag = { type = "text", min = 0 }'),

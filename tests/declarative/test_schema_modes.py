@@ -5,18 +5,15 @@ ops.dq_results, and in the run's status."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from lakebox.declarative.load import load_resources
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse
 from lakebox.warehouse.ops import quarantine as items
-from tests.conftest import fresh_database
 from tests.declarative.loading import (
     config,
     context,
@@ -42,19 +39,6 @@ RULES = [{"id": 9, "pm25": 7.5, "flag": "a", "measured_at": T}, {"id": 10, "pm25
          {"id": 11, "pm25": 8.5, "flag": "z", "measured_at": T}]
 NO_ID = [{"pm25": 9.5, "flag": "a", "measured_at": T}]
 PAGES = {"good": GOOD, "new": NEW_COLUMN, "missing": MISSING, "retyped": RETYPED, "rules": RULES, "no_id": NO_ID}
-
-
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Warehouse]]:
-    """One warehouse per engine for the module; each test's pipeline has a name of its own."""
-    folder = tmp_path_factory.mktemp(f"modes-{request.param}")
-    if request.param == "duckdb":
-        with warehouse_for(folder, None) as found:
-            yield found
-        return
-    admin = request.getfixturevalue("postgres_admin_dsn")
-    with fresh_database(admin) as url, warehouse_for(folder, url) as found:
-        yield found
 
 
 def run(store: tuple[Settings, Warehouse], tmp_path: Path, mode: str) -> tuple[Any, Any, dict[str, str]]:

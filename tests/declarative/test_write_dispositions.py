@@ -3,7 +3,6 @@ and PostgreSQL; and a crash inside the load's transaction leaves nothing half lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from lakebox.ingest.batches import ContractBatches, Write, ensure_raw_table
 from lakebox.quality.gate import QUARANTINE, Checked, run_gate
 from lakebox.settings import Settings
 from lakebox.warehouse import Warehouse
-from tests.conftest import fresh_database
-from tests.declarative.loading import config, context, land, open_items, pages, raw, statuses, warehouse_for
+from tests.declarative.loading import config, context, land, open_items, pages, raw, statuses
 
 COLUMNS = (ColumnConfig("id", "integer", required=True), ColumnConfig("pm25", "number"),
            ColumnConfig("version", "integer"))
@@ -23,18 +21,6 @@ COLUMNS = (ColumnConfig("id", "integer", required=True), ColumnConfig("pm25", "n
 
 def rec(i: int, pm25: float, version: int = 1) -> dict[str, float | int]:
     return {"id": i, "pm25": pm25, "version": version}
-
-
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Warehouse]]:
-    folder = tmp_path_factory.mktemp(f"writes-{request.param}")
-    if request.param == "duckdb":
-        with warehouse_for(folder, None) as found:
-            yield found
-        return
-    admin = request.getfixturevalue("postgres_admin_dsn")
-    with fresh_database(admin) as url, warehouse_for(folder, url) as found:
-        yield found
 
 
 def two_runs(store: tuple[Settings, Warehouse], tmp_path: Path, write: str, version: str | None,

@@ -78,8 +78,8 @@ PAGINATOR_KEYS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "page_number": ("page_param", "base_page", "total_path"),
     "single_page": (),
 }
-PAGINATOR_REQUIRED: dict[str, tuple[str, ...]] = {"json_link": ("next_url_path",),
-                                                   "cursor": ("cursor_path", "cursor_param")}
+# none: dlt's defaults stand in (next_url_path "next", cursor_path "cursors.next", cursor_param "cursor")
+PAGINATOR_REQUIRED: dict[str, tuple[str, ...]] = {}
 INCREMENTAL_KEYS = ("cursor_path", "param", "initial_value")
 CONTRACT_KEYS = ("schema", "columns")
 ALWAYS_RULES = ("required", "unique")

@@ -227,9 +227,7 @@ def settle_superseded(ctx: RunContext, source: str, loaded: Sequence[str]) -> in
     metas = ops.ledger.batch_meta(wh, [i.batch_id for i in waiting] + list(loaded))
     by_input = {key: batch_id for batch_id in loaded if (key := quarantine_key(metas.get(batch_id, {})))}
     settled = 0
-    for item in waiting:
-        if item.batch_id in by_input.values():  # an item of the loaded batch itself (its rows set aside)
-            continue
+    for item in waiting:  # rows a load sets aside open their item after this, so none is settled by its own load
         key = quarantine_key(metas.get(item.batch_id, {}))
         if key and key in by_input:
             items.resolve(wh, [item.id], by_batch=by_input[key], run_id=ctx.run_id)
