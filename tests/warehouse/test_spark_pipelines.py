@@ -260,3 +260,18 @@ def test_on_spark_the_catalog_lists_every_table_with_its_types(homes: Homes, tmp
     assert {"index.html", "raw.orders.html", "staging.stg_orders.html", f"{MART}.html"} <= set(pages)
     typed = re.search(r"<tr id='total_amount'><td>total_amount</td><td>([^<]*)</td>", pages[f"{MART}.html"])
     assert typed is not None and typed.group(1).startswith("decimal"), "the column's type, read off an empty select"
+
+
+def test_a_project_model_refs_a_bundled_mart_on_spark(homes: Homes, tmp_path: Path) -> None:
+    """Issue 19: a project's own pipeline whose model refs the bundled daily_order_metrics, run
+    on the cluster in the home the bundled pipelines built (one dbt project for both)."""
+    from tests.test_project import MINE, write_project
+
+    project = write_project(tmp_path / "proj", "", {"mine": MINE})
+    env = {**homes.spark_env(), "LAKEBOX_PROJECT": str(project)}
+    run = run_cli("run", "mine", env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    [(orders, amount, days)] = spark_rows(homes.spark, "analytics.weekly_orders")
+    daily = spark_rows(homes.spark, "analytics.daily_order_metrics")
+    assert orders == sum(r[1] for r in daily) and days == len(daily) > 0
+    assert round(float(amount), 2) == round(sum(float(r[2]) for r in daily), 2)
