@@ -403,8 +403,8 @@ def init(folder: Annotated[str, typer.Argument(help="the project's folder (creat
 def tutorial_api(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8765,
-    token: Annotated[str | None, typer.Option(envvar="LAKEBOX_TUTORIAL_API_TOKEN",
-                                              help="the bearer token callers must send (default: any)")] = None,
+    token: Annotated[str | None, typer.Option(help="the bearer token callers must send (default: any); a "
+                                              "stand-in's, not a secret")] = None,
 ) -> None:
     """Serve the air-quality API of docs/pipelines.md's tutorial (GET /v3/measurements)."""
     from lakebox.declarative.tutorial_api import create_app
