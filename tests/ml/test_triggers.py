@@ -10,7 +10,6 @@ import http.server
 import time
 
 import orjson
-import pyarrow as pa
 import pytest
 
 from lakebox.ml import MLModelSpec, performance, predict, train

@@ -168,9 +168,10 @@ def _drift(warehouse: Warehouse, spec: MLModelSpec, label: str, since: dt.dateti
 
 def _schedule(spec: MLModelSpec, cron: str, label: str, since: dt.datetime, fired: set[tuple[str, str]],
               now: dt.datetime) -> Trigger | None:
-    from dagster._vendored.croniter import croniter  # the croniter Dagster reads schedules with (lakebox.cron)
+    # the croniter Dagster reads schedules with (lakebox.cron checks them against it); untyped
+    from dagster._vendored.croniter import croniter  # type: ignore[attr-defined]
 
-    tick = croniter(cron, now).get_prev(dt.datetime)
+    tick: dt.datetime = croniter(cron, now).get_prev(dt.datetime)  # type: ignore[no-untyped-call]
     last = max([since, *(dt.datetime.fromisoformat(e) for k, e in fired if k == "schedule")])
     if tick <= last:
         return None
