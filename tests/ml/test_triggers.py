@@ -199,3 +199,25 @@ def test_watch_retrains_on_a_trigger_once(settings, who_warehouse, monkeypatch) 
     assert runs == 3 and len(landed) == 3
     assert _versions(settings) == 2
     assert wh.query("select kind, version, decision from ml.model_triggers") == [("quality", "2", "challenger")]
+
+
+def test_the_drift_stage_keeps_live_quality_current(settings, who_warehouse) -> None:
+    from lakebox.lake import Lake
+    from lakebox.ml import drift_stage, predict_stage, train_stage
+    from lakebox.runner import RunContext
+
+    wh = who_warehouse
+
+    def run(run_id: str) -> None:
+        ctx = RunContext(settings=settings, lake=Lake.from_settings(settings), warehouse=wh, run_id=run_id,
+                         pipeline=WHO_GOOD.pipeline)
+        for stage in (predict_stage(WHO_GOOD), train_stage(WHO_GOOD), drift_stage(WHO_GOOD)):
+            stage(ctx)
+
+    run("first")  # trains v1 and scores every row with it
+    (rows, before), = wh.query("select labelled_rows, value from ml.model_performance where model_version = '1'")
+    assert rows == 1140  # the 60 rows awaiting a label are not judged yet
+    _land_surprising_labels(wh)
+    run("second")
+    (rows, after), = wh.query("select labelled_rows, value from ml.model_performance where model_version = '1'")
+    assert rows == 1200 and after > before + 0.4  # 60 forecasts 10 years off: +0.5 on the mean

@@ -77,8 +77,12 @@ def _metric(spec: MLModelSpec, y_true: Any, y_pred: Any) -> float | None:
 
 
 def refresh(warehouse: Warehouse, spec: MLModelSpec) -> pa.Table:
-    """Recompute the model's rows of ml.model_performance (replaced in one transaction)."""
+    """Recompute the model's rows of ml.model_performance (replaced in one transaction); the
+    rows. On Spark (no DELETE on its parquet tables) they are computed, for the triggers, and
+    not stored."""
     rows = compute(warehouse, spec)
+    if warehouse.kind == "spark":
+        return rows
     tables.ensure(warehouse, tables.MODEL_PERFORMANCE)
     with warehouse.transaction():
         warehouse.execute(f"delete from {tables.MODEL_PERFORMANCE} where model_name = ?", [spec.name])
