@@ -10,7 +10,7 @@ import pytest
 
 from lakebox.ml import predict, specs, tables, train
 from lakebox.ml.tracking import connect
-from lakebox.orchestration.dagster import TRIGGER_TAG, retrain_job, retrain_sensor
+from lakebox.orchestration.dagster import PIPELINE_TAG, TRIGGER_TAG, retrain_job, retrain_sensor
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 from tests.ml.conftest import WHO_BAD, WHO_FEATURES_SQL, WHO_GOOD
@@ -61,10 +61,24 @@ def test_the_sensor_asks_for_one_retraining_on_drift_and_not_again(lakebox_env, 
         assert wh.query("select decided_by from ml.model_decisions where version = '2'") == [("trigger:drift",)]
 
 
-@pytest.mark.parametrize(("status", "asked"), [(dg.DagsterRunStatus.NOT_STARTED, 0), (dg.DagsterRunStatus.STARTED, 0),
-                                               (dg.DagsterRunStatus.FAILURE, 1)])
-def test_a_retraining_run_for_the_same_trigger_is_asked_for_again_only_once_it_failed(
-        lakebox_env, monkeypatch, status, asked) -> None:
+@dg.op
+def _noop() -> None:
+    pass
+
+
+@dg.job
+def _pipeline_job() -> None:
+    _noop()
+
+
+@pytest.mark.parametrize(("job", "status", "asked"), [
+    (retrain_job, dg.DagsterRunStatus.NOT_STARTED, 0), (retrain_job, dg.DagsterRunStatus.STARTED, 0),
+    (retrain_job, dg.DagsterRunStatus.FAILURE, 1),  # failed: the trigger is still due, asked again
+    (_pipeline_job, dg.DagsterRunStatus.STARTED, 0),  # a run of the model's pipeline: looked at after it
+    (_pipeline_job, dg.DagsterRunStatus.SUCCESS, 1),
+])
+def test_a_retraining_run_is_asked_for_once_and_not_beside_a_run_of_its_pipeline(
+        lakebox_env, monkeypatch, job, status, asked) -> None:
     for name in ("MLFLOW_TRACKING_URI", "LAKEBOX_MLFLOW_ARTIFACTS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings.load()
@@ -76,5 +90,8 @@ def test_a_retraining_run_for_the_same_trigger_is_asked_for_again_only_once_it_f
     sensor = retrain_sensor(lambda: [WHO_BAD])
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests
     assert len(first) == 1
-    instance.create_run_for_job(retrain_job, run_config=first[0].run_config, tags=first[0].tags, status=status)
+    if job is retrain_job:
+        instance.create_run_for_job(retrain_job, run_config=first[0].run_config, tags=first[0].tags, status=status)
+    else:
+        instance.create_run_for_job(job, tags={PIPELINE_TAG: "who_gho"}, status=status)
     assert len(sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests) == asked

@@ -368,15 +368,22 @@ def _retrain_requests(context: dg.SensorEvaluationContext, specs: list[MLModelSp
     from lakebox.errors import LakeboxError
     from lakebox.ml.triggers import check
     from lakebox.observability import flush_alerts
+    from lakebox.orchestration.drops import no_warehouse_yet
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse
 
-    if not specs:
-        yield dg.SkipReason("no ML models")
-        return
     settings = Settings.load()
+    if not specs or no_warehouse_yet(settings):
+        yield dg.SkipReason("no ML models" if not specs else "no warehouse yet")
+        return
+    active = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED]
+    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=active))
+    busy = {run.tags.get(PIPELINE_TAG) for run in runs if run.job_name != retrain_job.name}
     due = []
     for spec in specs:
+        if spec.pipeline in busy:  # its run holds the warehouse and brings new labels: look after it
+            continue
         try:
             with open_warehouse(settings) as warehouse:
                 found = check(settings, warehouse, spec)
@@ -386,9 +393,7 @@ def _retrain_requests(context: dg.SensorEvaluationContext, specs: list[MLModelSp
         if found is not None:
             due.append((spec, found))
     flush_alerts()
-    waiting = {run.tags.get(TRIGGER_TAG) for run in context.instance.get_runs(filters=dg.RunsFilter(
-        job_name=retrain_job.name, statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-                                             dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))}
+    waiting = {run.tags.get(TRIGGER_TAG) for run in runs if run.job_name == retrain_job.name}
     due = [(spec, found) for spec, found in due if found.run_key not in waiting]
     if not due:
         yield dg.SkipReason(f"no retraining trigger due for {len(specs)} model(s)")
