@@ -136,6 +136,9 @@ def test_a_drop_in_live_quality_alerts_once_and_retrains_once(settings, who_ware
     tags = connect(settings).get_run(result.decision.run_id).data.tags
     assert tags["lakebox.trigger"] == "quality" and tags["lakebox.trigger_reason"] == found.reason
 
+    _flag_drift(wh, dt.datetime.now(dt.UTC).replace(tzinfo=None))  # another trigger still fires
+    assert check(live, wh, WHO_BAD).kind == "drift"
+
 
 def _flag_drift(wh, at: dt.datetime) -> None:
     wh.execute("create table if not exists ml.drift_report (model_name varchar, feature varchar, method varchar, "

@@ -28,6 +28,8 @@ from lakebox.log import get_logger
 from lakebox.ml import history, performance, registry, tables, tracking
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakebox.ml.spec import MLModelSpec
     from lakebox.ml.train import TrainResult
     from lakebox.settings import Settings
@@ -85,14 +87,14 @@ def check(settings: Settings, warehouse: Warehouse, spec: MLModelSpec, now: dt.d
                                           dt.UTC).replace(tzinfo=None)
     label = past.label(champion)
     fired = _fired(warehouse, spec.name)
-    found = _quality(settings, spec, wanted, live, label)
-    if found is None and wanted.on_drift:
-        found = _drift(warehouse, spec, label, since)
-    if found is None and wanted.schedule.lower() != "off":
-        found = _schedule(spec, wanted.schedule, label, since, fired, now or utcnow())
-    if found is None or (found.kind, found.evidence) in fired:
-        return None
-    if found.kind == "quality":
+    candidates = [
+        _quality(spec, wanted, live, label),
+        _drift(warehouse, spec, label, since) if wanted.on_drift else None,
+        _schedule(spec, wanted.schedule, label, since, fired, now or utcnow()) if wanted.schedule.lower() != "off"
+        else None,
+    ]
+    found = next((t for t in candidates if t is not None and (t.kind, t.evidence) not in fired), None)
+    if found is not None and found.kind == "quality":
         _alert(settings, found)
     return found
 
@@ -129,11 +131,9 @@ def _fired(warehouse: Warehouse, name: str) -> set[tuple[str, str]]:
     return {(str(k), str(e)) for k, e in rows}
 
 
-def _quality(settings: Settings, spec: MLModelSpec, wanted: TriggerSettings, live: object, label: str) -> Trigger | None:
-    import pyarrow as pa
+def _quality(spec: MLModelSpec, wanted: TriggerSettings, live: pa.Table, label: str) -> Trigger | None:
     import pyarrow.compute as pc
 
-    assert isinstance(live, pa.Table)
     if wanted.threshold is None or live.num_rows == 0:
         return None
     mine = live.filter(pc.and_(pc.equal(live["model_version"], label),
