@@ -151,8 +151,22 @@ SENSOR_INTERVAL = Declared("LAKEBOX_<PIPELINE>_SENSOR_INTERVAL", Whole(1), "30",
                            "`lakebox serve`: seconds between looks for a file-fed pipeline's new drops")
 SLA = Declared("LAKEBOX_<PIPELINE>_SLA", Duration(), None,
                "how stale this pipeline may get before it alerts (default `LAKEBOX_FRESHNESS_SLA`)")
+# Retraining triggers of the pipeline's models (lakebox.ml.triggers), each model judged on its own
+RETRAIN_SCHEDULE = Declared("LAKEBOX_<PIPELINE>_RETRAIN_SCHEDULE", Cron(), "off",
+                            "retrain each of the pipeline's models on this cron (UTC), or `off`")
+RETRAIN_ON_DRIFT = Declared("LAKEBOX_<PIPELINE>_RETRAIN_ON_DRIFT", Choice(("on", "off")), "on",
+                            "retrain a model once when ml.drift_report flags drift against its champion")
+QUALITY_THRESHOLD = Declared("LAKEBOX_<PIPELINE>_QUALITY_THRESHOLD", Number(), None,
+                             "a model's live quality (its metric in ml.model_performance) worse than this "
+                             "alerts and retrains once per champion; unset: live quality triggers nothing")
+QUALITY_MIN_ROWS = Declared("LAKEBOX_<PIPELINE>_QUALITY_MIN_ROWS", Whole(1), "30",
+                            "labelled predictions a day needs before its live quality is judged")
 EVERY_PIPELINE: dict[str, Declared[Any]] = {"schedule": SCHEDULE, "partitions_start": PARTITIONS_START,
-                                             "sensor_interval": SENSOR_INTERVAL, "sla": SLA}
+                                             "sensor_interval": SENSOR_INTERVAL, "sla": SLA,
+                                             "retrain_schedule": RETRAIN_SCHEDULE,
+                                             "retrain_on_drift": RETRAIN_ON_DRIFT,
+                                             "quality_threshold": QUALITY_THRESHOLD,
+                                             "quality_min_rows": QUALITY_MIN_ROWS}
 
 
 def for_pipeline(key: str, pipeline: str) -> Declared[Any]:

@@ -10,6 +10,10 @@ seconds. The warehouse is opened per run and closed in between,
 so the dashboard and other readers are not locked out while the watcher waits. A failed run
 is recorded and logged like any other, and the watcher goes on; the same failing input is
 not retried until it changes.
+
+The watched pipelines' models are looked at after each run of their pipeline and every
+`every` seconds besides: a due retraining trigger (lakebox.ml.triggers: a schedule, drift
+flagged, live quality below its threshold) retrains the model there and then.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from lakebox.log import get_logger
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from lakebox.ml.spec import MLModelSpec
     from lakebox.runner import Pipeline, RunOutcome
     from lakebox.settings import Settings
 
@@ -63,14 +68,48 @@ def watch(
     max_runs: int | None = None,
     stop: threading.Event | None = None,
     on_run: Callable[[RunOutcome], None] | None = None,
+    models: Sequence[MLModelSpec] | None = None,
 ) -> int:
     """Run `pipelines` whenever they are due until `stop` is set (or `max_runs` runs); the
     number of runs made. dbt is imported and the project parsed once, before the first run.
+    `models` (default: the watched pipelines' own) are retrained when a trigger is due.
     One watcher per home: a second raises BusyError."""
     from lakebox.locks import exclusive
 
+    chosen = list(models) if models is not None else models_of([p.name for p in pipelines])
     with exclusive(settings.home, "watch", "lakebox watch"):
-        return _watch(settings, pipelines, every, poll, max_runs, stop or threading.Event(), on_run)
+        return _watch(settings, pipelines, every, poll, max_runs, stop or threading.Event(), on_run, chosen)
+
+
+def models_of(pipelines: Sequence[str]) -> list[MLModelSpec]:
+    """The models of `pipelines`: those their specs declare and those registered at run time."""
+    from lakebox.ml.specs import registered_pipelines, specs_for
+    from lakebox.pipelines import discover
+
+    found = discover()
+    models: list[MLModelSpec] = []
+    for name in pipelines:
+        spec = found.get(name)
+        declared = [spec.resolve(ref) for ref in spec.ml_models] if spec else []
+        if declared or name in registered_pipelines():
+            models += specs_for(name, declared)
+    return models
+
+
+def _look_at_models(settings: Settings, models: Sequence[MLModelSpec]) -> None:
+    """Retrain each model whose trigger is due; a model that cannot be looked at is logged, not fatal."""
+    from lakebox.ml.triggers import check, retrain
+    from lakebox.warehouse import open_warehouse
+
+    log = get_logger()
+    for spec in models:
+        try:
+            with open_warehouse(settings) as warehouse:
+                found = check(settings, warehouse, spec)
+                if found is not None:
+                    retrain(settings, warehouse, spec, found)
+        except LakeboxError as exc:  # busy, a store unusable: look again next time
+            log.warning("retraining triggers not checked", model=spec.name, error=str(exc))
 
 
 def _watch(
@@ -81,6 +120,7 @@ def _watch(
     max_runs: int | None,
     stop: threading.Event,
     on_run: Callable[[RunOutcome], None] | None,
+    models: Sequence[MLModelSpec] = (),
 ) -> int:
     import importlib
 
@@ -98,7 +138,11 @@ def _watch(
     log.info("watching", pipelines=[p.name for p in pipelines], every=every, poll=poll,
              dbt_ready_seconds=round(seconds, 2))
     runs = 0
+    models_due = time.monotonic()  # the models' triggers, looked at every `every` seconds and after runs
     while not stop.is_set():
+        if models and time.monotonic() >= models_due:
+            _look_at_models(settings, models)
+            models_due = time.monotonic() + every
         for item in watched:
             if stop.is_set() or not item.due(settings, time.monotonic(), every):
                 continue
@@ -115,6 +159,9 @@ def _watch(
                      seconds=round(outcome.duration_s, 3), rows_out=outcome.rows_out, error=outcome.error)
             if on_run is not None:
                 on_run(outcome)
+            mine = [m for m in models if m.pipeline == outcome.pipeline]
+            if mine:  # new labels or drift may have landed with the run
+                _look_at_models(settings, mine)
             if max_runs is not None and runs >= max_runs:
                 return runs
         stop.wait(poll)

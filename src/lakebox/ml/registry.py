@@ -87,9 +87,11 @@ def load_version(name: str, version: str, label: str | None = None, store: str =
 def register(
     settings: Settings, warehouse: Warehouse, spec: MLModelSpec, best: CandidateRun, holdout: Any,
     client: Any | None = None, baseline: Mapping[str, float] | None = None,
+    trigger: tuple[str, str] | None = None,
 ) -> Decision:
     """Register `best` as a new version of `spec.name` and decide its alias; `baseline`
-    holds the naive baseline's holdout metrics (`baseline_<metric>`, metrics.baseline)."""
+    holds the naive baseline's holdout metrics (`baseline_<metric>`, metrics.baseline);
+    `trigger` (who, why) names a retraining trigger in the decision's row (ml/triggers.py)."""
     from mlflow.exceptions import MlflowException
 
     client = client or tracking.connect(settings)
@@ -114,7 +116,7 @@ def register(
             decision, champion_value, reason, fault = REJECTED, None, versus, None
         made = Decision(spec.name, past.label(version), decision, spec.metric, value, champion_value, reason,
                         best.run_id, None if previous is None else past.label(previous), fault)
-        _record(warehouse, client, made)
+        _record(warehouse, client, made, trigger)
     get_logger().info("model version decided", model=spec.name, version=made.version, decision=decision,
                       reason=reason)
     if fault:
@@ -196,7 +198,7 @@ def _alert_kept(settings: Settings, made: Decision) -> None:
                {"model": made.model_name, "champion": made.previous_champion, "version": made.version})
 
 
-def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
+def _record(warehouse: Warehouse, client: Any, made: Decision, trigger: tuple[str, str] | None = None) -> None:
     import pyarrow as pa
 
     from lakebox.warehouse.ops import utcnow
@@ -211,9 +213,10 @@ def _record(warehouse: Warehouse, client: Any, made: Decision) -> None:
     row = pa.table({
         "model_name": [made.model_name], "version": [made.version], "decision": [made.decision],
         "metric": [made.metric], "value": pa.array([made.value], pa.float64()),
-        "champion_value": pa.array([made.champion_value], pa.float64()), "reason": [made.reason],
+        "champion_value": pa.array([made.champion_value], pa.float64()),
+        "reason": [made.reason if trigger is None else f"retrained by {trigger[0]} ({trigger[1]}); {made.reason}"],
         "decided_at": pa.array([utcnow()], pa.timestamp("us")), "run_id": [made.run_id],
         "from_version": pa.array([made.previous_champion if made.decision == CHAMPION else None], pa.string()),
-        "decided_by": [RULE],
+        "decided_by": [RULE if trigger is None else trigger[0]],
     })
     tables.append(warehouse, tables.MODEL_DECISIONS, row)

@@ -3,7 +3,9 @@
 Order matters and is the point: `predict_stage` runs first and scores new rows with the
 champion as it stood when the run started (so new rows are scored by a model that has
 not seen them); `train_stage` then trains when due, and on a first run (no champion at
-the start) scores with the version it just made champion; `drift_stage` reports drift.
+the start) scores with the version it just made champion; `drift_stage` reports drift and
+refreshes live quality (ml.model_performance: past predictions against the labels this run
+brought). Retraining on a trigger (ml/triggers.py) is `lakebox serve`'s and `lakebox watch`'s.
 A model whose input table is not built yet, or with too few labels, is skipped with a
 message, never failed.
 """
@@ -61,11 +63,14 @@ def train_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
 def drift_stage(spec: MLModelSpec) -> Callable[[RunContext], StageResult]:
     def drift(ctx: RunContext) -> StageResult:
         from lakebox.ml.drift import drift as run_drift
+        from lakebox.ml.performance import refresh
         from lakebox.stage import StageResult
 
         if _not_built(ctx, spec):
             return StageResult()
         result = run_drift(ctx.settings, ctx.warehouse, spec)
+        live = refresh(ctx.warehouse, spec)
+        ctx.log.info("live quality refreshed", model=spec.name, days=live.num_rows)
         ctx.extras.setdefault("ml_drift", {})[spec.name] = result.drifted
         if result.drifted:
             ctx.log.warning("drift detected", model=spec.name, features=result.drifted_features)

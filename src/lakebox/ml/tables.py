@@ -21,6 +21,8 @@ MODEL_DECISIONS = "ml.model_decisions"
 DRIFT_REPORT = "ml.drift_report"
 DRIFT_REFERENCE = "ml.drift_reference"
 MODEL_STORES = "ml.model_stores"
+MODEL_PERFORMANCE = "ml.model_performance"
+MODEL_TRIGGERS = "ml.model_triggers"
 
 DDL = {
     MODEL_DECISIONS: """create table if not exists ml.model_decisions (
@@ -40,6 +42,17 @@ DDL = {
     DRIFT_REFERENCE: """create table if not exists ml.drift_reference (
         model_name varchar not null, model_version varchar not null, feature varchar not null,
         number double precision, value varchar, recorded_at timestamp not null)""",
+    # live quality (ml/performance.py): past predictions scored against the labels known now,
+    # per version and day scored; rebuilt whole each time, since labels of old days land late
+    MODEL_PERFORMANCE: """create table if not exists ml.model_performance (
+        model_name varchar not null, model_version varchar not null, day date not null,
+        metric varchar not null, value double precision, labelled_rows bigint not null,
+        computed_at timestamp not null)""",
+    # retraining triggers that fired (ml/triggers.py): (kind, evidence) fires once per model
+    MODEL_TRIGGERS: """create table if not exists ml.model_triggers (
+        model_name varchar not null, kind varchar not null, evidence varchar not null,
+        champion_version varchar, reason varchar not null, fired_at timestamp not null,
+        version varchar, decision varchar, run_id varchar)""",
 }
 
 

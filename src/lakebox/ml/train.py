@@ -19,6 +19,7 @@ from lakebox.ml import data, history, metrics, tracking
 if TYPE_CHECKING:
     from lakebox.ml.registry import Decision
     from lakebox.ml.spec import MLModelSpec
+    from lakebox.ml.triggers import Trigger
     from lakebox.settings import Settings
     from lakebox.warehouse import Warehouse
 
@@ -70,19 +71,21 @@ def pip_requirements() -> list[str]:
 
 def train(
     settings: Settings, warehouse: Warehouse, spec: MLModelSpec, *, register: bool = True,
-    lakebox_run_id: str | None = None,
+    lakebox_run_id: str | None = None, trigger: Trigger | None = None,
 ) -> TrainResult:
     """Fit each candidate, log it, and register the best (champion rule) unless told not to.
+    A `trigger` (ml/triggers.py) is tagged on every candidate's run and named in the decision.
 
     Too few labelled rows (or a single class) is not an error: the result is `skipped`
     with a message saying how many there are and how many are needed. A store that cannot
     be used (or lost the model's history) is a one-line StoreError."""
     with tracking.store_errors(settings):
-        return _train(settings, warehouse, spec, register=register, lakebox_run_id=lakebox_run_id)
+        return _train(settings, warehouse, spec, register=register, lakebox_run_id=lakebox_run_id, trigger=trigger)
 
 
 def _train(
     settings: Settings, warehouse: Warehouse, spec: MLModelSpec, *, register: bool, lakebox_run_id: str | None,
+    trigger: Trigger | None = None,
 ) -> TrainResult:
     log = get_logger()
     t0 = time.perf_counter()
@@ -105,7 +108,7 @@ def _train(
     }
     base = metrics.baseline(spec, split.train, split.holdout)
     runs = [
-        _fit_and_log(spec, name, estimator, split, experiment_id, common, base, lakebox_run_id)
+        _fit_and_log(spec, name, estimator, split, experiment_id, common, base, lakebox_run_id, trigger)
         for name, estimator in spec.candidates().items()
     ]
     sign = 1 if spec.greater_is_better else -1
@@ -117,7 +120,9 @@ def _train(
     if register:
         from lakebox.ml.registry import register as register_best
 
-        result.decision = register_best(settings, warehouse, spec, best, split.holdout, client=client, baseline=base)
+        result.decision = register_best(
+            settings, warehouse, spec, best, split.holdout, client=client, baseline=base,
+            trigger=None if trigger is None else (f"trigger:{trigger.kind}", trigger.reason))
         if spec.drift_population == "unlabelled":  # what this version's drift is measured against
             from lakebox.ml.drift import record_reference
 
@@ -148,7 +153,7 @@ def _why_skip(rows: Any, spec: MLModelSpec) -> str | None:
 
 def _fit_and_log(
     spec: MLModelSpec, name: str, estimator: Any, split: data.Split, experiment_id: str,
-    common: dict[str, Any], base: dict[str, float], lakebox_run_id: str | None,
+    common: dict[str, Any], base: dict[str, float], lakebox_run_id: str | None, trigger: Trigger | None = None,
 ) -> CandidateRun:
     import mlflow
 
@@ -163,6 +168,8 @@ def _fit_and_log(
             "lakebox.data_sha256": common["data_sha256"], "lakebox.data_rows": str(common["data_rows"])}
     if lakebox_run_id:
         tags["lakebox.run_id"] = lakebox_run_id
+    if trigger is not None:  # why this training ran
+        tags.update({"lakebox.trigger": trigger.kind, "lakebox.trigger_reason": trigger.reason[:5000]})
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{name}", tags=tags) as run:
         estimator.fit(x_train, y_train)
         predicted = estimator.predict(x_hold)

@@ -9,7 +9,9 @@ warning), a job tagged `lakebox/pipeline` (one run per pipeline at a time, with 
 concurrency in dagster.yaml and lakebox's lock), a schedule for an API-fed pipeline, daily
 partitions (a backfill of many days is one run) and a new-drop sensor for a file-fed one,
 a sensor that reports the runs made outside Dagster (`lakebox run`, `watch`, the demo) to
-the instance, and sensors that alert on a failed run and on failed checks.
+the instance, sensors that alert on a failed run and on failed checks, and a sensor that
+asks for a retraining run (job `lakebox_retrain`) when a model's trigger is due
+(lakebox.ml.triggers: a schedule, drift flagged, live quality below its threshold).
 
 Settings, read when the definitions load: `LAKEBOX_<PIPELINE>_SCHEDULE` (cron, or `off`;
 default hourly), `LAKEBOX_<PIPELINE>_PARTITIONS_START` (first day, default 2024-01-01),
@@ -30,12 +32,17 @@ from lakebox.orchestration.alerts import alert
 from lakebox.orchestration.drops import already_read, new_drops
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lakebox.ml.spec import MLModelSpec
     from lakebox.pipelines.spec import PipelineSpec
 
 PIPELINE_TAG = "lakebox/pipeline"
 RUN_ID_TAG = "lakebox/run_id"
 STATUS_TAG = "lakebox/status"  # success, partial or failed: lakebox's word on the run
 OUTSIDE_RUNS_PER_TICK = 100
+TRIGGER_TAG = "lakebox/trigger"  # a retraining run's trigger: model:kind:evidence
+RETRAIN_INTERVAL = 60  # seconds between looks at the models' triggers
 
 
 def _pipelines() -> list[PipelineSpec]:
@@ -300,6 +307,103 @@ def _outside_events(reached: g.RunAssets) -> list[dg.AssetMaterialization | dg.A
     return events
 
 
+def _models(specs: list[PipelineSpec]) -> list[MLModelSpec]:
+    """Every model of `specs`: those their pipelines declare, and those registered at run time."""
+    from lakebox.ml.specs import specs_for
+
+    found: list[MLModelSpec] = []
+    for spec in specs:
+        declared = [spec.resolve(ref) for ref in spec.ml_models]
+        found += specs_for(spec.name, declared) if declared else []
+    return found
+
+
+@dg.op(config_schema={"pipeline": str, "model": str, "kind": str, "evidence": str, "champion": str, "reason": str},
+       )
+def retrain_model(context):  # type: ignore[no-untyped-def]  # Dagster reads the annotation itself
+    """Train the model the sensor found a trigger for; the trigger goes with the training run."""
+    from lakebox.errors import LakeboxError
+    from lakebox.ml.specs import spec_named
+    from lakebox.ml.triggers import Trigger, retrain
+    from lakebox.pipelines import discover
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+
+    config = context.op_config
+    found = discover().get(config["pipeline"])
+    declared = [found.resolve(ref) for ref in found.ml_models] if found else []
+    spec = spec_named(config["pipeline"], config["model"], declared)[0]
+    trigger = Trigger(spec.name, config["kind"], config["evidence"], config["champion"], config["reason"])
+    settings = Settings.load()
+    try:
+        with open_warehouse(settings) as warehouse:
+            result = retrain(settings, warehouse, spec, trigger, lakebox_run_id=context.run_id)
+    except LakeboxError as exc:  # busy (a run of the pipeline), or the store or warehouse unusable
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"{spec.name} retrained on {trigger.kind}: {result.message}")
+
+
+retrain_job = dg.JobDefinition(
+    graph_def=dg.GraphDefinition(name="lakebox_retrain", node_defs=[retrain_model]),
+    executor_def=dg.in_process_executor, description="retrains one model on a trigger (lakebox.ml.triggers)",
+)
+
+
+def retrain_sensor(models: Callable[[], list[MLModelSpec]]) -> dg.SensorDefinition:
+    """A retraining run for each model whose trigger is due, unless one for the same trigger is
+    queued or running; once retrained, the trigger is in ml.model_triggers and no longer due
+    (a run that failed leaves it due: the next tick asks again)."""
+
+    @dg.sensor(name="lakebox_retrain_triggers", job=retrain_job, minimum_interval_seconds=RETRAIN_INTERVAL,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="retrains a model on its schedule, on drift flagged, or when live quality drops "
+                           "(LAKEBOX_<PIPELINE>_RETRAIN_SCHEDULE, _RETRAIN_ON_DRIFT, _QUALITY_THRESHOLD)")
+    def retrain_triggers(context):  # type: ignore[no-untyped-def]
+        return _retrain_requests(context, models())
+
+    return retrain_triggers
+
+
+def _retrain_requests(context: dg.SensorEvaluationContext, specs: list[MLModelSpec]) -> Iterator[Any]:
+    from lakebox.errors import LakeboxError
+    from lakebox.ml.triggers import check
+    from lakebox.observability import flush_alerts
+    from lakebox.orchestration.drops import no_warehouse_yet
+    from lakebox.settings import Settings
+    from lakebox.warehouse import open_warehouse
+
+    settings = Settings.load()
+    if not specs or no_warehouse_yet(settings):
+        yield dg.SkipReason("no ML models" if not specs else "no warehouse yet")
+        return
+    active = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED]
+    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=active))
+    busy = {run.tags.get(PIPELINE_TAG) for run in runs if run.job_name != retrain_job.name}
+    due = []
+    for spec in specs:
+        if spec.pipeline in busy:  # its run holds the warehouse and brings new labels: look after it
+            continue
+        try:
+            with open_warehouse(settings) as warehouse:
+                found = check(settings, warehouse, spec)
+        except LakeboxError as exc:  # the warehouse busy with a run, a store unusable: look again next time
+            context.log.warning(f"{spec.name}: triggers not checked: {exc}")
+            continue
+        if found is not None:
+            due.append((spec, found))
+    flush_alerts()
+    waiting = {run.tags.get(TRIGGER_TAG) for run in runs if run.job_name == retrain_job.name}
+    due = [(spec, found) for spec, found in due if found.run_key not in waiting]
+    if not due:
+        yield dg.SkipReason(f"no retraining trigger due for {len(specs)} model(s)")
+    for spec, found in due:
+        config = {"pipeline": spec.pipeline, "model": spec.name, "kind": found.kind, "evidence": found.evidence,
+                  "champion": found.champion, "reason": found.reason}
+        yield dg.RunRequest(run_config={"ops": {"retrain_model": {"config": config}}},
+                            tags={PIPELINE_TAG: spec.pipeline, TRIGGER_TAG: found.run_key})
+
+
 def build_definitions() -> dg.Definitions:
     assets: list[Any] = []
     jobs: list[Any] = []
@@ -308,6 +412,8 @@ def build_definitions() -> dg.Definitions:
     specs = _pipelines()
     graphs = {spec.name: g.build_graph(spec) for spec in specs}
     sensors.append(outside_runs_sensor(specs, graphs))
+    sensors.append(retrain_sensor(lambda: _models(specs)))
+    jobs.append(retrain_job)
     for spec in specs:
         graph = graphs[spec.name]
         mine = pipeline_assets(spec, graph)
