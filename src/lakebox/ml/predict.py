@@ -8,6 +8,7 @@ appended as Arrow batches (INSERT ... SELECT on DuckDB, COPY on PostgreSQL).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -111,3 +112,34 @@ def score_features(spec: MLModelSpec, model: object, rows: pa.Table) -> tuple[pa
     if spec.task == "classification":
         return pa.array(np.asarray(predicted).astype(str), pa.string()), pa.nulls(len(predicted), pa.float64())
     return pa.array(np.asarray(predicted, dtype=float), pa.float64()), None
+
+
+_local = threading.local()
+
+
+def raw_query(sql: str, **tables: pa.Table) -> pa.Table:
+    """`sql` run by an in-memory DuckDB (one per thread, kept) over the Arrow `tables` by
+    name: how a model's `raw_inputs.features` turns a caller's rows into its features, in
+    columns rather than per row in Python."""
+    import duckdb
+
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+        con.execute("set threads = 1").fetchall()  # a request's few rows: a thread pool costs more than it saves
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        return con.sql(sql).to_arrow_table()
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+def features_from_raw(spec: MLModelSpec, raw: pa.Table, lookup: pa.Table) -> pa.Table:
+    """The rows `spec.source_sql` would return for `raw` (rows as the caller has them, typed
+    as `spec.raw_inputs.columns`), with `lookup` (read by `raw_inputs.lookup_sql`); for a model
+    without raw inputs, `raw` is already its features."""
+    if spec.raw_inputs is None:
+        return raw
+    return spec.raw_inputs.features(raw, lookup)

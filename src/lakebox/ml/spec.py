@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Task = Literal["classification", "regression"]
 
@@ -17,6 +20,28 @@ METRICS: dict[str, bool] = {
     "f1_macro": True, "accuracy": True, "precision_macro": True, "recall_macro": True,
     "mae": False, "mse": False, "r2": True,
 }
+
+
+class RawRowsRejected(ValueError):
+    """Raw rows the model cannot be given features for (an unknown country, a value it does
+    not model): the message names the column and values, and what is accepted (a 400)."""
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """What a caller of the online endpoint sends instead of the features: the columns of the
+    table the pipeline's features are built from (e.g. `staging.stg_commits`), and how those
+    rows become the rows `source_sql` returns (keys, time and every feature).
+
+    `lookup_sql` reads, from the warehouse, what `features` needs beside the caller's rows
+    (an author's earlier commits, a country's observations); the server reads it when it
+    starts and again every minute, never per request. `features(raw, lookup)`
+    is vectorized (DuckDB over Arrow) and raises RawRowsRejected for rows it cannot take.
+    """
+
+    columns: tuple[tuple[str, str], ...]  # (name, type as MLflow names it: string, long, double, datetime, ...)
+    lookup_sql: str
+    features: Callable[[pa.Table, pa.Table], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,8 @@ class MLModelSpec:
     # the one table source_sql takes every column from: a column missing from it is a
     # ConfigError naming the table's columns before any query runs (declared models)
     source_table: str | None = None
+    # what the online endpoint takes instead of the features (None: the features themselves)
+    raw_inputs: RawInputs | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:

@@ -26,10 +26,11 @@ from starlette.routing import Route
 
 from lakebox.log import get_logger
 from lakebox.ml.history import History
-from lakebox.ml.predict import score_features
+from lakebox.ml.predict import features_from_raw, score_features
 from lakebox.ml.serving import online_log
 from lakebox.ml.serving.catalog import Catalog, Loaded, NotFound
 from lakebox.ml.serving.inputs import BadInput, expected, parse
+from lakebox.ml.spec import RawRowsRejected
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -139,6 +140,15 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
             return _error(400, f"model {loaded.spec.name} v{loaded.label}: {exc}")
         except ClientDisconnect:
             return _error(400, "the client went away before the body was read")
+        if loaded.spec.raw_inputs is not None:
+            served = catalog.model(loaded.spec.name)
+            if served.lookup is None:
+                return _error(503, served.lookup_error or f"model {loaded.spec.name}: its warehouse lookup is not "
+                                                          "read yet; try again in a few seconds")
+            try:
+                rows = features_from_raw(loaded.spec, rows, served.lookup)
+            except RawRowsRejected as exc:
+                return _error(400, f"model {loaded.spec.name} v{loaded.label}: {exc}")
         try:
             predicted, probability = score_features(loaded.spec, loaded.model, rows)
         except Exception as exc:  # noqa: BLE001 - the model refused rows that passed the schema: say which
@@ -229,6 +239,9 @@ def _describe(served: Any, inputs: bool) -> dict[str, Any]:
     if inputs:
         out["inputs"] = {a: [{"name": c.name, "type": c.type} for c in loaded.schema]
                          for a, loaded in sorted(served.aliases.items())}
+        # raw: the columns of the table the features are built from (looked up in the warehouse
+        # for the rest); features: the model's own feature columns
+        out["input_kind"] = "raw" if served.spec.raw_inputs is not None else "features"
     return out
 
 
