@@ -11,6 +11,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from lakebox.bench.serving import stg_and_features_sql
 from lakebox.ml import data, predict, train
 from lakebox.ml.predict import features_from_raw
 from lakebox.ml.spec import RawRowsRejected
@@ -22,45 +23,6 @@ from .conftest import WHO_GOOD
 from .test_serving import running
 
 WHO = WHO_GOOD.name
-
-# staging.stg_commits and ml.commit_features from the recorded history, with the dbt models'
-# expressions (github_commits/models/staging/stg_commits.sql, models/ml/commit_features.sql)
-STG_AND_FEATURES_SQL = r"""
-create schema if not exists staging;
-create or replace table staging.stg_commits as
-with raw as (
-  select sha, 'conventional-changelog/commitlint' as repo, commit.author.name as author_name,
-         commit.author.email as author_email, cast(commit.author.date as timestamp) as authored_at,
-         cast(commit.committer.date as timestamp) as committed_at, commit.message as message,
-         len(parents) as parent_count
-  from read_json_auto('{path}')
-), split as (
-  select *, trim(trailing chr(32) || chr(9) || chr(13) || chr(10) from split_part(message, chr(10), 1)) as message_subject,
-         case when position(chr(10) in message) > 0
-              then nullif(trim(both chr(32) || chr(9) || chr(13) || chr(10)
-                               from substr(message, position(chr(10) in message) + 1)), '') end as message_body
-  from raw
-)
-select sha, repo, author_name, author_email, authored_at, committed_at, message_subject, message_body,
-       lower(nullif(regexp_extract(message_subject, '^(\w+)(\(([^)]*)\))?(!)?:', 1), '')) as conventional_type,
-       parent_count > 1 as is_merge, parent_count, true as is_reachable
-from split;
-create schema if not exists ml;
-create or replace table ml.commit_features as
-with commits as (
-  select *, md5(lower(coalesce(author_email, author_name))) as author_key,
-         trim(regexp_replace(message_subject, '^(\w+)(\(([^)]*)\))?!?:[[:space:]]*', '')
-              || coalesce(chr(10) || message_body, '')) as text_without_prefix
-  from staging.stg_commits where is_reachable
-)
-select sha, repo, author_key, committed_at, cast(extract(hour from committed_at) as integer) as hour,
-       cast(isodow(committed_at) as integer) as weekday, text_without_prefix as message_body,
-       length(text_without_prefix) as message_length, is_merge, parent_count,
-       cast(row_number() over (partition by repo, author_key order by committed_at, authored_at, sha) - 1 as integer)
-         as author_prior_commits,
-       conventional_type as label
-from commits
-"""
 
 
 def _fast_classifier() -> dict[str, object]:
@@ -74,7 +36,7 @@ FAST_COMMITS = dataclasses.replace(COMMITS, candidates=_fast_classifier)
 
 @pytest.fixture
 def stg_warehouse(warehouse: Warehouse, history: Path) -> Warehouse:
-    warehouse.execute(STG_AND_FEATURES_SQL.format(path=history))
+    warehouse.execute(stg_and_features_sql(history))
     return warehouse
 
 
@@ -125,9 +87,10 @@ def test_a_new_commit_gets_its_authors_history_from_the_warehouse(stg_warehouse)
     assert len(fresh) > 20
     listed = ", ".join(f"'{s}'" for s in fresh)
     lookup = stg_warehouse.query_arrow(f"select * from ({COMMITS.raw_inputs.lookup_sql}) where sha not in ({listed})")
-    raw = _stg_rows(stg_warehouse, fresh)
-    got = features_from_raw(COMMITS, raw, lookup).sort_by("sha")
-    want = rows.filter(pa.compute.is_in(rows.column("sha"), pa.array(fresh))).sort_by("sha")
+    known = rows.column("sha").to_pylist()[:40]  # with commits it has: both kinds in one request, in order
+    asked = _stg_rows(stg_warehouse, fresh + known).sort_by("sha")
+    got = features_from_raw(COMMITS, asked, COMMITS.raw_inputs.prepare(lookup))
+    want = rows.filter(pa.compute.is_in(rows.column("sha"), pa.array(fresh + known))).sort_by("sha")
     for column in ("sha", *COMMITS.features):
         assert got.column(column).to_pylist() == pytest.approx(want.column(column).to_pylist()), column
 

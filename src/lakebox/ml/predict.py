@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakebox.log import get_logger
 from lakebox.ml import data, history, registry, tables, tracking
@@ -136,10 +136,10 @@ def raw_query(sql: str, **tables: pa.Table) -> pa.Table:
             con.unregister(name)
 
 
-def features_from_raw(spec: MLModelSpec, raw: pa.Table, lookup: pa.Table) -> pa.Table:
+def features_from_raw(spec: MLModelSpec, raw: pa.Table, prepared: Any) -> pa.Table:
     """The rows `spec.source_sql` would return for `raw` (rows as the caller has them, typed
-    as `spec.raw_inputs.columns`), with `lookup` (read by `raw_inputs.lookup_sql`); for a model
-    without raw inputs, `raw` is already its features."""
+    as `spec.raw_inputs.columns`), with `prepared` (`raw_inputs.prepare` of what
+    `raw_inputs.lookup_sql` read); for a model without raw inputs, `raw` is already its features."""
     if spec.raw_inputs is None:
         return raw
-    return spec.raw_inputs.features(raw, lookup)
+    return spec.raw_inputs.features(raw, prepared)

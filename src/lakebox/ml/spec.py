@@ -27,6 +27,11 @@ class RawRowsRejected(ValueError):
     not model): the message names the column and values, and what is accepted (a 400)."""
 
 
+def as_read(lookup: pa.Table) -> pa.Table:
+    """A lookup used as it was read (RawInputs.prepare's default)."""
+    return lookup
+
+
 @dataclass(frozen=True)
 class RawInputs:
     """What a caller of the online endpoint sends instead of the features: the columns of the
@@ -35,13 +40,15 @@ class RawInputs:
 
     `lookup_sql` reads, from the warehouse, what `features` needs beside the caller's rows
     (an author's earlier commits, a country's observations); the server reads it when it
-    starts and again every minute, never per request. `features(raw, lookup)`
-    is vectorized (DuckDB over Arrow) and raises RawRowsRejected for rows it cannot take.
+    starts and again every minute, never per request, and hands it to `prepare` (an index
+    built once, off the request path). `features(raw, prepared)` is vectorized (Arrow compute,
+    DuckDB) and raises RawRowsRejected for rows it cannot take.
     """
 
     columns: tuple[tuple[str, str], ...]  # (name, type as MLflow names it: string, long, double, datetime, ...)
     lookup_sql: str
-    features: Callable[[pa.Table, pa.Table], pa.Table]
+    features: Callable[[pa.Table, Any], pa.Table]
+    prepare: Callable[[pa.Table], Any] = as_read
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Served:
     versions: tuple[str, ...] = ()
     generation: int = 1
     canary_percent: float = 0.0  # share of default requests the challenger answers (`lakebox ml canary`)
-    lookup: Any = None  # pa.Table read by spec.raw_inputs.lookup_sql (None: not read yet, or no raw inputs)
+    lookup: Any = None  # spec.raw_inputs.prepare of what lookup_sql read (None: not read yet, or no raw inputs)
     lookup_read_at: float = 0.0  # time.monotonic() of that read
     lookup_error: str | None = None  # why the last read failed (requests needing it get a 503 saying so)
 
@@ -185,13 +185,14 @@ class Catalog:
         try:
             with open_warehouse(self.settings) as warehouse:
                 table = warehouse.query_arrow(spec.raw_inputs.lookup_sql)
+            prepared = spec.raw_inputs.prepare(table)
         except Exception as exc:  # noqa: BLE001 - the warehouse busy or not built: keep what was read
             error = (f"model {spec.name}: its warehouse lookup could not be read ({type(exc).__name__}: "
                      f"{' '.join(str(exc).split())[:200]}); run `lakebox run {spec.pipeline}` to build its tables")
             get_logger().warning("serve: lookup not read", model=spec.name, error=error)
             return served.lookup, served.lookup_read_at, error if served.lookup is None else None
         get_logger().info("serve: lookup read", model=spec.name, rows=table.num_rows)
-        return table, time.monotonic(), None
+        return prepared, time.monotonic(), None
 
     def _load(self, served: Served, version: str) -> Loaded:
         import mlflow.models
