@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -167,8 +166,8 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
                                            "X-Lakebox-Ms": f"{ms:.2f}"})
         if log is not None:
             log.add(online_log.rows(request_id, loaded.spec.name, loaded.label, role, predicted, ms))
-            if shadow is not None:  # scored after the response is sent, never delaying it
-                response.background = BackgroundTask(_shadow, log, request_id, shadow, rows)
+            if shadow is not None:  # scored with other requests' rows off the request path, never delaying it
+                log.shadow(request_id, shadow, rows)
         return response
 
     routes = [
@@ -190,18 +189,6 @@ def _in_canary(request: Request, percent: float) -> bool:
     if key:
         return zlib.crc32(key.encode()) % 10_000 < percent * 100
     return random.random() * 100 < percent
-
-
-def _shadow(log: OnlineLog, request_id: str, shadow: Loaded, rows: Any) -> None:
-    t0 = time.perf_counter()
-    try:
-        predicted, _ = score_features(shadow.spec, shadow.model, rows)
-    except Exception as exc:  # noqa: BLE001 - the challenger's failure is its own, never the caller's
-        get_logger().warning("serve: shadow scoring failed", model=shadow.spec.name, version=shadow.label,
-                             error=str(exc)[:300])
-        return
-    log.add(online_log.rows(request_id, shadow.spec.name, shadow.label, CHALLENGER, predicted,
-                            (time.perf_counter() - t0) * 1000))
 
 
 def _values(array: Any) -> Any:
