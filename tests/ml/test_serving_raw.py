@@ -125,3 +125,21 @@ def test_raw_rows_the_model_cannot_take_are_named(who_warehouse) -> None:
     too_early = pa.table({"country_code": ["C001"], "year": pa.array([2000], pa.int64()), "sex": ["both"]})
     with pytest.raises(RawRowsRejected, match=r"\('C001', 2000\)"):
         features_from_raw(WHO_GOOD, too_early, lookup)
+
+
+def test_a_single_threaded_forest_scores_as_scikit_learn_does(stg_warehouse) -> None:
+    """The serving path's tree-by-tree sum gives scikit-learn's probabilities to the bit."""
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from lakebox.ml.predict import _forest_proba
+    from lakebox.ml.serving.catalog import single_threaded
+    from lakebox.pipelines.github_commits.classifier import candidates
+
+    rows = data.read_rows(stg_warehouse, COMMITS)
+    frame = data.to_frame(rows, list(COMMITS.features))
+    labelled = frame[rows.column("label").is_valid().to_numpy(zero_copy_only=False)]
+    labels = rows.column("label").drop_null().to_numpy(zero_copy_only=False)
+    forest: Pipeline = single_threaded(candidates()["random_forest"].fit(labelled, labels))
+    np.testing.assert_array_equal(_forest_proba(forest, frame.iloc[:500]), forest.predict_proba(frame.iloc[:500]))
+    assert _forest_proba(single_threaded(candidates()["logistic_regression"]), frame) is None

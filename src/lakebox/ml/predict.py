@@ -103,7 +103,9 @@ def score_features(spec: MLModelSpec, model: object, rows: pa.Table) -> tuple[pa
 
     frame = data.to_frame(rows, list(spec.features))
     if spec.task == "classification" and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(frame)
+        proba = _forest_proba(model, frame)
+        if proba is None:
+            proba = model.predict_proba(frame)
         best = proba.argmax(axis=1)
         predicted = np.asarray(model.classes_)[best]  # type: ignore[attr-defined]
         return (pa.array(predicted.astype(str), pa.string()),
@@ -112,6 +114,31 @@ def score_features(spec: MLModelSpec, model: object, rows: pa.Table) -> tuple[pa
     if spec.task == "classification":
         return pa.array(np.asarray(predicted).astype(str), pa.string()), pa.nulls(len(predicted), pa.float64())
     return pa.array(np.asarray(predicted, dtype=float), pa.float64()), None
+
+
+def _forest_proba(model: Any, frame: Any) -> Any:
+    """A single-threaded random forest's (or a pipeline ending in one) class probabilities,
+    summed tree by tree in the order scikit-learn sums them, without the joblib dispatch it
+    goes through even with n_jobs=1 (~40 µs a tree: 2.5 of the 3.5 ms a 60-tree forest took
+    on one row); None for any other model, which scores as usual."""
+    import numpy as np
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
+    forest = steps[-1][1]
+    if not isinstance(forest, RandomForestClassifier | ExtraTreesClassifier) or forest.n_jobs not in (1, None) or (
+            forest.n_outputs_ != 1):
+        return None
+    for _, step in steps[:-1]:
+        if step is not None and step != "passthrough":
+            frame = step.transform(frame)
+    X = forest._validate_X_predict(frame)
+    total = np.zeros((X.shape[0], forest.n_classes_), dtype=np.float64)
+    for tree in forest.estimators_:
+        total += tree.predict_proba(X, check_input=False)
+    total /= len(forest.estimators_)
+    return total
 
 
 _local = threading.local()
