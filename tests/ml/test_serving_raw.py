@@ -4,6 +4,7 @@ sex), and its answers on 1,000 rows equal ml.*_predictions for the same version.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -63,6 +64,15 @@ def test_commit_online_equals_batch_on_1000_raw_commits(settings, stg_warehouse)
         assert answer.headers["X-Lakebox-Version"] == batch.version
         assert answer.json()["predictions"] == scored.column("predicted_type").to_pylist()
         assert answer.json()["probability"] == pytest.approx(scored.column("probability").to_pylist(), abs=1e-9)
+
+        # concurrent single-row requests are scored together (app.Batcher): each gets its own answer
+        async def one_each() -> list[str]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                answers = await asyncio.gather(*(client.post(f"/models/{COMMITS.name}/invocations",
+                                                             json={"dataframe_records": [r]}) for r in records[:64]))
+            return [a.json()["predictions"][0] for a in answers]
+
+        assert asyncio.run(one_each()) == scored.column("predicted_type").to_pylist()[:64]
 
         described = http.get(f"/models/{COMMITS.name}").json()
         assert described["input_kind"] == "raw"

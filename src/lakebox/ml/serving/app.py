@@ -5,11 +5,13 @@
 `/health`, `/version`. Errors are one JSON line (`{"error": ...}`): 400 for a body the model
 cannot take (naming the columns and types it expects), 401 without the token, 404 for an
 unknown model, alias or version; never a traceback. Scoring runs on the event loop: it is
-CPU work of a millisecond or so, and a thread hop per request cost more than it saved.
+CPU work of a millisecond or so, and a thread hop per request cost more than it saved;
+requests ready in the same turn of the loop are scored together (`Batcher`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import random
 import time
@@ -80,6 +82,8 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     every answer (and the challenger's shadow answer) goes to ml.online_predictions."""
     from lakebox import __version__
 
+    batcher = Batcher()
+
     async def ping(request: Request) -> Response:
         return Response("\n", media_type="text/plain")
 
@@ -149,7 +153,7 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
             except RawRowsRejected as exc:
                 return _error(400, f"model {loaded.spec.name} v{loaded.label}: {exc}")
         try:
-            predicted, probability = score_features(loaded.spec, loaded.model, rows)
+            predicted, probability = await batcher.score(loaded, rows)
         except Exception as exc:  # noqa: BLE001 - the model refused rows that passed the schema: say which
             get_logger().warning("serve: scoring failed", model=loaded.spec.name, version=loaded.label,
                                  error=str(exc)[:300])
@@ -180,6 +184,55 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     app = Starlette(routes=routes, exception_handlers={Exception: _unexpected, 404: _not_found,
                                                        405: _not_allowed})
     return TokenGate(app, token)
+
+
+class Batcher:
+    """Requests for one version that are ready in the same turn of the event loop are scored
+    in one call: under concurrent load one call for many single-row requests costs little
+    more than one for a single row; a lone request is scored in the next turn, not later.
+    A call that fails is retried request by request, so a row the model refuses fails only
+    its own request."""
+
+    def __init__(self) -> None:
+        self._queued: dict[int, tuple[Loaded, list[tuple[Any, asyncio.Future[Any]]]]] = {}
+
+    async def score(self, loaded: Loaded, rows: Any) -> tuple[Any, Any]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        key = id(loaded)
+        if key not in self._queued:
+            self._queued[key] = (loaded, [])
+            loop.call_soon(self._run, key)
+        self._queued[key][1].append((rows, done))
+        result: tuple[Any, Any] = await done
+        return result
+
+    def _run(self, key: int) -> None:
+        import pyarrow as pa
+
+        loaded, queued = self._queued.pop(key)
+        if len(queued) > 1:
+            try:
+                batch = pa.concat_tables([rows for rows, _ in queued], promote_options="permissive")
+                predicted, probability = score_features(loaded.spec, loaded.model, batch)
+            except Exception:  # noqa: BLE001 - one request's rows may be at fault: each on its own below
+                pass
+            else:
+                start = 0
+                for rows, done in queued:
+                    n = rows.num_rows
+                    if not done.done():  # a request cancelled meanwhile (its client went away)
+                        done.set_result((predicted.slice(start, n),
+                                         None if probability is None else probability.slice(start, n)))
+                    start += n
+                return
+        for rows, done in queued:
+            if done.done():
+                continue
+            try:
+                done.set_result(score_features(loaded.spec, loaded.model, rows))
+            except Exception as exc:  # noqa: BLE001 - handed to the request, which says what failed
+                done.set_exception(exc)
 
 
 def _in_canary(request: Request, percent: float) -> bool:
