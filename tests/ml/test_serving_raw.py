@@ -153,3 +153,13 @@ def test_a_single_threaded_forest_scores_as_scikit_learn_does(stg_warehouse) -> 
     forest: Pipeline = single_threaded(candidates()["random_forest"].fit(labelled, labels))
     np.testing.assert_array_equal(_forest_proba(forest, frame.iloc[:500]), forest.predict_proba(frame.iloc[:500]))
     assert _forest_proba(single_threaded(candidates()["logistic_regression"]), frame) is None
+
+
+def test_a_lookup_not_built_yet_is_a_503_saying_what_to_run(settings, who_warehouse) -> None:
+    assert train(settings, who_warehouse, WHO_GOOD).decision.decision == "champion"
+    who_warehouse.execute("drop table ml.life_expectancy_features")
+    asked = {"dataframe_records": [{"country_code": "C001", "year": 2020, "sex": "both"}]}
+    with running(settings, [WHO_GOOD]) as (url, _), httpx.Client(base_url=url) as http:
+        answer = http.post(f"/models/{WHO}/invocations", json=asked)
+    assert answer.status_code == 503
+    assert "lakebox run who_gho" in answer.json()["error"] and "Traceback" not in answer.text
