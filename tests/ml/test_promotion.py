@@ -14,7 +14,7 @@ from lakebox.ml.tracking import connect
 from lakebox.ml_cli import ml_app
 
 from .conftest import WHO_BAD, WHO_GOOD
-from .test_serving import _who_rows, running
+from .test_serving import FEATURES_IN, _who_rows, running
 
 WHO = WHO_GOOD.name
 
@@ -66,7 +66,7 @@ def test_a_promotion_is_served_without_restart(settings, who_warehouse, who_pipe
     train(settings, who_warehouse, WHO_GOOD)
     train(settings, who_warehouse, WHO_BAD)
     _, columns = _who_rows(who_warehouse, 1)
-    with running(settings, [WHO_GOOD]) as (url, catalog), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN]) as (url, catalog), httpx.Client(base_url=url) as http:
         path = f"/models/{WHO}/invocations"
         assert http.post(path, json={"inputs": columns}).headers["X-Lakebox-Version"] == "1"
         assert CliRunner().invoke(ml_app, ["promote", WHO, "2", "--reason", "r"]).exit_code == 0

@@ -3,6 +3,7 @@ real data, a real MLflow SQLite store, real HTTP (httpx)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from lakebox.ml.tracking import connect
 from .conftest import WHO_BAD, WHO_GOOD
 
 WHO = WHO_GOOD.name
+# served on its feature columns, as a declared model is (the protocol's tests; raw inputs:
+# test_serving_raw.py)
+FEATURES_IN = dataclasses.replace(WHO_GOOD, raw_inputs=None)
 
 
 @contextmanager
@@ -60,7 +64,7 @@ def test_every_request_format_and_the_endpoints(settings, who_trained) -> None:
     records = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     features = list(WHO_GOOD.features)
     csv = ",".join(features) + "\n" + "\n".join(",".join(str(r[c]) for c in features) for r in records) + "\n"
-    with running(settings, [WHO_GOOD]) as (url, _), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN]) as (url, _), httpx.Client(base_url=url) as http:
         answers = [
             http.post(f"/models/{WHO}/invocations",
                       json={"dataframe_split": {"columns": features, "data": [list(r.values()) for r in records]}}),
@@ -112,7 +116,7 @@ def test_bad_bodies_get_400_naming_the_columns_unknown_names_404(settings, who_t
         "a list": ([1, 2], "found a JSON list"),
         "ragged split": ({"dataframe_split": {"columns": list(columns), "data": [[1]]}}, "one per column"),
     }
-    with running(settings, [WHO_GOOD]) as (url, _), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN]) as (url, _), httpx.Client(base_url=url) as http:
         path = f"/models/{WHO}/invocations"
         for name, (body, said) in bodies.items():
             answer = http.post(path, json=body)
@@ -138,7 +142,7 @@ def test_an_alias_moved_mid_traffic_fails_no_request(settings, who_trained) -> N
     failures: list[str] = []
     seen: list[tuple[float, str]] = []
     stop = threading.Event()
-    with running(settings, [WHO_GOOD]) as (url, _):
+    with running(settings, [FEATURES_IN]) as (url, _):
         def traffic() -> None:
             with httpx.Client(base_url=url) as http:
                 while not stop.is_set():
@@ -175,7 +179,7 @@ def test_a_version_that_fails_to_load_keeps_the_old_one_serving(settings, who_tr
     _, columns = _who_rows(who_trained, 1)
     empty = tmp_path / "not-a-model"
     empty.mkdir()
-    with running(settings, [WHO_GOOD]) as (url, catalog), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN]) as (url, catalog), httpx.Client(base_url=url) as http:
         assert str(client.create_model_version(WHO, empty.as_uri()).version) == "3"  # holds no model
         client.set_registered_model_alias(WHO, "champion", "3")
         catalog.refresh()
@@ -195,7 +199,7 @@ def test_a_token_is_required_off_loopback(settings, who_trained, monkeypatch) ->
     with_token = Settings.load()
     assert token_for(with_token, "0.0.0.0") == "s3cret-token"
     _, columns = _who_rows(who_trained, 1)
-    with running(with_token, [WHO_GOOD]) as (url, _), httpx.Client(base_url=url) as http:
+    with running(with_token, [FEATURES_IN]) as (url, _), httpx.Client(base_url=url) as http:
         path = f"/models/{WHO}/invocations"
         refused = http.post(path, json={"inputs": columns})
         assert refused.status_code == 401 and "s3cret" not in refused.text
@@ -204,29 +208,3 @@ def test_a_token_is_required_off_loopback(settings, who_trained, monkeypatch) ->
         assert http.get("/ping").status_code == 200
         ok = http.post(path, json={"inputs": columns}, headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
-
-
-@pytest.mark.slow
-def test_online_equals_batch_on_1000_commits(settings, commit_warehouse) -> None:
-    import dataclasses
-
-    from lakebox.ml import predict
-    from lakebox.pipelines.github_commits.classifier import SPEC, candidates
-
-    spec = dataclasses.replace(SPEC, candidates=lambda: {"logistic_regression": candidates()["logistic_regression"]})
-    train(settings, commit_warehouse, spec)
-    assert predict(settings, commit_warehouse, spec).rows_scored == 3466
-    rows = data.read_rows(commit_warehouse, spec).slice(1000, 1000)
-    batch = dict((sha, (t, p)) for sha, t, p in commit_warehouse.query(
-        "select sha, predicted_type, probability from ml.commit_predictions where model_version = '1'"))
-    features = list(spec.features)
-    body = {"dataframe_split": {"columns": features,
-                                "data": [list(r) for r in zip(*(rows.column(c).to_pylist() for c in features),
-                                                              strict=True)]}}
-    with running(settings, [spec]) as (url, _), httpx.Client(base_url=url, timeout=30) as http:
-        answer = http.post(f"/models/{spec.name}/invocations", json=body)
-    assert answer.status_code == 200, answer.text
-    online = answer.json()
-    expected = [batch[sha] for sha in rows.column("sha").to_pylist()]
-    assert online["predictions"] == [t for t, _ in expected]
-    assert online["probability"] == pytest.approx([p for _, p in expected], rel=1e-9)

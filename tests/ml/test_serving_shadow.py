@@ -14,7 +14,7 @@ from lakebox.ml.serving.online_log import OnlineLog, warehouse_writer
 from lakebox.ml_cli import ml_app
 
 from .conftest import WHO_BAD, WHO_GOOD
-from .test_serving import _who_rows, running
+from .test_serving import FEATURES_IN, _who_rows, running
 
 WHO = WHO_GOOD.name
 
@@ -29,7 +29,7 @@ def test_every_request_is_shadowed_and_both_answers_kept(settings, who_warehouse
     _, columns = _who_rows(who_warehouse, 2)
     log = OnlineLog(warehouse_writer(settings), flush_seconds=0.2).start()
     ids = []
-    with running(settings, [WHO_GOOD], log=log) as (url, _), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN], log=log) as (url, _), httpx.Client(base_url=url) as http:
         for _ in range(30):
             answer = http.post(f"/models/{WHO}/invocations", json={"inputs": columns},
                                headers={"Authorization": "Bearer not-logged"})
@@ -57,7 +57,7 @@ def test_canary_share_sticky_keys_and_stop(settings, who_warehouse, who_pipeline
     cli = CliRunner()
     set_to = cli.invoke(ml_app, ["canary", WHO, "--percent", "20"])
     assert set_to.exit_code == 0 and "20% of requests go to challenger v2" in set_to.output
-    with running(settings, [WHO_GOOD]) as (url, catalog), httpx.Client(base_url=url) as http:
+    with running(settings, [FEATURES_IN]) as (url, catalog), httpx.Client(base_url=url) as http:
         path = f"/models/{WHO}/invocations"
         roles = [http.post(path, json={"inputs": columns}, headers={"X-Request-Key": f"user-{i}"})
                  .headers["X-Lakebox-Role"] for i in range(2000)]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Task = Literal["classification", "regression"]
 
@@ -17,6 +20,35 @@ METRICS: dict[str, bool] = {
     "f1_macro": True, "accuracy": True, "precision_macro": True, "recall_macro": True,
     "mae": False, "mse": False, "r2": True,
 }
+
+
+class RawRowsRejected(ValueError):
+    """Raw rows the model cannot be given features for (an unknown country, a value it does
+    not model): the message names the column and values, and what is accepted (a 400)."""
+
+
+def as_read(lookup: pa.Table) -> pa.Table:
+    """A lookup used as it was read (RawInputs.prepare's default)."""
+    return lookup
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """What a caller of the online endpoint sends instead of the features: the columns of the
+    table the pipeline's features are built from (e.g. `staging.stg_commits`), and how those
+    rows become the rows `source_sql` returns (keys, time and every feature).
+
+    `lookup_sql` reads, from the warehouse, what `features` needs beside the caller's rows
+    (an author's earlier commits, a country's observations); the server reads it when it
+    starts and again every minute, never per request, and hands it to `prepare` (an index
+    built once, off the request path). `features(raw, prepared)` is vectorized (Arrow compute,
+    DuckDB) and raises RawRowsRejected for rows it cannot take.
+    """
+
+    columns: tuple[tuple[str, str], ...]  # (name, type as MLflow names it: string, long, double, datetime, ...)
+    lookup_sql: str
+    features: Callable[[pa.Table, Any], pa.Table]
+    prepare: Callable[[pa.Table], Any] = as_read
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,8 @@ class MLModelSpec:
     # the one table source_sql takes every column from: a column missing from it is a
     # ConfigError naming the table's columns before any query runs (declared models)
     source_table: str | None = None
+    # what the online endpoint takes instead of the features (None: the features themselves)
+    raw_inputs: RawInputs | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:

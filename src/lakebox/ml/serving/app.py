@@ -5,11 +5,13 @@
 `/health`, `/version`. Errors are one JSON line (`{"error": ...}`): 400 for a body the model
 cannot take (naming the columns and types it expects), 401 without the token, 404 for an
 unknown model, alias or version; never a traceback. Scoring runs on the event loop: it is
-CPU work of a millisecond or so, and a thread hop per request cost more than it saved.
+CPU work of a millisecond or so, and a thread hop per request cost more than it saved;
+requests ready in the same turn of the loop are scored together (`Batcher`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import random
 import time
@@ -19,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from lakebox.log import get_logger
 from lakebox.ml.history import History
-from lakebox.ml.predict import score_features
+from lakebox.ml.predict import features_from_raw, score_features
 from lakebox.ml.serving import online_log
 from lakebox.ml.serving.catalog import Catalog, Loaded, NotFound
 from lakebox.ml.serving.inputs import BadInput, expected, parse
+from lakebox.ml.spec import RawRowsRejected
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -79,6 +81,8 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     """The app for `catalog`; with `token`, every non-probe request must carry it; with `log`,
     every answer (and the challenger's shadow answer) goes to ml.online_predictions."""
     from lakebox import __version__
+
+    batcher = Batcher()
 
     async def ping(request: Request) -> Response:
         return Response("\n", media_type="text/plain")
@@ -139,8 +143,17 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
             return _error(400, f"model {loaded.spec.name} v{loaded.label}: {exc}")
         except ClientDisconnect:
             return _error(400, "the client went away before the body was read")
+        if loaded.spec.raw_inputs is not None:
+            served = catalog.model(loaded.spec.name)
+            if served.lookup is None:
+                return _error(503, served.lookup_error or f"model {loaded.spec.name}: its warehouse lookup is not "
+                                                          "read yet; try again in a few seconds")
+            try:
+                rows = features_from_raw(loaded.spec, rows, served.lookup)
+            except RawRowsRejected as exc:
+                return _error(400, f"model {loaded.spec.name} v{loaded.label}: {exc}")
         try:
-            predicted, probability = score_features(loaded.spec, loaded.model, rows)
+            predicted, probability = await batcher.score(loaded, rows)
         except Exception as exc:  # noqa: BLE001 - the model refused rows that passed the schema: say which
             get_logger().warning("serve: scoring failed", model=loaded.spec.name, version=loaded.label,
                                  error=str(exc)[:300])
@@ -157,8 +170,8 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
                                            "X-Lakebox-Ms": f"{ms:.2f}"})
         if log is not None:
             log.add(online_log.rows(request_id, loaded.spec.name, loaded.label, role, predicted, ms))
-            if shadow is not None:  # scored after the response is sent, never delaying it
-                response.background = BackgroundTask(_shadow, log, request_id, shadow, rows)
+            if shadow is not None:  # scored with other requests' rows off the request path, never delaying it
+                log.shadow(request_id, shadow, rows)
         return response
 
     routes = [
@@ -173,6 +186,55 @@ def build_app(catalog: Catalog, token: str | None = None, max_body: int = 10 * 1
     return TokenGate(app, token)
 
 
+class Batcher:
+    """Requests for one version that are ready in the same turn of the event loop are scored
+    in one call: under concurrent load one call for many single-row requests costs little
+    more than one for a single row; a lone request is scored in the next turn, not later.
+    A call that fails is retried request by request, so a row the model refuses fails only
+    its own request."""
+
+    def __init__(self) -> None:
+        self._queued: dict[int, tuple[Loaded, list[tuple[Any, asyncio.Future[Any]]]]] = {}
+
+    async def score(self, loaded: Loaded, rows: Any) -> tuple[Any, Any]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        key = id(loaded)
+        if key not in self._queued:
+            self._queued[key] = (loaded, [])
+            loop.call_soon(self._run, key)
+        self._queued[key][1].append((rows, done))
+        result: tuple[Any, Any] = await done
+        return result
+
+    def _run(self, key: int) -> None:
+        import pyarrow as pa
+
+        loaded, queued = self._queued.pop(key)
+        if len(queued) > 1:
+            try:
+                batch = pa.concat_tables([rows for rows, _ in queued], promote_options="permissive")
+                predicted, probability = score_features(loaded.spec, loaded.model, batch)
+            except Exception:  # noqa: BLE001 - one request's rows may be at fault: each on its own below
+                pass
+            else:
+                start = 0
+                for rows, done in queued:
+                    n = rows.num_rows
+                    if not done.done():  # a request cancelled meanwhile (its client went away)
+                        done.set_result((predicted.slice(start, n),
+                                         None if probability is None else probability.slice(start, n)))
+                    start += n
+                return
+        for rows, done in queued:
+            if done.done():
+                continue
+            try:
+                done.set_result(score_features(loaded.spec, loaded.model, rows))
+            except Exception as exc:  # noqa: BLE001 - handed to the request, which says what failed
+                done.set_exception(exc)
+
+
 def _in_canary(request: Request, percent: float) -> bool:
     """Whether the challenger answers: by the request key (`X-Request-Key` or `?key=`) when one
     is given, so a caller stays on one side; at random otherwise."""
@@ -180,18 +242,6 @@ def _in_canary(request: Request, percent: float) -> bool:
     if key:
         return zlib.crc32(key.encode()) % 10_000 < percent * 100
     return random.random() * 100 < percent
-
-
-def _shadow(log: OnlineLog, request_id: str, shadow: Loaded, rows: Any) -> None:
-    t0 = time.perf_counter()
-    try:
-        predicted, _ = score_features(shadow.spec, shadow.model, rows)
-    except Exception as exc:  # noqa: BLE001 - the challenger's failure is its own, never the caller's
-        get_logger().warning("serve: shadow scoring failed", model=shadow.spec.name, version=shadow.label,
-                             error=str(exc)[:300])
-        return
-    log.add(online_log.rows(request_id, shadow.spec.name, shadow.label, CHALLENGER, predicted,
-                            (time.perf_counter() - t0) * 1000))
 
 
 def _values(array: Any) -> Any:
@@ -229,6 +279,9 @@ def _describe(served: Any, inputs: bool) -> dict[str, Any]:
     if inputs:
         out["inputs"] = {a: [{"name": c.name, "type": c.type} for c in loaded.schema]
                          for a, loaded in sorted(served.aliases.items())}
+        # raw: the columns of the table the features are built from (looked up in the warehouse
+        # for the rest); features: the model's own feature columns
+        out["input_kind"] = "raw" if served.spec.raw_inputs is not None else "features"
     return out
 
 

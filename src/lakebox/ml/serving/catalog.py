@@ -12,6 +12,7 @@ names are the only ones asked of the store.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 
 CANARY_TAG = "lakebox.canary_percent"  # on the registered model: `lakebox ml canary` sets it
+LOOKUP_SECONDS = 60.0  # how often a model's warehouse lookup (raw inputs) is read again
 
 
 class NotFound(LookupError):
@@ -51,6 +53,9 @@ class Served:
     versions: tuple[str, ...] = ()
     generation: int = 1
     canary_percent: float = 0.0  # share of default requests the challenger answers (`lakebox ml canary`)
+    lookup: Any = None  # spec.raw_inputs.prepare of what lookup_sql read (None: not read yet, or no raw inputs)
+    lookup_read_at: float = 0.0  # time.monotonic() of that read
+    lookup_error: str | None = None  # why the last read failed (requests needing it get a 503 saying so)
 
 
 def single_threaded(model: Any) -> Any:
@@ -163,7 +168,31 @@ class Catalog:
             if before is None or before.version != now.version:
                 get_logger().info("serve: alias now served", model=name, alias=alias, version=now.label,
                                   before=before.label if before else None)
-        self._served[name] = Served(served.spec, loaded, versions, served.generation, canary)  # the swap
+        lookup, read_at, error = self._lookup(served)
+        self._served[name] = Served(served.spec, loaded, versions, served.generation, canary,
+                                    lookup, read_at, error)  # the swap
+
+    def _lookup(self, served: Served) -> tuple[Any, float, str | None]:
+        """The model's warehouse lookup, read again once LOOKUP_SECONDS old; the warehouse is
+        opened for the read alone (a held DuckDB file would lock pipeline runs out), as the
+        online log's writer opens it (read-only would refuse a file this process has open)."""
+        spec = served.spec
+        if spec.raw_inputs is None or (served.lookup is not None
+                                       and time.monotonic() - served.lookup_read_at < LOOKUP_SECONDS):
+            return served.lookup, served.lookup_read_at, served.lookup_error
+        from lakebox.warehouse import open_warehouse
+
+        try:
+            with open_warehouse(self.settings) as warehouse:
+                table = warehouse.query_arrow(spec.raw_inputs.lookup_sql)
+            prepared = spec.raw_inputs.prepare(table)
+        except Exception as exc:  # noqa: BLE001 - the warehouse busy or not built: keep what was read
+            error = (f"model {spec.name}: its warehouse lookup could not be read ({type(exc).__name__}: "
+                     f"{' '.join(str(exc).split())[:200]}); run `lakebox run {spec.pipeline}` to build its tables")
+            get_logger().warning("serve: lookup not read", model=spec.name, error=error)
+            return served.lookup, served.lookup_read_at, error if served.lookup is None else None
+        get_logger().info("serve: lookup read", model=spec.name, rows=table.num_rows)
+        return prepared, time.monotonic(), None
 
     def _load(self, served: Served, version: str) -> Loaded:
         import mlflow.models
@@ -176,8 +205,7 @@ class Catalog:
             label = history.History(name, served.generation, None).label(version)
             model = registry.load_version(name, version, label, tracking.store_name(self.settings))
             signature = mlflow.models.get_model_info(f"models:/{name}/{version}").signature
-            loaded = Loaded(served.spec, version, label, single_threaded(model),
-                            schema_of(signature, served.spec.features))
+            loaded = Loaded(served.spec, version, label, single_threaded(model), input_schema(served.spec, signature))
             self._by_version[(name, version)] = loaded
             return loaded
 
@@ -195,6 +223,13 @@ class Catalog:
                                  kept=current.label if current else None, error=str(exc)[:300])
             send_alert(self.settings, f"{name}:serve_load_failed:{version}", "serve_load_failed",
                        f":warning: lakebox {text}", {"model": name, "alias": alias, "version": version})
+
+
+def input_schema(spec: MLModelSpec, signature: Any) -> tuple[Column, ...]:
+    """The columns a caller sends: the raw ones the model declares, else its signature's features."""
+    if spec.raw_inputs is not None:
+        return tuple(Column(name, kind) for name, kind in spec.raw_inputs.columns)
+    return schema_of(signature, spec.features)
 
 
 def _percent(text: str | None) -> float:

@@ -1,8 +1,11 @@
 """`ml.online_predictions`: what each served version answered, written in batches off the
 request path.
 
-A request adds its rows to a buffer (no I/O); a thread writes the buffer every
-FLUSH_SECONDS as one Arrow append, opening the warehouse only for that write (a server
+A request adds its rows to a buffer (no I/O), and the rows the challenger is to shadow to
+another; a thread, every FLUSH_SECONDS, scores the shadowed rows of all those requests with
+the challenger in one call per version (one call for many requests costs little more than
+one for a single row, and keeps the scoring off the requests' way), then writes the buffer
+as one Arrow append, opening the warehouse only for that write (a server
 holding a DuckDB file open would lock pipeline runs out). A write that fails keeps the rows
 for the next attempt, up to MAX_BUFFERED rows (the oldest go first), with a warning.
 """
@@ -63,6 +66,7 @@ class OnlineLog:
         self._write = write
         self._flush_seconds = flush_seconds
         self._buffer: list[pa.Table] = []
+        self._shadows: list[tuple[str, Any, pa.Table]] = []  # (request id, challenger's Loaded, feature rows)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lakebox-online-log", daemon=True)
@@ -75,6 +79,11 @@ class OnlineLog:
     def add(self, table: Any) -> None:
         with self._lock:
             self._buffer.append(table)
+
+    def shadow(self, request_id: str, challenger: Any, rows: pa.Table) -> None:
+        """Score `rows` with `challenger` (a catalog Loaded) at the next flush; role `challenger`."""
+        with self._lock:
+            self._shadows.append((request_id, challenger, rows))
 
     def stop(self) -> None:
         self._stop.set()
@@ -90,6 +99,9 @@ class OnlineLog:
 
         with self._lock:
             pending, self._buffer = self._buffer, []
+            shadows, self._shadows = self._shadows, []
+        if shadows:
+            pending += score_shadows(shadows)
         if not pending:
             return
         table = pa.concat_tables(pending)
@@ -105,3 +117,35 @@ class OnlineLog:
         self.written += table.num_rows
         get_logger().debug("serve: online predictions written", rows=table.num_rows,
                            seconds=round(time.perf_counter() - t0, 3))
+
+
+def score_shadows(shadows: list[tuple[str, Any, pa.Table]]) -> list[pa.Table]:
+    """Each challenger version's queued rows scored in one call, the answers split back by
+    request; a request's latency is its share of that call. A failure is the challenger's
+    own: a warning, nothing kept."""
+    import numpy as np
+    import pyarrow as pa
+
+    from lakebox.ml.predict import score_features
+
+    by_version: dict[int, list[tuple[str, Any, pa.Table]]] = {}
+    for item in shadows:
+        by_version.setdefault(id(item[1]), []).append(item)
+    out = []
+    for queued in by_version.values():
+        loaded = queued[0][1]
+        t0 = time.perf_counter()
+        try:
+            batch = pa.concat_tables([q[2] for q in queued], promote_options="permissive")
+            predicted, _ = score_features(loaded.spec, loaded.model, batch)
+        except Exception as exc:  # noqa: BLE001 - the challenger's failure is its own, never the caller's
+            get_logger().warning("serve: shadow scoring failed", model=loaded.spec.name, version=loaded.label,
+                                 requests=len(queued), error=str(exc)[:300])
+            continue
+        ms = (time.perf_counter() - t0) * 1000
+        sizes = np.array([q[2].num_rows for q in queued])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        for (request_id, _, _), start, n in zip(queued, starts, sizes, strict=True):
+            out.append(rows(request_id, loaded.spec.name, loaded.label, "challenger",
+                            predicted.slice(int(start), int(n)), ms * n / batch.num_rows))
+    return out

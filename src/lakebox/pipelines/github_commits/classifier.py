@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakebox.ml.spec import MLModelSpec
+from lakebox.pipelines.github_commits.online import raw_inputs
 
 TYPES = ("feat", "fix", "docs", "chore", "refactor", "test", "build", "ci")
 HISTORY_TYPES = ("fix", "feat", "chore", "docs")
@@ -90,4 +91,6 @@ SPEC = MLModelSpec(
     skops_trusted_types=("lakebox.pipelines.github_commits.text.DuckDBTfidf",),
     min_labelled=200,
     required_tables=("ml.commit_features",),
+    # online: a commit as staging.stg_commits has it (online.py), its author's history looked up
+    raw_inputs=raw_inputs(_source_sql(), HISTORY_TYPES),
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakebox.ml import MLModelSpec
+from lakebox.pipelines.who_gho.online import RAW_INPUTS
 
 SOURCE_SQL = """
 select
@@ -70,4 +71,5 @@ SPEC = MLModelSpec(
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     ),
     required_tables=("ml.life_expectancy_features",),
+    raw_inputs=RAW_INPUTS,  # online: a country, a year and a sex; the observations looked up (online.py)
 )
