@@ -5,6 +5,7 @@ and S3 is in tests/test_parity.py, which shares that run with the parity check."
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from decimal import Decimal
 
 import psycopg
@@ -117,11 +118,15 @@ def test_copy_chooses_binary_and_falls_back_to_csv_for_unknown_pairs(warehouse: 
 
 
 def test_many_rows_of_the_orders_shape_load_in_batches(warehouse: PostgresWarehouse) -> None:
-    from lakebox.pipelines.orders.contract import CONTRACT
+    from lakebox.declarative.config import load_config
+    from lakebox.declarative.load import contract_for
+    from lakebox.pipelines import orders
 
+    config = load_config(Path(orders.__file__).parent)
+    CONTRACT = contract_for(config, config.source.resources[0])  # noqa: N806
     warehouse.execute(CONTRACT.raw_ddl())
     select = (
-        "select 'ORD-' || i as order_id, 'CUST-' || (i % 97) as customer_id, (i % 1000 / 100)::decimal(18,2) as amount, "
+        "select 'ORD-' || i as order_id, 'CUST-' || (i % 97) as customer_id, (i % 1000 / 100)::double as amount, "
         "'USD' as currency, ['placed','paid','shipped','cancelled','refunded'][i % 5 + 1] as status, "
         "timestamp '2026-03-02' + to_seconds(i) as created_at, timestamp '2026-03-02' + to_seconds(i) as updated_at, "
         "'b' as batch_id, timestamp '2026-11-22' as ingested_at, 'raw/orders/x.json' as lake_path from range(150000) t(i)"
