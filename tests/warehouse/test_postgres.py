@@ -5,8 +5,8 @@ and S3 is in tests/test_parity.py, which shares that run with the parity check."
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,7 +123,7 @@ def test_many_rows_of_the_orders_shape_load_in_batches(warehouse: PostgresWareho
     from lakebox.pipelines import orders
 
     config = load_config(Path(orders.__file__).parent)
-    CONTRACT = contract_for(config, config.source.resources[0])  # noqa: N806
+    CONTRACT = contract_for(config, config.source.resources[0])
     warehouse.execute(CONTRACT.raw_ddl())
     select = (
         "select 'ORD-' || i as order_id, 'CUST-' || (i % 97) as customer_id, (i % 1000 / 100)::double as amount, "

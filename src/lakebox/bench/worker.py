@@ -183,7 +183,7 @@ def copy_load(count: int) -> dict[str, Any]:
     from lakebox.pipelines.orders.fetch import contract
     from lakebox.pipelines.orders.generator import generate_orders
 
-    CONTRACT = contract()  # noqa: N806 (orders' contract, from its pipeline.toml)
+    CONTRACT = contract()
 
     settings, _lake, wh = _parts()
     table = generate_orders(count, SEED)

@@ -18,7 +18,6 @@ from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 from tests.conftest import QuietHandler, serve_on_loopback
 
-
 fetch, load = (next(s.fn for s in SPEC.stages if s.name == name) for name in ("fetch", "load"))
 
 
