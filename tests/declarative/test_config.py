@@ -113,6 +113,7 @@ VALID = {
     "issue-example": FULL,
     "rest": REST,
     "files": FILES,
+    "append-with-version": FILES + 'primary_key = ["id"]\nversion_field = "updated_at"\n',
     "rest-minimal": '''[source]
 type = "rest"
 base_url = "http://127.0.0.1:8000"
@@ -360,8 +361,12 @@ REFUSED: dict[str, Case] = {
                                   ('"upsert" is not a write disposition', "allowed: append, replace, merge")),
     "merge without primary_key": (REST, 'primary_key = ["id"]\n', "", f"{R0}.write_disposition", "write_disposition",
                                   ("merge needs primary_key", 'primary_key = ["id"]')),
-    "version_field without merge": (FILES, 'format = "csv"', 'format = "csv"\nversion_field = "updated_at"',
-                                    f"{R0}.version_field", "version_field", ('only for write_disposition = "merge"',)),
+    "version_field with replace": (FILES, 'format = "csv"',
+                                   'format = "csv"\nwrite_disposition = "replace"\nversion_field = "updated_at"',
+                                   f"{R0}.version_field", "version_field", ('only for write_disposition = "merge"',)),
+    "version_field with append, no primary_key": (FILES, 'format = "csv"', 'format = "csv"\nversion_field = "updated_at"',
+                                                  f"{R0}.version_field", "version_field",
+                                                  ("append with a version_field needs a primary_key of one column",)),
     "unknown file format": (FILES, 'format = "csv"', 'format = "xlsx"', f"{R0}.format", "format",
                             ('"xlsx" is not a file format', "allowed: csv, jsonl, parquet")),
     "delimiter of two characters": (FILES, 'format = "csv"', 'delimiter = ";;"', f"{R0}.delimiter", "delimiter",

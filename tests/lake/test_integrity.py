@@ -13,12 +13,13 @@ import orjson
 import pytest
 
 from lakebox.lake import BatchManifest, Lake
-from lakebox.pipelines.orders.pipeline import load
+from lakebox.pipelines.orders import SPEC
 from lakebox.runner import Pipeline, RunOutcome, Stage, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse, ops
 from tests.conftest import run_cli
 
+load = next(s.fn for s in SPEC.stages if s.name == "load")
 LOAD_ONLY = Pipeline("orders", (Stage("load", load),))
 
 

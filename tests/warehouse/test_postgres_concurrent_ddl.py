@@ -29,13 +29,17 @@ def _create_everything(url: str, home: str, release: Any, results: Any) -> None:
     try:
         import pyarrow as pa
 
+        from lakebox.declarative.config import load_config
+        from lakebox.declarative.load import contract_for
         from lakebox.ingest.batches import ensure_raw_table
         from lakebox.ml import tables
-        from lakebox.pipelines.orders.contract import CONTRACT
+        from lakebox.pipelines import orders
         from lakebox.settings import Settings
         from lakebox.warehouse import open_warehouse
         from lakebox.warehouse.grants import apply_grants
 
+        config = load_config(Path(orders.__file__).parent)
+        CONTRACT = contract_for(config, config.source.resources[0])
         settings = Settings.load(env={"LAKEBOX_HOME": home, "LAKEBOX_WAREHOUSE": url}, cwd=Path(home))
         release.wait(timeout=60)
         with open_warehouse(settings) as warehouse:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lakebox.ingest.json_pages import MAX_PAGE_BYTES
-from lakebox.pipelines.orders.contract import STATUSES
 
 RECORD = (
     "STRUCT(order_id VARCHAR, customer_id VARCHAR, amount DOUBLE, currency VARCHAR, status VARCHAR, "
@@ -18,7 +17,7 @@ RECORD = (
 def floor_steps(files: Sequence[str], parquet_out: str) -> list[tuple[str, str]]:
     """(stage, SQL) pairs, named like the pipeline's stages so they compare one to one."""
     listed = ", ".join(f"'{f}'" for f in files)
-    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    statuses = ", ".join(f"'{s}'" for s in _accepted_statuses())
     return [
         ("load", f"""
             create schema raw;
@@ -59,3 +58,11 @@ def floor_steps(files: Sequence[str], parquet_out: str) -> list[tuple[str, str]]
         """),
         ("snapshot", f"copy daily_order_metrics to '{parquet_out}' (format parquet, compression zstd);"),
     ]
+
+
+def _accepted_statuses() -> tuple[str, ...]:
+    """The statuses orders' contract accepts (its pipeline.toml), as the pipeline checks them."""
+    from lakebox.pipelines.orders.fetch import contract
+
+    status = next(c for c in contract().columns if c.name == "status")
+    return tuple(status.accepted or ())

@@ -180,15 +180,17 @@ def floor(files: list[str], rows: int) -> dict[str, Any]:
 def copy_load(count: int) -> dict[str, Any]:
     """The bulk path alone: `count` orders-shaped rows from DuckDB into the warehouse table
     (COPY on PostgreSQL), one transaction, as a batch load does after its checks."""
-    from lakebox.pipelines.orders.contract import CONTRACT
+    from lakebox.pipelines.orders.fetch import contract
     from lakebox.pipelines.orders.generator import generate_orders
+
+    CONTRACT = contract()
 
     settings, _lake, wh = _parts()
     table = generate_orders(count, SEED)
     scratch = wh.scratch()
     scratch.register("bench_orders", table)
     wh.execute(CONTRACT.raw_ddl().replace("raw.orders", "raw.copy_bench"))
-    select = ("select order_id, customer_id, cast(amount as decimal(18,2)) as amount, currency, status, "
+    select = ("select order_id, customer_id, cast(amount as double) as amount, currency, status, "
               "timezone('UTC', created_at) as created_at, timezone('UTC', updated_at) as updated_at, "
               "'bench' as batch_id, timestamp '2026-01-01' as ingested_at, 'bench' as lake_path from bench_orders")
     t0 = time.perf_counter()

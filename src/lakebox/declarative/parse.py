@@ -468,9 +468,12 @@ class _Check:
         version_field = self.text(doc, "version_field", where)
         if version_field is not None:
             self.column_name(f"{where}.version_field", version_field)
-            if disposition != "merge":
+            if disposition == "replace":
                 self.add(f"{where}.version_field", 'only for write_disposition = "merge" (it picks the latest '
-                         "version of each primary_key)")
+                         'version of each primary_key) or "append" (a version already loaded is skipped)')
+            elif disposition != "merge" and (given_key is None or len(given_key) != 1):
+                self.add(f"{where}.version_field", "append with a version_field needs a primary_key of one column "
+                         "(a version is that column and version_field), e.g. primary_key = [\"id\"]")
         contract_doc = self.table(doc, "contract", where)
         contract = self.contract(contract_doc, f"{where}.contract") if contract_doc is not None else ContractConfig()
         values: dict[str, Any] = {}

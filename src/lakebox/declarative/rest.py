@@ -12,6 +12,8 @@ names; a missing one fails the stage before anything is asked, naming the variab
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lakebox.declarative.names import normalise_all
@@ -42,14 +44,18 @@ if TYPE_CHECKING:
     from lakebox.declarative.config import AuthConfig, PaginatorConfig, PipelineConfig, ResourceConfig
     from lakebox.stage import RunContext
 
+OVERLAP = dt.timedelta(seconds=1)  # append with a version_field: asked again from this far before the cursor
 BASE_URL = "base_url"  # the pipeline's setting (LAKEBOX_<NAME>_BASE_URL) that overrides source.base_url
 
 
-def fetch(ctx: RunContext, config: PipelineConfig) -> StageResult:
-    """Land every new page of every resource; rows are the records landed."""
+def fetch(ctx: RunContext, config: PipelineConfig, base: BaseUrl | None = None,
+          tune: Callable[[RestSource], RestSource] | None = None) -> StageResult:
+    """Land every new page of every resource; rows are the records landed. A pipeline's own
+    Python may give `base` (a URL, or a context manager of one: orders starts its bundled
+    API so) instead of the base_url setting, and `tune` each resource's RestSource."""
     if config.source.type != "rest":
         raise ConfigError(f"{config.path}: source.type is {config.source.type!r}; only a rest source is fetched")
-    url = base_url(ctx, config)
+    url = base_url(ctx, config) if base is None else base
     auth = credentials(config)
     if auth is not None:  # a missing credential fails once, before anything is asked, not once per resource
         auth.sign(ctx.settings.env, config.name)
@@ -58,7 +64,8 @@ def fetch(ctx: RunContext, config: PipelineConfig) -> StageResult:
     resources = config.source.resources
     for number, resource in enumerate(resources):
         try:
-            rows += rest_source(config, resource, url).fetch(ctx).rows_in
+            source = rest_source(config, resource, url)
+            rows += (tune(source) if tune else source).fetch(ctx).rows_in
         except PagingStoppedError as exc:  # a runaway API: its other resources are not asked either
             skipped = ", ".join(r.name for r in resources[number + 1:])
             earlier = "".join(f"; {name}: {error}" for name, error in failures)
@@ -112,7 +119,12 @@ def rest_source(config: PipelineConfig, resource: ResourceConfig, base: BaseUrl)
         params=dict(resource.params),
         # an API's order is not known: the cursor moves only once the resource's last page landed, so a
         # crash part-way asks again from the old cursor rather than skipping what it had not reached
-        incremental=Incremental(inc.cursor_path, inc.param, overlap=None,
+        # append with a version_field skips a version already loaded, so the next run may ask
+        # again from just before the cursor (a record stamped in its last moment but sent late
+        # is not missed); otherwise the cursor is where it left off
+        incremental=Incremental(inc.cursor_path, inc.param,
+                                overlap=OVERLAP if resource.version_field and
+                                resource.write_disposition == "append" else None,
                                 start=None if inc.initial_value is None else str(inc.initial_value),
                                 newest_first=True) if inc else None,
         auth=credentials(config),

@@ -27,15 +27,16 @@ PAGE_MODULE = "lakebox.declarative.page"
 _BUILT = (("marts", "analytics"), ("ml", "ml"))
 
 
-def spec_from_folder(folder: Path, **extra: Any) -> PipelineSpec:
+def spec_from_folder(folder: Path, fetch: str | None = None, **extra: Any) -> PipelineSpec:
     """The pipeline in `folder` (its pipeline.toml), with `extra` PipelineSpec fields a
-    pipeline's own Python adds (a demo feed, commands, a bench scenario)."""
-    return build_spec(load_config(folder), **extra)
+    pipeline's own Python adds (a demo feed, commands, a bench scenario); `fetch` names a
+    module whose `fetch(ctx, config)` is the fetch stage (e.g. to start a bundled API)."""
+    return build_spec(load_config(folder), fetch=fetch, **extra)
 
 
-def build_spec(config: PipelineConfig, **extra: Any) -> PipelineSpec:
+def build_spec(config: PipelineConfig, fetch: str | None = None, **extra: Any) -> PipelineSpec:
     rest = config.source.type == "rest"
-    first = StageSpec("fetch", _stage("lakebox.declarative.rest", "fetch", config)) if rest else \
+    first = StageSpec("fetch", _stage(fetch or "lakebox.declarative.rest", "fetch", config)) if rest else \
         StageSpec("land", _stage("lakebox.declarative.files", "land", config))
     stages = [first, StageSpec("load", _stage("lakebox.declarative.load", "load", config))]
     marts = built_tables(config.folder)

@@ -12,11 +12,13 @@ import orjson
 import pytest
 
 from lakebox.lake import Lake
-from lakebox.pipelines.orders.pipeline import fetch, load
+from lakebox.pipelines.orders import SPEC
 from lakebox.runner import Pipeline, Stage, run_pipeline
 from lakebox.settings import Settings
 from lakebox.warehouse import open_warehouse
 from tests.conftest import QuietHandler, serve_on_loopback
+
+fetch, load = (next(s.fn for s in SPEC.stages if s.name == name) for name in ("fetch", "load"))
 
 
 def order(order_id: str, updated: str, status: str = "placed") -> dict:

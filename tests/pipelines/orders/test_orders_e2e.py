@@ -234,7 +234,7 @@ CRASH_AFTER_LANDING = textwrap.dedent("""
     import os
     from lakebox.lake import Lake
     from lakebox.log import configure_logging
-    from lakebox.pipelines.orders.pipeline import fetch
+    from lakebox.pipelines.orders import SPEC
     from lakebox.runner import Pipeline, Stage, run_pipeline
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse
@@ -242,6 +242,7 @@ CRASH_AFTER_LANDING = textwrap.dedent("""
     settings = Settings.load()
     configure_logging(settings.logs_dir)
     wh = open_warehouse(settings)
+    fetch = next(s.fn for s in SPEC.stages if s.name == "fetch")
 
     def crash(ctx):
         os._exit(137)  # the process dies between landing and loading
@@ -253,7 +254,7 @@ CRASH_INSIDE_LOAD = textwrap.dedent("""
     import os
     from lakebox.lake import Lake
     from lakebox.log import configure_logging
-    from lakebox.pipelines.orders.pipeline import fetch, load
+    from lakebox.pipelines.orders import SPEC
     from lakebox.runner import Pipeline, Stage, run_pipeline
     from lakebox.settings import Settings
     from lakebox.warehouse import open_warehouse, ops
@@ -261,6 +262,7 @@ CRASH_INSIDE_LOAD = textwrap.dedent("""
     settings = Settings.load()
     configure_logging(settings.logs_dir)
     wh = open_warehouse(settings)
+    fetch, load = (next(s.fn for s in SPEC.stages if s.name == name) for name in ("fetch", "load"))
 
     def dying_mark(*args, **kwargs):
         os._exit(137)  # the batches' rows inserted, their transaction not committed

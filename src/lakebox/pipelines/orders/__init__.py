@@ -1,29 +1,19 @@
-"""orders: a synthetic orders REST API that lakebox serves itself → raw lake → raw.orders →
-stg_orders → daily_order_metrics → snapshot. See docs/orders.md."""
+"""orders: declared in pipeline.toml (the orders API -> raw.orders) and models/ (stg_orders,
+daily_order_metrics); the Python here is only its offline stand-in (the synthetic API, the
+demo feed, the in-process fallback of fetch.py), its page and its command. See docs/orders.md."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lakebox.core_settings import GATE_POLICY
-from lakebox.pipelines.spec import (
-    SNAPSHOT,
-    TRANSFORM,
-    Command,
-    DashboardPage,
-    PipelineSpec,
-    Setting,
-    StageSpec,
-)
+from lakebox.declarative.spec import spec_from_folder
+from lakebox.pipelines.spec import Command, DashboardPage, Setting
 from lakebox.setting_kinds import Url, Whole
 
-SPEC = PipelineSpec(
-    name="orders",
-    description="synthetic orders API: daily order metrics, quality gate, snapshots",
-    stages=(
-        StageSpec("fetch", ".pipeline:fetch"),
-        StageSpec("load", ".pipeline:load"),
-        TRANSFORM,
-        SNAPSHOT,
-    ),
+SPEC = spec_from_folder(
+    Path(__file__).parent,
+    fetch="lakebox.pipelines.orders.fetch",
     settings=(
         Setting("api_url", None, "the orders API's base URL; unset: the bundled synthetic API, started in-process",
                 kind=Url()),
@@ -34,11 +24,7 @@ SPEC = PipelineSpec(
         Setting("policy", "quarantine", "`quarantine`: quarantine a page that fails its gate, load the good ones; "
                 "`fail-fast`: stop at the first bad page and leave the rest pending", kind=GATE_POLICY),
     ),
-    dbt_selector="path:models/orders",
-    marts=("analytics.daily_order_metrics",),
-    sources=("orders",),
     dashboard_page=DashboardPage(".page", "Orders", ":material/receipt_long:"),
     commands=(Command("orders-api", ".commands:orders_api"),),
     demo_feed=".demo:bundled_api",
-    waiting_input=None,  # polled: `lakebox watch` runs it every --every seconds
 )
