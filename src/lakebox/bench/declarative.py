@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 RECORDS = 100_000
+NAME = "shop_orders"  # the declared pipeline (its settings: LAKEBOX_<NAME>_*)
 RATIO_TARGET = 1.1
 
 PIPELINE = """description = "the orders API, declared"
 
 [source]
 type = "rest"
-base_url = "http://127.0.0.1:9"   # the bench sets LAKEBOX_SHOP_ORDERS_BASE_URL
+base_url = "http://127.0.0.1:9"   # the bench sets the pipeline's base_url setting to its stand-in
 
 [[source.resources]]
 name = "orders"
@@ -98,7 +99,7 @@ def bench_declarative(root: Path, records: int = RECORDS) -> dict[str, Any]:
     _say(f"{records:,} orders through a declarative pipeline and through orders, the same API on loopback …")
     with serve_in_thread(create_app(records, 42)) as api:
         env = _env(root / "unused", LAKEBOX_PROJECT=str(project), LAKEBOX_LOG_LEVEL="WARNING",
-                   LAKEBOX_SHOP_ORDERS_BASE_URL=api.url, LAKEBOX_ORDERS_API_URL=api.url)
+                   LAKEBOX_ORDERS_API_URL=api.url, **{f"LAKEBOX_{NAME.upper()}_BASE_URL": api.url})
         runs = {"declarative": _run("shop_orders", root / "declared-home", env),
                 "orders": _run("orders", root / "orders-home", env)}
     return {"records": records, **runs, "ratio": _ingest(runs["declarative"]) / _ingest(runs["orders"])}
