@@ -17,7 +17,7 @@ from lakebox.ml import tables
 from lakebox.ml.serving import online_log
 from lakebox.ports import free_port
 
-PAGE = Path(tables.__file__).with_name("page.py")
+PAGE = Path(APP).with_name("models_page.py")
 MODEL = "commit-classifier"
 
 DECISIONS = [  # version, decision, value, reason, decided_at, run_id, from_version, decided_by

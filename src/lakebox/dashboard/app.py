@@ -25,7 +25,7 @@ st.set_page_config(page_title="lakebox", page_icon=":material/dataset:", layout=
 pages = [
     *(st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in dashboard_pages()),
     st.Page(HERE / "platform_page.py", title="Platform", icon=":material/monitor_heart:", url_path="platform"),
-    st.Page(HERE.parent / "ml" / "page.py", title="Models", icon=":material/model_training:", url_path="models"),
+    st.Page(HERE / "models_page.py", title="Models", icon=":material/model_training:", url_path="models"),
     st.Page(HERE.parent / "observability" / "catalog_page.py", title="Catalog", icon=":material/account_tree:",
             url_path="catalog"),
 ]

@@ -81,7 +81,7 @@ def refresh(warehouse: Warehouse, spec: MLModelSpec) -> pa.Table:
     rows. On Spark (no DELETE on its parquet tables) they are computed, for the triggers, and
     not stored."""
     rows = compute(warehouse, spec)
-    if warehouse.kind == "spark":
+    if not warehouse.can_delete_rows:
         return rows
     tables.ensure(warehouse, tables.MODEL_PERFORMANCE)
     with warehouse.transaction():

@@ -22,6 +22,9 @@ SCRATCH_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
 class Warehouse(ABC):
     kind: str
+    # What the warehouse can do, asked by code outside warehouse/ instead of its kind:
+    has_information_schema: bool = True  # Spark has none: columns are read off `select * ... limit 0`
+    can_delete_rows: bool = True  # Spark's parquet tables take no DELETE
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...

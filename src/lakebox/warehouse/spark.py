@@ -153,6 +153,8 @@ def _param(value: Any) -> Any:
 
 class SparkWarehouse(ScratchDuckDB, Warehouse):
     kind = "spark"
+    has_information_schema = False
+    can_delete_rows = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

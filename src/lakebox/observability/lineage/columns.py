@@ -39,7 +39,7 @@ def warehouse_columns(wh: Warehouse, tables: Sequence[str] | None = None) -> dic
     schemas when None), in column order, in one query. Spark has no information_schema:
     there each table's columns are read off an empty select."""
     known: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    if wh.kind == "spark":
+    if not wh.has_information_schema:
         for table in _spark_tables(wh) if tables is None else tables:
             try:
                 fields = wh.query_arrow(f"select * from {table} limit 0").schema

@@ -109,7 +109,7 @@ def raw_tables(ctx: RunContext, sources: Sequence[str]) -> list[str]:
     """The raw tables of `sources`: `raw.<source>`, or `raw.<source>_<resource>` (one per file kind)."""
     from lakebox.observability.lineage.columns import warehouse_columns
 
-    if ctx.warehouse.kind == "spark":  # no information_schema: the raw tables named for the sources
+    if not ctx.warehouse.has_information_schema:  # Spark: the raw tables named for the sources
         candidates = [f"raw.{row[1]}" for row in ctx.warehouse.query("show tables in raw")]
         names = sorted(t.split(".", 1)[1] for t, cols in warehouse_columns(ctx.warehouse, candidates).items()
                        if any(c == "batch_id" for c, _ in cols))

@@ -1,4 +1,4 @@
-"""The queries behind the Models page (lakebox/ml/page.py): alias history from
+"""The queries behind the Models page (dashboard/models_page.py): alias history from
 ml.model_decisions, shadow agreement and canary split from ml.online_predictions, live
 quality from ml.model_performance where it exists. Every query is read-only and cached
 (lakebox.dashboard.data.fetch); shares are counted in SQL, not row by row here."""

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from lakebox.dashboard import data
+from lakebox.dashboard import models_page_data as page_data
 from lakebox.dashboard.formats import compact, exact
 from lakebox.dashboard.layout import Kpi, full_legend, kpi_row, table
-from lakebox.ml import page_data
 
 DECISIONS = {"decided_at": "When", "version": "Version", "from_version": "Replacing", "decision": "Decision",
              "decided_by": "By", "metric": "Metric", "value": "Holdout value", "reason": "Why"}
