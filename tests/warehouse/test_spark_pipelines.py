@@ -181,55 +181,10 @@ def test_the_gate_keeps_a_bad_file_out_of_spark(homes: Homes) -> None:
     assert_same_marts(spark_home, homes.duckdb, RETAIL_MARTS)
 
 
-def test_a_worker_killed_during_a_dbt_build_is_survived(
-    homes: Homes, cluster: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A third worker joins and this process's app has an executor on each of the three;
-    the orders build runs here, and when dbt starts its second model that worker and its
-    executor are SIGKILLed (from dbt's own NodeStart event, not a timer). Spark drops the
-    lost executor and runs the rest on the two left, and the marts are still right."""
-    import dbt.cli.main
-
-    from lakebox.settings import Settings
-    from lakebox.transform.dbt import run_dbt
-    from lakebox.warehouse import open_warehouse
-    from lakebox.warehouse.spark import stop_spark
-    from lakebox.warehouse.spark_cluster import alive_workers
-
-    for name, value in JVM_OPTIONS.items():  # this process's own Spark driver
-        monkeypatch.setenv(name, value)
-    extra = cluster.add_worker()
-    settings = Settings.load(env=env_for(homes.spark, LAKEBOX_WAREHOUSE=cluster.url), cwd=homes.spark)
-    killed: list[str] = []
-
-    def kill_at_second_model(event: Any) -> None:
-        if event.info.name == "NodeStart" and event.data.node_info.unique_id.endswith(".daily_order_metrics"):
-            cluster.kill(extra)
-            killed.append(event.data.node_info.unique_id)
-
-    class Runner(dbt.cli.main.dbtRunner):
-        def __init__(self, *args: Any, callbacks: list[Any] | None = None, **kwargs: Any) -> None:
-            super().__init__(*args, callbacks=[*(callbacks or []), kill_at_second_model], **kwargs)  # lakebox's own too
-
-    monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
-    try:
-        with open_warehouse(settings) as wh:
-            for table in ORDER_MARTS:  # rebuilt from raw below, so old files cannot pass the check
-                wh.execute(f"drop table if exists {table}")
-            cluster.wait_for(lambda s: sum(w["coresused"] for w in alive_workers(s)) == 3,
-                             "this process's executors on all three workers")
-            outcome = run_dbt(settings, wh, ["path:models/orders"])
-    finally:
-        stop_spark()
-    assert killed == ["model.lakebox.daily_order_metrics"]
-    assert outcome.models == 2 and outcome.tests > 0
-    assert len(alive_workers(cluster.wait_for(lambda s: len(alive_workers(s)) == 2, "the master to drop the worker"))) == 2
-    assert_same_marts(homes.spark, homes.duckdb, ORDER_MARTS)
-
-
 # ------------------------------------------------------------------ lineage and the catalog on Spark (issue 22)
 # Spark has no information_schema: columns are read off an empty select. These read the home
-# the pipelines ran in above (one cluster for the whole file).
+# the pipelines ran in above (one cluster for the whole file), as `lakebox` processes: they run
+# before the test below, whose in-process Spark session keeps the home's embedded metastore.
 MART = "analytics.daily_order_metrics"
 
 
@@ -275,3 +230,49 @@ def test_a_project_model_refs_a_bundled_mart_on_spark(homes: Homes, tmp_path: Pa
     daily = spark_rows(homes.spark, "analytics.daily_order_metrics")
     assert orders == sum(r[1] for r in daily) and days == len(daily) > 0
     assert round(float(amount), 2) == round(sum(float(r[2]) for r in daily), 2)
+
+
+def test_a_worker_killed_during_a_dbt_build_is_survived(
+    homes: Homes, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third worker joins and this process's app has an executor on each of the three;
+    the orders build runs here, and when dbt starts its second model that worker and its
+    executor are SIGKILLed (from dbt's own NodeStart event, not a timer). Spark drops the
+    lost executor and runs the rest on the two left, and the marts are still right."""
+    import dbt.cli.main
+
+    from lakebox.settings import Settings
+    from lakebox.transform.dbt import run_dbt
+    from lakebox.warehouse import open_warehouse
+    from lakebox.warehouse.spark import stop_spark
+    from lakebox.warehouse.spark_cluster import alive_workers
+
+    for name, value in JVM_OPTIONS.items():  # this process's own Spark driver
+        monkeypatch.setenv(name, value)
+    extra = cluster.add_worker()
+    settings = Settings.load(env=env_for(homes.spark, LAKEBOX_WAREHOUSE=cluster.url), cwd=homes.spark)
+    killed: list[str] = []
+
+    def kill_at_second_model(event: Any) -> None:
+        if event.info.name == "NodeStart" and event.data.node_info.unique_id.endswith(".daily_order_metrics"):
+            cluster.kill(extra)
+            killed.append(event.data.node_info.unique_id)
+
+    class Runner(dbt.cli.main.dbtRunner):
+        def __init__(self, *args: Any, callbacks: list[Any] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*(callbacks or []), kill_at_second_model], **kwargs)  # lakebox's own too
+
+    monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
+    try:
+        with open_warehouse(settings) as wh:
+            for table in ORDER_MARTS:  # rebuilt from raw below, so old files cannot pass the check
+                wh.execute(f"drop table if exists {table}")
+            cluster.wait_for(lambda s: sum(w["coresused"] for w in alive_workers(s)) == 3,
+                             "this process's executors on all three workers")
+            outcome = run_dbt(settings, wh, ["path:models/orders"])
+    finally:
+        stop_spark()
+    assert killed == ["model.lakebox.daily_order_metrics"]
+    assert outcome.models == 2 and outcome.tests > 0
+    assert len(alive_workers(cluster.wait_for(lambda s: len(alive_workers(s)) == 2, "the master to drop the worker"))) == 2
+    assert_same_marts(homes.spark, homes.duckdb, ORDER_MARTS)
