@@ -31,9 +31,11 @@ def test_watch_serves_metrics_and_counts_its_runs(lakebox_env: dict[str, str], t
                                  "--poll", "0.2"], env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         url = f"http://127.0.0.1:{port}/metrics"
-        text = wait_for(lambda: 'lakebox_pipeline_runs_total{pipeline="retail"' in (t := httpx.get(url).text) and t,
-                        timeout=120, what=f"a retail run counted on /metrics ({log})")
-        assert 'lakebox_run_duration_seconds_count{pipeline="retail"' in text, "the watch loop observed its run"
+        # the ops table shows the run (refreshed every 0.2 s) a moment before the watch loop observes
+        # its duration: both must come
+        counted = ('lakebox_pipeline_runs_total{pipeline="retail"', 'lakebox_run_duration_seconds_count{pipeline="retail"')
+        wait_for(lambda: all(c in httpx.get(url).text for c in counted), timeout=120,
+                 what=f"a retail run counted on /metrics, and its duration observed by the watch loop ({log})")
         assert httpx.get(f"http://127.0.0.1:{port}/nothing").status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
