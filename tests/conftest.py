@@ -38,6 +38,12 @@ SLOWEST_FIRST = (
     "tests/pipelines/who_gho/test_e2e.py",
     "tests/orchestration/test_celery.py",
     "tests/orchestration/test_definitions.py",
+    "tests/declarative/test_page_browser.py",
+    "tests/declarative/test_models.py",
+    "tests/declarative/test_tutorial.py",
+    "tests/declarative/test_project_e2e.py",
+    "tests/ml/test_serving_raw.py",
+    "tests/ml/test_page.py",
 )
 
 
